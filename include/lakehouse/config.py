@@ -1,0 +1,143 @@
+"""Where the lakehouse lives and how to reach it.
+
+Owns LAKEHOUSE_ROOT resolution (a local folder or an s3:// / abfss:// / gs:// URI), the
+storage options delta-rs needs for object stores, and the table registry in tables.yaml.
+Never opens a table or a connection at import: DAG files import this at parse time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from include.lakehouse.errors import UnknownTableError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_STATE = PROJECT_ROOT / ".local"
+REGISTRY_FILE = Path(__file__).with_name("tables.yaml")
+LAYERS = ("landing", "bronze", "silver", "gold", "features", "predictions", "quarantine", "ops")
+
+
+def lakehouse_root() -> str:
+    """LAKEHOUSE_ROOT, default `.local/lakehouse`; relative paths are taken from the project root."""
+    root = os.environ.get("LAKEHOUSE_ROOT") or str(LOCAL_STATE / "lakehouse")
+    if "://" in root:
+        return root.rstrip("/")
+    path = Path(root)
+    if not path.is_absolute():
+        path = PROJECT_ROOT / path
+    return str(path)
+
+
+def is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+def storage_options() -> dict[str, str] | None:
+    """delta-rs storage options for a remote LAKEHOUSE_ROOT.
+
+    Taken from LAKEHOUSE_STORAGE_OPTIONS (a JSON object) or, inside Airflow, from the
+    connection named by LAKEHOUSE_STORAGE_CONN_ID (AWS-style login/password plus extras).
+    """
+    raw = os.environ.get("LAKEHOUSE_STORAGE_OPTIONS")
+    if raw:
+        return {str(k): str(v) for k, v in json.loads(raw).items()}
+    conn_id = os.environ.get("LAKEHOUSE_STORAGE_CONN_ID")
+    if not conn_id or not is_remote(lakehouse_root()):
+        return None
+    from airflow.sdk import BaseHook  # only at run time, never at parse time
+
+    conn = BaseHook.get_connection(conn_id)
+    options = {str(k): str(v) for k, v in (conn.extra_dejson or {}).items()}
+    if conn.login:
+        options.setdefault("AWS_ACCESS_KEY_ID", conn.login)
+    if conn.password:
+        options.setdefault("AWS_SECRET_ACCESS_KEY", conn.password)
+    return options
+
+
+@dataclass(frozen=True)
+class MaintenancePolicy:
+    target_file_size_mb: int = 128
+    z_order_by: tuple[str, ...] = ()
+    vacuum_retention_hours: int = 168
+    checkpoint: bool = True
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One registered table: `<layer>/<name>` under LAKEHOUSE_ROOT."""
+
+    name: str
+    layer: str
+    partition_by: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    sequence_column: str | None = None
+    change_data_feed: bool = False
+    description: str = ""
+    maintenance: MaintenancePolicy = field(default_factory=MaintenancePolicy)
+
+    @property
+    def uri(self) -> str:
+        return f"{lakehouse_root()}/{self.name}"
+
+    @property
+    def configuration(self) -> dict[str, str]:
+        """Delta table properties to set when the table is created."""
+        conf = {"delta.checkpointInterval": "10"}
+        if self.change_data_feed:
+            conf["delta.enableChangeDataFeed"] = "true"
+        return conf
+
+
+@lru_cache(maxsize=4)
+def load_registry(path: str | None = None) -> dict[str, TableSpec]:
+    """Read tables.yaml into {"<layer>/<name>": TableSpec}."""
+    import yaml
+
+    doc = yaml.safe_load(Path(path or REGISTRY_FILE).read_text()) or {}
+    defaults = doc.get("defaults", {}).get("maintenance", {})
+    registry: dict[str, TableSpec] = {}
+    for name, spec in (doc.get("tables") or {}).items():
+        layer = name.split("/", 1)[0]
+        if layer not in LAYERS or "/" not in name:
+            raise ValueError(f"tables.yaml: '{name}' must be '<layer>/<name>' with layer in {LAYERS}")
+        policy = {**defaults, **(spec.get("maintenance") or {})}
+        policy["z_order_by"] = tuple(policy.get("z_order_by") or ())
+        registry[name] = TableSpec(
+            name=name,
+            layer=layer,
+            partition_by=tuple(spec.get("partition_by") or ()),
+            keys=tuple(spec.get("keys") or ()),
+            sequence_column=spec.get("sequence_column"),
+            change_data_feed=bool(spec.get("change_data_feed", False)),
+            description=spec.get("description", ""),
+            maintenance=MaintenancePolicy(**policy),
+        )
+    return registry
+
+
+def get_table(name: str) -> TableSpec:
+    registry = load_registry()
+    try:
+        return registry[name]
+    except KeyError:
+        raise UnknownTableError(name, list(registry)) from None
+
+
+def is_path(ref: str) -> bool:
+    """A table reference is a path/URI (used as is) rather than a registry name."""
+    return "://" in ref or ref.startswith(("/", "./", "../")) or os.path.isabs(ref)
+
+
+def resolve(table: "str | TableSpec") -> tuple[str, TableSpec | None]:
+    """Return (uri, spec) for a registry name, a TableSpec, or a raw path/URI (spec None)."""
+    if isinstance(table, TableSpec):
+        return table.uri, table
+    if is_path(table):
+        return table, None
+    spec = get_table(table)
+    return spec.uri, spec

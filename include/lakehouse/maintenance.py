@@ -1,0 +1,193 @@
+"""Delta table upkeep and time travel: compaction, z-order, vacuum (guarded), checkpoints,
+history, reads at a version or time, restore, and change data feed reads.
+
+The vacuum guard is the point of this module: a retention shorter than the guard
+(default 168 h, LAKEHOUSE_VACUUM_MIN_RETENTION_HOURS) destroys time travel and can break
+concurrent readers, so it is refused unless the caller gives a reason, which is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import datetime
+from typing import Any, Iterable
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from include.lakehouse.config import TableSpec, resolve
+from include.lakehouse.delta import open_table
+from include.lakehouse.errors import LakehouseError, RetentionGuardError, VersionNotAvailableError
+from include.lakehouse.results import OperationResult
+
+log = logging.getLogger(__name__)
+DEFAULT_RETENTION_HOURS = 168
+
+
+def min_retention_hours() -> int:
+    return int(os.environ.get("LAKEHOUSE_VACUUM_MIN_RETENTION_HOURS", DEFAULT_RETENTION_HOURS))
+
+
+def _optimize_result(uri: str, operation: str, started: float, dt: DeltaTable, metrics: dict) -> OperationResult:
+    dt.update_incremental()
+    return OperationResult(
+        table=uri, operation=operation, version=dt.version(),
+        files_added=int(metrics.get("numFilesAdded", 0)), files_removed=int(metrics.get("numFilesRemoved", 0)),
+        skipped=int(metrics.get("numFilesAdded", 0)) == 0 and int(metrics.get("numFilesRemoved", 0)) == 0,
+        seconds=round(time.perf_counter() - started, 4),
+        details={k: metrics[k] for k in ("totalConsideredFiles", "totalFilesSkipped", "numBatches") if k in metrics},
+    )
+
+
+def compact(table: "str | TableSpec", *, target_size_mb: int | None = None,
+            partition_filters: list[tuple[str, str, Any]] | None = None) -> OperationResult:
+    """Bin-pack small files into files of about `target_size_mb` (table policy by default)."""
+    started = time.perf_counter()
+    uri, spec = resolve(table)
+    size = target_size_mb or (spec.maintenance.target_file_size_mb if spec else 128)
+    dt = open_table(uri)
+    metrics = dt.optimize.compact(target_size=size * 1024 * 1024, partition_filters=partition_filters)
+    return _optimize_result(uri, "compact", started, dt, metrics)
+
+
+def z_order(table: "str | TableSpec", columns: Iterable[str] | None = None, *,
+            target_size_mb: int | None = None) -> OperationResult:
+    """Rewrite the table clustered on `columns` (table policy by default) for data skipping."""
+    started = time.perf_counter()
+    uri, spec = resolve(table)
+    columns = list(columns or (spec.maintenance.z_order_by if spec else ()))
+    if not columns:
+        raise LakehouseError(f"table {uri}: no z-order columns; set maintenance.z_order_by in tables.yaml")
+    dt = open_table(uri)
+    known = {f.name for f in dt.schema().fields}
+    if missing := [c for c in columns if c not in known]:
+        raise LakehouseError(f"table {uri}: z-order column(s) {missing} not in the table ({sorted(known)})")
+    size = target_size_mb or (spec.maintenance.target_file_size_mb if spec else 128)
+    metrics = dt.optimize.z_order(columns, target_size=size * 1024 * 1024)
+    result = _optimize_result(uri, "z_order", started, dt, metrics)
+    result.details["columns"] = columns
+    return result
+
+
+def vacuum(table: "str | TableSpec", *, retention_hours: int | None = None, dry_run: bool = False,
+           override_reason: str | None = None) -> OperationResult:
+    """Remove files no version inside the retention window needs.
+
+    Retention below the guard raises RetentionGuardError unless `override_reason` is given.
+    `dry_run=True` only lists the files (in details.files).
+    """
+    started = time.perf_counter()
+    uri, spec = resolve(table)
+    hours = retention_hours if retention_hours is not None else (
+        spec.maintenance.vacuum_retention_hours if spec else DEFAULT_RETENTION_HOURS)
+    guard = min_retention_hours()
+    if hours < guard and not override_reason:
+        raise RetentionGuardError(
+            f"table {uri}: vacuum retention {hours} h is below the {guard} h guard, which would destroy "
+            f"time travel; use >= {guard} h or pass override_reason='why' to do it anyway"
+        )
+    if hours < guard:
+        log.warning("vacuum %s with retention %s h below the %s h guard; reason: %s", uri, hours, guard, override_reason)
+    dt = open_table(uri)
+    files = dt.vacuum(retention_hours=hours, dry_run=dry_run, enforce_retention_duration=hours >= guard)
+    dt.update_incremental()
+    return OperationResult(
+        table=uri, operation="vacuum_dry_run" if dry_run else "vacuum", version=dt.version(),
+        files_removed=0 if dry_run else len(files), seconds=round(time.perf_counter() - started, 4),
+        details={"retention_hours": hours, "files": list(files)[:1000], "would_remove": len(files),
+                 **({"override_reason": override_reason} if override_reason else {})},
+    )
+
+
+def checkpoint(table: "str | TableSpec", *, cleanup_logs: bool = True) -> OperationResult:
+    """Write a checkpoint at the current version and drop expired log files."""
+    started = time.perf_counter()
+    uri, _ = resolve(table)
+    dt = open_table(uri)
+    dt.create_checkpoint()
+    if cleanup_logs:
+        dt.cleanup_metadata()
+    return OperationResult(table=uri, operation="checkpoint", version=dt.version(),
+                           seconds=round(time.perf_counter() - started, 4))
+
+
+def history(table: "str | TableSpec", limit: int | None = None) -> list[dict[str, Any]]:
+    """Commits, newest first (version, timestamp, operation, parameters, metrics)."""
+    return open_table(table).history(limit)
+
+
+def _load(uri: str, version: int | None, timestamp: datetime | str | None) -> DeltaTable:
+    dt = open_table(uri)
+    current = dt.version()
+    try:
+        if version is not None:
+            if version < 0 or version > current:
+                raise VersionNotAvailableError(f"table {uri}: version {version} does not exist (current is {current})")
+            dt.load_as_version(version)
+        elif timestamp is not None:
+            dt.load_as_version(timestamp)
+    except VersionNotAvailableError:
+        raise
+    except Exception as exc:
+        raise VersionNotAvailableError(
+            f"table {uri}: cannot load {'version ' + str(version) if version is not None else timestamp}: {exc}"
+        ) from exc
+    _require_files(uri, dt)
+    return dt
+
+
+def _require_files(uri: str, dt: DeltaTable) -> None:
+    """A version whose data files were vacuumed cannot be read or restored: say so plainly."""
+    if "://" in uri and not uri.startswith("file://"):
+        return  # object stores: delta-rs reports missing objects on read
+    missing = [f for f in dt.file_uris() if not os.path.exists(f.removeprefix("file://"))]
+    if missing:
+        raise VersionNotAvailableError(
+            f"table {uri}: version {dt.version()} was vacuumed ({len(missing)} data file(s) gone, "
+            f"e.g. {os.path.basename(missing[0])}); pick a version inside the vacuum retention window"
+        )
+
+
+def read_table(table: "str | TableSpec", *, version: int | None = None, timestamp: datetime | str | None = None,
+               columns: list[str] | None = None, filter: Any = None) -> pa.Table:
+    """Read the table now, at a version, or as of a timestamp (time travel) into Arrow."""
+    uri, _ = resolve(table)
+    dt = _load(uri, version, timestamp) if (version is not None or timestamp is not None) else open_table(uri)
+    return dt.to_pyarrow_dataset().to_table(columns=columns, filter=filter)
+
+
+def restore(table: "str | TableSpec", *, version: int | None = None,
+            timestamp: datetime | str | None = None) -> OperationResult:
+    """Restore the table to an earlier version/time as a new commit (history is kept)."""
+    started = time.perf_counter()
+    uri, _ = resolve(table)
+    if version is None and timestamp is None:
+        raise LakehouseError(f"table {uri}: restore needs a version or a timestamp")
+    target = _load(uri, version, timestamp)
+    restored_to = target.version()
+    dt = open_table(uri)
+    metrics = dt.restore(restored_to)
+    dt.update_incremental()
+    return OperationResult(
+        table=uri, operation="restore", version=dt.version(),
+        files_added=int(metrics.get("num_restored_file", 0)), files_removed=int(metrics.get("num_removed_file", 0)),
+        seconds=round(time.perf_counter() - started, 4), details={"restored_to_version": restored_to},
+    )
+
+
+def read_changes(table: "str | TableSpec", *, starting_version: int = 0,
+                 ending_version: int | None = None) -> pa.Table:
+    """Change data feed rows (with _change_type, _commit_version, _commit_timestamp)."""
+    uri, _ = resolve(table)
+    dt = open_table(uri)
+    if dt.metadata().configuration.get("delta.enableChangeDataFeed") != "true":
+        raise LakehouseError(
+            f"table {uri}: change data feed is not enabled; set change_data_feed: true in tables.yaml "
+            "before the table is created"
+        )
+    return pa.table(dt.load_cdf(starting_version=starting_version, ending_version=ending_version).read_all())
+
+
+__all__ = ["compact", "z_order", "vacuum", "checkpoint", "history", "read_table", "restore", "read_changes"]

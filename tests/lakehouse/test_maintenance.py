@@ -1,0 +1,87 @@
+"""Compaction, z-order, the vacuum guard, checkpoints, time travel, restore and CDF reads."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from include.lakehouse import maintenance as m
+from include.lakehouse.errors import LakehouseError, RetentionGuardError, VersionNotAvailableError
+
+
+def small_files_table(uri, files=6):
+    for i in range(files):
+        write_deltalake(uri, pa.table({"id": list(range(i * 10, i * 10 + 10)), "k": [i] * 10}), mode="append")
+
+
+def test_compact_merges_small_files_and_keeps_rows(tmp_path):
+    uri = str(tmp_path / "t")
+    small_files_table(uri)
+    result = m.compact(uri)
+    dt = DeltaTable(uri)
+    assert result.files_removed == 6 and result.files_added == 1 and len(dt.file_uris()) == 1
+    assert dt.count() == 60
+    assert m.compact(uri).skipped  # nothing left to compact
+
+
+def test_z_order_rewrites_on_columns_and_rejects_unknown_columns(tmp_path):
+    uri = str(tmp_path / "t")
+    small_files_table(uri)
+    result = m.z_order(uri, ["k", "id"])
+    assert result.files_removed == 6 and DeltaTable(uri).count() == 60
+    with pytest.raises(LakehouseError, match="customer_id"):
+        m.z_order(uri, ["customer_id"])
+
+
+def test_vacuum_guard_refuses_short_retention_without_a_reason(tmp_path):
+    uri = str(tmp_path / "t")
+    small_files_table(uri, 2)
+    with pytest.raises(RetentionGuardError, match=r"0 h is below the 168 h guard.*override_reason"):
+        m.vacuum(uri, retention_hours=0)
+    assert m.vacuum(uri).files_removed == 0  # default 168 h: nothing old enough
+
+
+def test_vacuum_dry_run_lists_and_override_removes_then_restore_refuses(tmp_path):
+    uri = str(tmp_path / "t")
+    small_files_table(uri, 3)
+    m.compact(uri)
+    dry = m.vacuum(uri, retention_hours=0, dry_run=True, override_reason="test")
+    assert dry.details["would_remove"] == 3 and dry.files_removed == 0
+    assert len(DeltaTable(uri).file_uris()) == 1
+    real = m.vacuum(uri, retention_hours=0, override_reason="reclaim space in test")
+    assert real.files_removed == 3
+    assert m.read_table(uri).num_rows == 30
+    with pytest.raises(VersionNotAvailableError, match="version 1 was vacuumed"):
+        m.restore(uri, version=1)
+    with pytest.raises(VersionNotAvailableError, match="version 1 was vacuumed"):
+        m.read_table(uri, version=1)
+
+
+def test_time_travel_and_restore(tmp_path):
+    uri = str(tmp_path / "t")
+    write_deltalake(uri, pa.table({"id": [1, 2]}))
+    write_deltalake(uri, pa.table({"id": [3]}), mode="append")
+    DeltaTable(uri).delete("id = 1")
+    assert m.read_table(uri, version=0).num_rows == 2
+    assert sorted(m.read_table(uri).column("id").to_pylist()) == [2, 3]
+    result = m.restore(uri, version=1)
+    assert result.version == 3 and result.details["restored_to_version"] == 1
+    assert sorted(m.read_table(uri).column("id").to_pylist()) == [1, 2, 3]
+    assert m.history(uri, 1)[0]["operation"] == "RESTORE"
+    with pytest.raises(VersionNotAvailableError, match="version 42 does not exist"):
+        m.restore(uri, version=42)
+
+
+def test_checkpoint_and_change_data_feed(tmp_path):
+    uri = str(tmp_path / "t")
+    write_deltalake(uri, pa.table({"id": [1, 2]}), configuration={"delta.enableChangeDataFeed": "true"})
+    DeltaTable(uri).update({"id": "10"}, predicate="id = 2")
+    m.checkpoint(uri)
+    assert any(p.name.endswith(".checkpoint.parquet") for p in (tmp_path / "t" / "_delta_log").iterdir())
+    changes = m.read_changes(uri, starting_version=1).to_pylist()
+    assert sorted((r["id"], r["_change_type"]) for r in changes) == [(2, "update_preimage"), (10, "update_postimage")]
+    plain = str(tmp_path / "plain")
+    write_deltalake(plain, pa.table({"id": [1]}))
+    with pytest.raises(LakehouseError, match="change data feed is not enabled"):
+        m.read_changes(plain)

@@ -1,0 +1,74 @@
+"""SCD type 2 with type 1 columns: history, late-arriving changes, deletes, idempotent reruns."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from include.lakehouse.scd import apply_scd2
+
+
+def ts(day):
+    return datetime(2024, 1, day, tzinfo=timezone.utc)
+
+
+def changes(*rows):
+    return pa.table({
+        "customer_id": [r[0] for r in rows], "city": [r[1] for r in rows], "name": [r[2] for r in rows],
+        "changed_at": pa.array([ts(r[3]) for r in rows], pa.timestamp("us", tz="UTC")),
+        "deleted": [r[4] if len(r) > 4 else False for r in rows],
+    })
+
+
+KW = dict(keys=["customer_id"], tracked=["city"], type1=["name"], deleted_column="deleted", surrogate_key="customer_sk")
+
+
+def history(uri, key=1):
+    rows = DeltaTable(uri).to_pyarrow_table().to_pylist()
+    rows = sorted((r for r in rows if r["customer_id"] == key), key=lambda r: r["valid_from"])
+    return [(r["city"], r["name"], r["valid_from"].day, r["valid_to"].day if r["valid_to"] else None,
+             r["is_current"], r["is_deleted"]) for r in rows]
+
+
+def test_tracked_change_opens_a_new_version_and_type1_corrects_all(tmp_path):
+    uri = str(tmp_path / "dim")
+    apply_scd2(uri, changes((1, "Oslo", "Jon", 1), (2, "Rome", "Ada", 1)), **KW)
+    result = apply_scd2(uri, changes((1, "Bergen", "John", 5)), **KW)
+    assert history(uri) == [("Oslo", "John", 1, 5, False, False), ("Bergen", "John", 5, None, True, False)]
+    assert (result.rows_inserted, result.rows_updated) == (1, 1)
+    same = apply_scd2(uri, changes((1, "Bergen", "John", 7)), **KW)  # no tracked change: no new version
+    assert same.skipped and len(history(uri)) == 2
+
+
+def test_late_arriving_change_splits_the_interval_it_falls_into(tmp_path):
+    uri = str(tmp_path / "dim")
+    apply_scd2(uri, changes((1, "Oslo", "Jon", 1)), **KW)
+    apply_scd2(uri, changes((1, "Bergen", "Jon", 10)), **KW)
+    late = apply_scd2(uri, changes((1, "Tromso", "Jon", 4)), **KW)
+    assert late.details["late"] == 1
+    assert history(uri) == [
+        ("Oslo", "Jon", 1, 4, False, False), ("Tromso", "Jon", 4, 10, False, False),
+        ("Bergen", "Jon", 10, None, True, False),
+    ]
+    sks = {r["customer_sk"] for r in DeltaTable(uri).to_pyarrow_table().to_pylist()}
+    assert len(sks) == 3
+
+
+def test_rerun_of_the_same_batch_changes_nothing(tmp_path):
+    uri = str(tmp_path / "dim")
+    batch = changes((1, "Oslo", "Jon", 1), (1, "Bergen", "Jon", 3), (2, "Rome", "Ada", 2))
+    apply_scd2(uri, batch, **KW)
+    version = DeltaTable(uri).version()
+    again = apply_scd2(uri, batch, **KW)
+    assert again.skipped and DeltaTable(uri).version() == version
+
+
+def test_source_delete_closes_the_current_version_and_says_so(tmp_path):
+    uri = str(tmp_path / "dim")
+    apply_scd2(uri, changes((1, "Oslo", "Jon", 1)), **KW)
+    apply_scd2(uri, changes((1, "Oslo", "Jon", 6, True)), **KW)
+    assert history(uri) == [("Oslo", "Jon", 1, 6, False, True)]
+    apply_scd2(uri, changes((1, "Oslo", "Jon", 9)), **KW)  # re-created after the delete
+    assert history(uri) == [("Oslo", "Jon", 1, 6, False, True), ("Oslo", "Jon", 9, None, True, False)]
