@@ -1,0 +1,1 @@
+"""Spark for the lakehouse: one session factory and the Delta bridge (see session.py, bridge.py)."""

@@ -1,0 +1,59 @@
+"""The one place a SparkSession is made.
+
+Master, remote and extra conf come from the environment (SPARK_MASTER, SPARK_REMOTE,
+SPARK_CONF as JSON) or from spark-submit itself when a job runs under it; the default is
+`local[*]`. Sessions are UTC and read Delta partitions with the table's own types.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+# SQL confs every lakehouse session needs; runtime-settable, so they apply to Connect too.
+SQL_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    # partition values are typed from the Delta schema by the bridge, not guessed by Spark
+    "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.shuffle.partitions": os.environ.get("SPARK_SHUFFLE_PARTITIONS", "4"),
+}
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+
+
+def under_spark_submit() -> bool:
+    """True when this Python process was started by spark-submit (it then owns master/conf)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ or os.environ.get("SPARK_ENV_LOADED") == "1"
+
+
+def get_spark(app_name: str = "lakehouse", *, master: str | None = None, remote: str | None = None,
+              conf: dict[str, Any] | None = None):
+    """Return a SparkSession: Spark Connect when `remote`/SPARK_REMOTE is set, else classic."""
+    from pyspark.sql import SparkSession
+
+    remote = remote or os.environ.get("SPARK_REMOTE")
+    extra = {**json.loads(os.environ.get("SPARK_CONF", "{}")), **(conf or {})}
+    if remote:
+        spark = SparkSession.builder.remote(remote).appName(app_name).getOrCreate()
+        for key, value in {**SQL_CONF, **extra}.items():
+            if key.startswith("spark.sql."):
+                spark.conf.set(key, str(value))
+        return spark
+    builder = SparkSession.builder.appName(app_name)
+    master = master or os.environ.get("SPARK_MASTER")
+    if master:
+        builder = builder.master(master)
+    elif not under_spark_submit():
+        builder = builder.master("local[*]")
+    for key, value in {"spark.ui.enabled": "false", **SQL_CONF, **extra}.items():
+        builder = builder.config(key, str(value))
+    return builder.getOrCreate()
+
+
+def native_delta(spark) -> bool:
+    """True when the delta-spark jars and extension are active, so format("delta") works."""
+    try:
+        return DELTA_EXTENSION in (spark.conf.get("spark.sql.extensions", "") or "")
+    except Exception:  # Connect sessions may refuse to read static confs
+        return False

@@ -1,0 +1,34 @@
+"""Spark job: revenue and order count per order status from bronze/smoke_orders.
+
+Reads the Delta table through the bridge (or natively with delta-spark), aggregates in
+Spark, and merges the result into gold/smoke_revenue_by_status by status.
+Args: none. Returns the merge result.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+from include.lakehouse.spark.bridge import read_delta, write_delta  # noqa: E402
+from include.lakehouse.spark.jobs import run_job  # noqa: E402
+
+
+def main(spark, args):
+    from pyspark.sql import functions as F
+
+    orders = read_delta(spark, "bronze/smoke_orders")
+    by_status = orders.groupBy("status").agg(
+        F.count("*").alias("orders"),
+        F.sum("amount").cast("decimal(18,2)").alias("revenue"),
+        F.max("order_date").alias("last_order_date"),
+    )
+    result = write_delta(by_status, "gold/smoke_revenue_by_status", mode="merge", keys=["status"],
+                         update_when="s.orders <> t.orders OR s.revenue <> t.revenue")
+    return {**result.to_dict(), "source_rows": orders.count()}
+
+
+if __name__ == "__main__":
+    run_job(main)

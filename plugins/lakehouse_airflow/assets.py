@@ -1,0 +1,14 @@
+"""Airflow Assets for lakehouse tables: one asset per registered table, named like the table.
+
+Producers list them in `outlets`, consumers schedule on them; the URI does not depend on
+LAKEHOUSE_ROOT, so lineage is the same on a laptop and in a deployment.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+
+def table_asset(name: str) -> Asset:
+    """`table_asset("bronze/smoke_orders")` -> Asset lakehouse://bronze/smoke_orders."""
+    return Asset(name=name, uri=f"lakehouse://{name}", group="lakehouse")

@@ -1,0 +1,81 @@
+"""The one place for what every DAG shares: owner, tags, retries with exponential backoff,
+timeouts, the failure notifier and the deadline from include/lakehouse/deadlines.yaml.
+
+Usage in a DAG file:  `@dag(**dag_args("my_dag", doc_md=__doc__, schedule="@daily"))`.
+Cheap at parse time: reads one small YAML file once per process, opens nothing else.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+from lakehouse_airflow.alerts import FailureNotifier
+
+DEADLINES_FILE = Path(__file__).resolve().parents[2] / "include" / "lakehouse" / "deadlines.yaml"
+OWNER = "data-platform"
+START_DATE = datetime(2024, 1, 1)
+
+
+def default_args(owner: str = OWNER, **overrides: Any) -> dict[str, Any]:
+    return {
+        "owner": owner,
+        "retries": 2,
+        "retry_delay": timedelta(seconds=10),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+        "execution_timeout": timedelta(minutes=30),
+        "on_failure_callback": FailureNotifier(),
+        **overrides,
+    }
+
+
+@lru_cache(maxsize=1)
+def _deadline_config() -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(DEADLINES_FILE.read_text()) or {}
+
+
+def deadline_for(dag_id: str, owner: str = OWNER) -> DeadlineAlert:
+    """The DAG's DeadlineAlert; its callback runs in the triggerer and sends an alert."""
+    config = _deadline_config()
+    spec = {**config.get("default", {}), **(config.get("dags") or {}).get(dag_id, {})}
+    reference = spec.get("reference", "DAGRUN_QUEUED_AT")
+    minutes = int(spec.get("minutes", 120))
+    return DeadlineAlert(
+        reference=getattr(DeadlineReference, reference),
+        interval=timedelta(minutes=minutes),
+        callback=AsyncCallback(
+            "lakehouse_airflow.callbacks.deadline_missed",
+            kwargs={"dag_id": dag_id, "owner": owner, "minutes": minutes, "reference": reference},
+        ),
+    )
+
+
+def run_day(dag_run) -> str:
+    """The date a run is for: its logical date, or when it was asked to run (manual runs in
+    Airflow 3 may have no logical date)."""
+    when = getattr(dag_run, "logical_date", None) or dag_run.run_after
+    return when.date().isoformat()
+
+
+def dag_args(dag_id: str, *, doc_md: str, schedule: Any = None, tags: list[str] | None = None,
+             owner: str = OWNER, **kwargs: Any) -> dict[str, Any]:
+    """Keyword arguments for `@dag`/`DAG` with the project's defaults filled in."""
+    return {
+        "dag_id": dag_id,
+        "doc_md": doc_md,
+        "schedule": schedule,
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": ["lakehouse", *(tags or [])],
+        "default_args": default_args(owner),
+        "deadline": deadline_for(dag_id, owner),
+        **kwargs,
+    }

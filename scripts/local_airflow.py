@@ -1,0 +1,503 @@
+"""Local Airflow without Docker: `make demo` and `make ui` call this script.
+
+    python scripts/local_airflow.py demo   # init, start Airflow, run every DAG once, summary
+    python scripts/local_airflow.py ui     # airflow standalone on the project's DAGs
+    python scripts/local_airflow.py init   # migrate the metadata DB, load airflow_settings.yaml
+
+`demo` starts the real components (api-server, scheduler, dag-processor, triggerer) and a
+warm Spark Connect server, discovers the project's DAGs and their asset dependencies,
+and runs them in dependency order: root DAGs are started (a time-scheduled DAG by
+unpausing it, as in production, or by a manual trigger when its latest interval already
+ran), asset-scheduled DAGs are left to the scheduler's asset triggers. Nothing in here
+knows the DAG ids: new DAGs join the demo by existing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts import localenv  # noqa: E402
+
+ROOT = localenv.ROOT
+SPARK_CONNECT_PORT = int(os.environ.get("LAKEHOUSE_SPARK_CONNECT_PORT", 15002))
+DAG_TIMEOUT = int(os.environ.get("DEMO_DAG_TIMEOUT", 1200))
+
+
+class DemoError(RuntimeError):
+    """A problem the user must fix; printed as one line, without a traceback."""
+
+
+def say(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+# --------------------------------------------------------------------------- preflight
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def preflight(env: dict[str, str], ports: dict[str, int]) -> None:
+    if not env.get("JAVA_HOME") or not Path(env["JAVA_HOME"], "bin", "java").exists():
+        raise DemoError("Java not found: install Java 17 (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME")
+    for name, port in ports.items():
+        if not port_free(port):
+            raise DemoError(
+                f"port {port} ({name}) is already in use: stop what uses it (`lsof -i :{port}`) or set "
+                f"{'LAKEHOUSE_AIRFLOW_PORT' if name == 'Airflow API' else 'LAKEHOUSE_SPARK_CONNECT_PORT'}=<free port>"
+            )
+    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    if db.exists():
+        try:
+            with sqlite3.connect(db) as con:
+                ok = con.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            ok = str(exc)
+        if ok != "ok":
+            raise DemoError(f"the local Airflow DB {db} is corrupt ({ok}): run `make reset` to start clean "
+                            f"(deletes .local/) or delete that file")
+
+
+def run_quiet(cmd: list[str], env: dict[str, str], what: str, log: Path) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        code = subprocess.call(cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    if code != 0:
+        tail = "\n".join(log.read_text().splitlines()[-15:])
+        raise DemoError(f"{what} failed (exit {code}); last lines of {log}:\n{tail}")
+
+
+# --------------------------------------------------------------------------- settings
+def load_settings(path: Path = ROOT / "airflow_settings.yaml") -> dict[str, int]:
+    """Load the connections, pools and variables of airflow_settings.yaml into the metadata DB."""
+    import yaml
+    from airflow.models import Connection, Pool, Variable
+    from airflow.utils.session import create_session
+
+    doc = (yaml.safe_load(path.read_text()) or {}).get("airflow", {})
+    counts = {"connections": 0, "pools": 0, "variables": 0}
+    with create_session() as session:
+        for c in doc.get("connections") or []:
+            extra = c.get("conn_extra")
+            session.query(Connection).filter(Connection.conn_id == c["conn_id"]).delete()
+            session.add(Connection(
+                conn_id=c["conn_id"], conn_type=c["conn_type"], host=c.get("conn_host"), schema=c.get("conn_schema"),
+                login=c.get("conn_login"), password=c.get("conn_password"), port=c.get("conn_port"),
+                extra=json.dumps(extra) if isinstance(extra, dict) else extra,
+            ))
+            counts["connections"] += 1
+        for p in doc.get("pools") or []:
+            Pool.create_or_update_pool(p["pool_name"], int(p["pool_slot"]), p.get("pool_description") or "",
+                                       include_deferred=False, session=session)
+            counts["pools"] += 1
+    for v in doc.get("variables") or []:
+        Variable.set(v["variable_name"], v["variable_value"])
+        counts["variables"] += 1
+    return counts
+
+
+def init(env: dict[str, str]) -> None:
+    logs = Path(env["AIRFLOW_HOME"]) / "logs" / "components"
+    say("migrating the Airflow metadata DB (SQLite) ...")
+    run_quiet([str(localenv.VENV_BIN / "airflow"), "db", "migrate"], env, "airflow db migrate", logs / "db-migrate.log")
+    localenv.apply(env)
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"  # this process only: keep the demo output readable
+    counts = load_settings()
+    say(f"loaded airflow_settings.yaml: {counts['connections']} connections, {counts['pools']} pools, "
+        f"{counts['variables']} variables")
+
+
+# --------------------------------------------------------------------------- processes
+class Components:
+    """Background processes, each in its own process group, stopped together."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = {**os.environ, **env}
+        self.logs = Path(env["AIRFLOW_HOME"]) / "logs" / "components"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, cmd: list[str]) -> None:
+        out = (self.logs / f"{name}.log").open("w")
+        self.procs[name] = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                            start_new_session=True)
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                tail = "\n".join((self.logs / f"{name}.log").read_text().splitlines()[-15:])
+                raise DemoError(f"{name} exited with code {proc.returncode}; see {self.logs / (name + '.log')}:\n{tail}")
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.time() + 20
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def spark_connect_cmd() -> list[str]:
+    return [str(localenv.VENV_BIN / "spark-submit"), "--master", "local[*]",
+            "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
+            "--conf", f"spark.connect.grpc.binding.port={SPARK_CONNECT_PORT}",
+            "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+            "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.session.timeZone=UTC",
+            "--conf", "spark.driver.memory=2g", "spark-internal"]
+
+
+def wait_for(check, what: str, timeout: float, components: Components | None = None, every: float = 1.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if components:
+            components.check_alive()
+        result = check()
+        if result:
+            return result
+        time.sleep(every)
+    raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except Exception:
+        return False
+
+
+def tcp_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+# --------------------------------------------------------------------------- DAG graph
+@dataclass
+class DagInfo:
+    dag_id: str
+    kind: str  # "time", "none" or "asset"
+    consumes: set[str] = field(default_factory=set)
+    produces: set[str] = field(default_factory=set)
+    upstream: set[str] = field(default_factory=set)
+    demo_conf: dict | None = None
+
+
+def _asset_names(condition) -> set[str]:
+    names: set[str] = set()
+    stack = [condition]
+    while stack:
+        item = stack.pop()
+        if hasattr(item, "objects"):
+            stack.extend(item.objects)
+        elif getattr(item, "name", None):
+            names.add(item.name)
+    return names
+
+
+def discover_dags() -> dict[str, DagInfo]:
+    """Parse the DAG folder and derive each DAG's asset dependencies."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(ROOT / "dags"))
+    if bag.import_errors:
+        first = next(iter(bag.import_errors.items()))
+        raise DemoError(f"{len(bag.import_errors)} DAG file(s) fail to import; first: {first[0]}:\n{first[1]}")
+    dags: dict[str, DagInfo] = {}
+    for dag in bag.dags.values():
+        condition = getattr(dag.timetable, "asset_condition", None)
+        if condition is not None:
+            kind = "asset"
+        elif type(dag.timetable).__name__ == "NullTimetable":
+            kind = "none"
+        else:
+            kind = "time"
+        info = DagInfo(dag.dag_id, kind, consumes=_asset_names(condition) if condition is not None else set())
+        for task in dag.tasks:
+            info.produces |= {a.name for a in (task.outlets or []) if getattr(a, "name", None)}
+        info.demo_conf = (dag.params.dump() if hasattr(dag.params, "dump") else None) or None
+        dags[dag.dag_id] = info
+    for info in dags.values():
+        info.upstream = {d.dag_id for d in dags.values() if d.produces & info.consumes and d.dag_id != info.dag_id}
+    return dags
+
+
+def dependency_order(dags: dict[str, DagInfo]) -> list[str]:
+    order, done = [], set()
+    pending = sorted(dags)
+    while pending:
+        ready = [d for d in pending if dags[d].upstream <= done]
+        if not ready:
+            raise DemoError(f"asset dependency cycle among DAGs: {pending}")
+        for d in ready:
+            order.append(d)
+            done.add(d)
+            pending.remove(d)
+    return order
+
+
+# --------------------------------------------------------------------------- running
+@dataclass
+class RunRecord:
+    dag_id: str
+    state: str = "waiting"
+    run_id: str | None = None
+    started: datetime | None = None
+    ended: datetime | None = None
+    note: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started and self.ended:
+            return (self.ended - self.started).total_seconds()
+        return None
+
+
+def set_paused(dag_id: str, paused: bool) -> None:
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagModel).filter(DagModel.dag_id == dag_id).update({DagModel.is_paused: paused})
+
+
+def registered_dags(expected: set[str]) -> set[str]:
+    from airflow.models import DagModel
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        known = {d for (d,) in session.query(SerializedDagModel.dag_id).filter(SerializedDagModel.dag_id.in_(expected))}
+        active = {d for (d,) in session.query(DagModel.dag_id).filter(DagModel.dag_id.in_(known))}
+    return active
+
+
+def latest_run(dag_id: str, since: datetime):
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = (session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_after >= since)
+               .order_by(DagRun.id.desc()).first())
+        if run is None:
+            run = (session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.queued_at >= since)
+                   .order_by(DagRun.id.desc()).first())
+        if run is None:
+            return None
+        tis = run.get_task_instances(session=session)
+        done = sum(1 for ti in tis if ti.state in ("success", "skipped", "failed", "upstream_failed"))
+        failed = [ti.task_id for ti in tis if ti.state in ("failed", "upstream_failed")]
+        return {"run_id": run.run_id, "state": str(run.state.value if hasattr(run.state, "value") else run.state),
+                "start": run.start_date, "end": run.end_date, "done": done, "total": len(tis), "failed": failed}
+
+
+def start_root(info: DagInfo, since: datetime) -> str:
+    """Start a root DAG the way production would; returns how it was started."""
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+    from airflow.utils.types import DagRunTriggeredByType
+
+    with create_session() as session:
+        model = session.get(DagModel, info.dag_id)
+        due = model.next_dagrun_create_after
+    set_paused(info.dag_id, False)
+    if info.kind == "time" and due is not None and due <= datetime.now(timezone.utc):
+        return "scheduled (unpaused)"
+    trigger_dag(info.dag_id, triggered_by=DagRunTriggeredByType.CLI, logical_date=since,
+                run_id=f"demo__{since:%Y%m%dT%H%M%S}", conf=info.demo_conf or {})
+    return "triggered"
+
+
+def xcom_counts(dag_id: str, run_id: str) -> dict[str, int]:
+    """Sum the row counts the tasks returned (OperationResult dicts and the like)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    totals: dict[str, int] = {}
+
+    def add(value):
+        if isinstance(value, dict):
+            for key, v in value.items():
+                if key.startswith("rows_") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    totals[key] = totals.get(key, 0) + int(v)
+        elif isinstance(value, list):
+            for item in value:
+                add(item)
+
+    with create_session() as session:
+        for row in session.query(XComModel).filter(XComModel.dag_id == dag_id, XComModel.run_id == run_id,
+                                                   XComModel.key == "return_value"):
+            value = row.value
+            if isinstance(value, (str, bytes)):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    continue
+            add(value)
+    return totals
+
+
+def run_all(dags: dict[str, DagInfo], components: Components) -> list[RunRecord]:
+    order = dependency_order(dags)
+    records = {d: RunRecord(d) for d in order}
+    since = datetime.now(timezone.utc)
+    for d in order:
+        if dags[d].kind == "asset":
+            set_paused(d, False)  # armed: the scheduler triggers it when its assets update
+    for d in order:
+        info, record = dags[d], records[d]
+        failed_up = [u for u in info.upstream if records[u].state != "success"]
+        if info.kind == "asset" and (failed_up or not info.upstream):
+            record.state = "not run"
+            record.note = (f"upstream {', '.join(failed_up)} did not succeed" if failed_up
+                           else "waits for assets no project DAG produces")
+            say(f"{d}: {record.note}")
+            continue
+        if info.kind != "asset":
+            how = start_root(info, since)
+            say(f"{d}: {how}")
+        else:
+            say(f"{d}: waiting for the scheduler's asset trigger from {', '.join(sorted(info.upstream))}")
+        last_line, end = "", time.time() + DAG_TIMEOUT
+        while True:
+            components.check_alive()
+            status = latest_run(d, since)
+            if status:
+                record.run_id, record.state = status["run_id"], status["state"]
+                record.started, record.ended = status["start"], status["end"]
+                line = f"{d}: {status['state']} ({status['done']}/{status['total']} tasks done)"
+                if line != last_line:
+                    say(line)
+                    last_line = line
+                if status["state"] in ("success", "failed"):
+                    if status["failed"]:
+                        record.note = "failed tasks: " + ", ".join(status["failed"])
+                    break
+            if time.time() > end:
+                record.state, record.note = "timeout", f"no result after {DAG_TIMEOUT}s"
+                break
+            time.sleep(2)
+        if record.run_id:
+            record.counts = xcom_counts(d, record.run_id)
+    return [records[d] for d in order]
+
+
+def print_summary(records: list[RunRecord], alerts_before: int, alerts_file: Path) -> None:
+    width = max([len(r.dag_id) for r in records] + [3])
+    print()
+    print(f"{'DAG':<{width}}  {'state':<8}  {'seconds':>7}  key counts")
+    print(f"{'-' * width}  {'-' * 8}  {'-' * 7}  {'-' * 40}")
+    for r in records:
+        counts = ", ".join(f"{k.removeprefix('rows_')} {v}" for k, v in sorted(r.counts.items()) if v) or "-"
+        seconds = f"{r.seconds:.1f}" if r.seconds is not None else "-"
+        print(f"{r.dag_id:<{width}}  {r.state:<8}  {seconds:>7}  {counts}{'  (' + r.note + ')' if r.note else ''}")
+    alerts = _count_lines(alerts_file) - alerts_before
+    ok = sum(r.state == "success" for r in records)
+    print(f"\n{ok}/{len(records)} DAGs succeeded; alerts sent during the demo: {alerts} ({alerts_file})")
+
+
+def _count_lines(path: Path) -> int:
+    return sum(1 for _ in path.open()) if path.exists() else 0
+
+
+def demo() -> int:
+    env = localenv.airflow_env()
+    port = int(env["AIRFLOW__API__PORT"])
+    preflight(env, {"Airflow API": port, "Spark Connect": SPARK_CONNECT_PORT})
+    init(env)
+    env["LAKEHOUSE_SPARK_CONNECT_URL"] = f"sc://127.0.0.1:{SPARK_CONNECT_PORT}"
+    os.environ["LAKEHOUSE_SPARK_CONNECT_URL"] = env["LAKEHOUSE_SPARK_CONNECT_URL"]
+    dags = discover_dags()
+    say(f"found {len(dags)} DAG(s): {', '.join(dependency_order(dags))}")
+    components = Components(env)
+    airflow = str(localenv.VENV_BIN / "airflow")
+    alerts_file = Path(env["LAKEHOUSE_ALERTS_FILE"])
+    alerts_before = _count_lines(alerts_file)
+    try:
+        say("starting Spark Connect, api-server, scheduler, dag-processor, triggerer ...")
+        components.start("spark-connect", spark_connect_cmd())
+        components.start("api-server", [airflow, "api-server", "--port", str(port), "--host", "127.0.0.1"])
+        components.start("scheduler", [airflow, "scheduler"])
+        components.start("dag-processor", [airflow, "dag-processor"])
+        components.start("triggerer", [airflow, "triggerer"])
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/api/v2/monitor/health"), "the Airflow API", 180, components)
+        wait_for(lambda: tcp_open(SPARK_CONNECT_PORT), "the Spark Connect server", 120, components)
+        wait_for(lambda: registered_dags(set(dags)) == set(dags), "the dag-processor to register all DAGs",
+                 300, components, every=2)
+        say(f"Airflow is up at http://127.0.0.1:{port} (admin/admin); component logs in {components.logs}")
+        paused_before = {d: True for d in dags}
+        records = run_all(dags, components)
+        for d, paused in paused_before.items():
+            set_paused(d, paused)
+    finally:
+        say("stopping components ...")
+        components.stop()
+    print_summary(records, alerts_before, alerts_file)
+    return 0 if all(r.state == "success" for r in records) else 1
+
+
+def ui() -> int:
+    env = localenv.airflow_env()
+    port = int(env["AIRFLOW__API__PORT"])
+    preflight(env, {"Airflow API": port, "Spark Connect": SPARK_CONNECT_PORT})
+    init(env)
+    env["LAKEHOUSE_SPARK_CONNECT_URL"] = f"sc://127.0.0.1:{SPARK_CONNECT_PORT}"
+    components = Components(env)
+    try:
+        components.start("spark-connect", spark_connect_cmd())
+        components.start("standalone", [str(localenv.VENV_BIN / "airflow"), "standalone"])
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/api/v2/monitor/health"), "the Airflow UI", 180, components)
+        print(f"\n  Airflow UI: http://127.0.0.1:{port}   login: admin / admin\n"
+              f"  logs: {components.logs}   stop: Ctrl-C\n", flush=True)
+        while True:
+            components.check_alive()
+            time.sleep(2)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        components.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["demo", "ui", "init"])
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "init":
+            init(localenv.airflow_env())
+            return 0
+        return {"demo": demo, "ui": ui}[args.command]()
+    except DemoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Environment of the local (no Docker) Airflow: one function used by `make demo`,
+`make ui`, `make bench` and the tests, so all of them see the same Airflow.
+
+Pure standard library; never imports Airflow (it must set the environment first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL = ROOT / ".local"
+VENV_BIN = Path(sys.executable).parent
+
+
+def java_home() -> str | None:
+    if os.environ.get("JAVA_HOME"):
+        return os.environ["JAVA_HOME"]
+    java = shutil.which("java")
+    return str(Path(java).resolve().parents[1]) if java else None
+
+
+def _secrets(home: Path) -> dict[str, str]:
+    path = home / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    from base64 import urlsafe_b64encode
+
+    values = {
+        "jwt_secret": secrets.token_urlsafe(32),
+        "secret_key": secrets.token_urlsafe(32),
+        "fernet_key": urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values))
+    path.chmod(0o600)
+    return values
+
+
+def airflow_env(home: Path | None = None, port: int | None = None) -> dict[str, str]:
+    """Variables for every local Airflow process (set on top of os.environ)."""
+    home = Path(home or os.environ.get("LAKEHOUSE_AIRFLOW_HOME") or LOCAL / "airflow")
+    port = int(port or os.environ.get("LAKEHOUSE_AIRFLOW_PORT", 8080))
+    keys = _secrets(home)
+    passwords = home / "passwords.json"
+    if not passwords.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        passwords.write_text(json.dumps({"admin": "admin"}))
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API__SECRET_KEY": keys["secret_key"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
+        "NO_PROXY": "*",  # macOS + LocalExecutor forks; harmless elsewhere
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")]),
+        "PATH": os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]),
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "LAKEHOUSE_ROOT": os.environ.get("LAKEHOUSE_ROOT", str(LOCAL / "lakehouse")),
+        "LAKEHOUSE_ALERTS_FILE": os.environ.get("LAKEHOUSE_ALERTS_FILE", str(LOCAL / "alerts" / "alerts.jsonl")),
+    }
+    if java_home():
+        env["JAVA_HOME"] = java_home()
+    return env
+
+
+def apply(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    for path in reversed(env["PYTHONPATH"].split(os.pathsep)):
+        if path not in sys.path:
+            sys.path.insert(0, path)

@@ -1,0 +1,69 @@
+"""The synthetic shop: deterministic, consistent change streams, landing files with known defects."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.csv as pv
+import pyarrow.parquet as pq
+
+from include.lakehouse.shop import ShopSource
+
+
+def test_same_seed_same_data_and_other_seed_differs():
+    a, b, c = ShopSource(seed=1, scale=0.1), ShopSource(seed=1, scale=0.1), ShopSource(seed=2, scale=0.1)
+    assert a.orders("2024-01-05").equals(b.orders("2024-01-05"))
+    assert not a.orders("2024-01-05").equals(c.orders("2024-01-05"))
+    assert a.customer_changes("2024-01-04") == b.customer_changes("2024-01-04")
+
+
+def test_debezium_stream_replays_to_the_customer_state():
+    shop = ShopSource(scale=0.1)
+    replica: dict[int, dict] = {}
+    lsns = []
+    ops = set()
+    for day in ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]:
+        for event in shop.customer_changes(day):
+            ops.add(event["op"])
+            lsns.append(event["source"]["lsn"])
+            if event["op"] == "d":
+                assert event["after"] is None and event["before"]["customer_id"] in replica
+                del replica[event["before"]["customer_id"]]
+            else:
+                if event["op"] == "u":
+                    assert replica[event["after"]["customer_id"]] == event["before"]
+                replica[event["after"]["customer_id"]] = event["after"]
+    assert ops == {"r", "c", "u", "d"}
+    assert lsns == sorted(lsns) and len(set(lsns)) == len(lsns)
+    expected = {r["customer_id"]: r["city"] for r in shop.customers("2024-01-04").to_pylist()}
+    assert {k: v["city"] for k, v in replica.items()} == expected
+
+
+def test_landing_files_carry_the_announced_share_of_malformed_rows(tmp_path):
+    shop = ShopSource(scale=0.5)
+    total = shop.orders("2024-01-02").num_rows
+    path, bad = shop.write_landing_file(tmp_path, "2024-01-02", "json", malformed_share=0.05)
+    lines = path.read_text().splitlines()
+    broken = 0
+    for line in lines:
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:
+            broken += 1
+    assert len(lines) == total and broken == bad == round(total * 0.05)
+    csv_path, csv_bad = shop.write_landing_file(tmp_path, "2024-01-02", "csv", malformed_share=0.05)
+    table = pv.read_csv(csv_path, convert_options=pv.ConvertOptions(column_types={"amount": "string", "order_id": "string", "order_date": "string"}))
+    assert table.num_rows == total and csv_bad == bad
+    pq_path, pq_bad = shop.write_landing_file(tmp_path, "2024-01-02", "parquet", malformed_share=0.05)
+    rows = pq.read_table(pq_path).to_pylist()
+    assert sum(1 for r in rows if r["order_id"] is None or r["amount"] < 0) == pq_bad
+
+
+def test_order_events_follow_the_order_lifecycle():
+    shop = ShopSource(scale=0.1)
+    events = shop.order_events("2024-01-03")
+    by_order: dict[int, list[str]] = {}
+    for e in events:
+        by_order.setdefault(e["order_id"], []).append(e["event_type"])
+    assert set(by_order) == set(shop.orders("2024-01-03").column("order_id").to_pylist())
+    assert all(kinds[0] == "order_placed" for kinds in by_order.values())
