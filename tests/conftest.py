@@ -1,15 +1,32 @@
-"""Shared fixtures: every test gets its own LAKEHOUSE_ROOT and never touches `.local/`."""
+"""Shared fixtures. Before anything imports Airflow, point it at a throw-away AIRFLOW_HOME
+with the project's settings, so tests never touch `.local/`; every test that writes
+tables gets its own LAKEHOUSE_ROOT.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path[:0] = [p for p in (str(ROOT), str(ROOT / "plugins")) if p not in sys.path]
+
+from scripts import localenv  # noqa: E402
+
+_HOME = Path(tempfile.mkdtemp(prefix="lakehouse-test-airflow-"))
+_ENV = localenv.airflow_env(home=_HOME, port=int(os.environ.get("LAKEHOUSE_TEST_AIRFLOW_PORT", 18080)))
+_ENV["LAKEHOUSE_ROOT"] = str(_HOME / "lakehouse")
+_ENV["LAKEHOUSE_ALERTS_FILE"] = str(_HOME / "alerts.jsonl")
+localenv.apply(_ENV)
+
+
+@pytest.fixture(scope="session")
+def airflow_env() -> dict[str, str]:
+    return dict(_ENV)
 
 
 @pytest.fixture()

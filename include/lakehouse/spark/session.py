@@ -40,12 +40,14 @@ def get_spark(app_name: str = "lakehouse", *, master: str | None = None, remote:
             if key.startswith("spark.sql."):
                 spark.conf.set(key, str(value))
         return spark
-    builder = SparkSession.builder.appName(app_name)
+    builder = SparkSession.builder
     master = master or os.environ.get("SPARK_MASTER")
     if master:
         builder = builder.master(master)
-    elif not under_spark_submit():
-        builder = builder.master("local[*]")
+    if not under_spark_submit():  # under spark-submit, --master and --name are the submitter's
+        builder = builder.appName(app_name)
+        if not master:
+            builder = builder.master("local[*]")
     for key, value in {"spark.ui.enabled": "false", **SQL_CONF, **extra}.items():
         builder = builder.config(key, str(value))
     return builder.getOrCreate()

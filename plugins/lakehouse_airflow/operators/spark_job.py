@@ -59,8 +59,9 @@ class SparkJobOperator(SparkSubmitOperator):
             return self._run_databricks(context)
         with tempfile.TemporaryDirectory() as scratch:
             result_file = Path(scratch) / "result.json"
-            self._env_vars = {**(self._env_vars or {}), "LAKEHOUSE_JOB_RESULT_FILE": str(result_file),
+            self.env_vars = {**(self.env_vars or {}), "LAKEHOUSE_JOB_RESULT_FILE": str(result_file),
                               "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+            self._hook = None  # built per execution, with the result file in its environment
             super().execute(context)
             return json.loads(result_file.read_text()) if result_file.exists() else {}
 

@@ -1,0 +1,111 @@
+"""SparkJobOperator: the same job file through spark-submit on local[*] and, by changing only
+the spark_default connection, on a real Spark standalone cluster (master + worker on loopback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from include.lakehouse.maintenance import read_table
+from include.lakehouse.smoke import append_smoke_orders
+from lakehouse_airflow.operators.spark_job import SparkJobOperator
+
+SPARK_HOME = Path(__import__("pyspark").__file__).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spark_connection(monkeypatch, host: str, port: int | None = None) -> None:
+    conn = {"conn_type": "spark", "host": host, "extra": {"deploy-mode": "client"}}
+    if port:
+        conn["port"] = port
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps(conn))
+    monkeypatch.delenv("LAKEHOUSE_SPARK_CONNECT_URL", raising=False)
+
+
+def revenue_by_status() -> dict[str, int]:
+    return {r["status"]: r["orders"] for r in read_table("gold/smoke_revenue_by_status").to_pylist()}
+
+
+def run_job() -> dict:
+    operator = SparkJobOperator(task_id="compute_revenue_by_status_in_spark", job="smoke_revenue_by_status")
+    return operator.execute(context={})
+
+
+def test_backend_follows_the_connection(monkeypatch):
+    operator = SparkJobOperator(task_id="compute_revenue_by_status_in_spark", job="smoke_revenue_by_status")
+    spark_connection(monkeypatch, "local[*]")
+    assert operator.backend() == ("submit", None)
+    monkeypatch.setenv("LAKEHOUSE_SPARK_CONNECT_URL", "sc://127.0.0.1:15002")
+    assert operator.backend() == ("connect", "sc://127.0.0.1:15002")
+    spark_connection(monkeypatch, "spark://127.0.0.1", 7077)
+    monkeypatch.setenv("LAKEHOUSE_SPARK_CONNECT_URL", "sc://127.0.0.1:15002")
+    assert operator.backend() == ("submit", None)  # a cluster master is never short-circuited
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "databricks", "host": "x"}))
+    assert operator.backend()[0] == "databricks"
+
+
+def test_job_runs_through_spark_submit_on_local(lakehouse_root, monkeypatch):
+    spark_connection(monkeypatch, "local[2]")
+    append_smoke_orders("2024-01-03")
+    result = run_job()
+    assert result["source_rows"] > 0 and result["rows_inserted"] == len(revenue_by_status())
+    assert sum(revenue_by_status().values()) == result["source_rows"]
+
+
+@pytest.fixture()
+def standalone_cluster(tmp_path):
+    master_port, master_ui, worker_ui = free_port(), free_port(), free_port()
+    spark_class = str(SPARK_HOME / "bin" / "spark-class")
+    env = {**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOG_DIR": str(tmp_path),
+           "SPARK_WORKER_DIR": str(tmp_path / "work")}
+    procs = [subprocess.Popen([spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                               "--port", str(master_port), "--webui-port", str(master_ui)],
+                              env=env, stdout=(tmp_path / "master.log").open("w"), stderr=subprocess.STDOUT)]
+    procs.append(subprocess.Popen([spark_class, "org.apache.spark.deploy.worker.Worker",
+                                   f"spark://127.0.0.1:{master_port}", "--cores", "1", "--memory", "1g",
+                                   "--webui-port", str(worker_ui), "--host", "127.0.0.1"],
+                                  env=env, stdout=(tmp_path / "worker.log").open("w"), stderr=subprocess.STDOUT))
+    state_url = f"http://127.0.0.1:{master_ui}/json/"
+    deadline = time.time() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(state_url, timeout=2) as r:
+                if json.load(r).get("aliveworkers", 0) >= 1:
+                    break
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise RuntimeError("Spark standalone cluster did not come up:\n" + (tmp_path / "master.log").read_text()[-2000:])
+        time.sleep(1)
+    yield master_port, state_url
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(timeout=30)
+
+
+@pytest.mark.spark_cluster
+def test_same_job_runs_on_a_standalone_cluster_by_changing_only_the_connection(lakehouse_root, monkeypatch,
+                                                                             standalone_cluster):
+    master_port, state_url = standalone_cluster
+    append_smoke_orders("2024-01-04")
+    spark_connection(monkeypatch, "spark://127.0.0.1", master_port)
+    result = run_job()
+    assert sum(revenue_by_status().values()) == result["source_rows"] > 0
+    with urllib.request.urlopen(state_url, timeout=5) as r:
+        apps = json.load(r)
+    finished = apps.get("completedapps", []) + apps.get("activeapps", [])
+    assert any(app["name"] == "lakehouse-smoke_revenue_by_status" for app in finished), apps
