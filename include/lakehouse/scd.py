@@ -8,7 +8,7 @@ fall into), makes a rerun of the same batch a no-op, and keeps surrogate keys st
 
 Output columns: <surrogate_key>, keys, tracked (type 2), type1, valid_from, valid_to
 (next version's valid_from, null while open), is_current, is_deleted (the version was
-closed by a source delete), row_hash (of the tracked columns).
+closed by a source delete), row_hash (64-bit hash of the tracked columns).
 """
 
 from __future__ import annotations
@@ -117,11 +117,10 @@ def apply_scd2(
 
 def _stored_versions(dt, batch_keys: pa.Table, keys: list[str]) -> pd.DataFrame:
     """Stored history of the keys present in the batch."""
-    dataset = dt.to_pyarrow_dataset()
+    table = dt.to_pyarrow_table()  # one scan; is_in in memory beats a filtered dataset scan here
     first = keys[0]
-    wanted = pc.unique(batch_keys.column(first))
-    rows = dataset.to_table(filter=pc.field(first).isin(wanted.cast(dataset.schema.field(first).type)))
-    frame = rows.to_pandas()
+    wanted = pc.unique(batch_keys.column(first)).cast(table.schema.field(first).type)
+    frame = table.filter(pc.is_in(table.column(first), value_set=wanted)).to_pandas()
     if len(keys) > 1 and not frame.empty:  # narrow to the exact composite keys
         frame = frame.merge(batch_keys.to_pandas().drop_duplicates(), on=keys, how="inner")
     return frame
@@ -145,7 +144,7 @@ def _rebuild(incoming: pd.DataFrame, stored: pd.DataFrame, keys, tracked, type1,
         newest = events[~events["__delete"]].groupby(keys, sort=False)[type1].last()
         events = events.drop(columns=type1).join(newest, on=keys)
     state = _hash(events[tracked].astype("string").fillna("\x00")) if tracked else np.zeros(len(events), np.uint64)
-    events["row_hash"] = pd.Series(state, index=events.index).map("{:016x}".format)
+    events["row_hash"] = state.view(np.int64)
     marker = np.where(events["__delete"].to_numpy(), np.uint64(0), state)
     same_key = np.ones(len(events), bool)
     if len(events):
@@ -171,14 +170,17 @@ def _diff(stored: pd.DataFrame, history: pd.DataFrame, sk: str):
     if stored.empty:
         return history, history.iloc[0:0], history.iloc[0:0]
     stored = stored[history.columns]
-    old = stored.set_index(sk)
-    new = history.set_index(sk)
-    inserts = new[~new.index.isin(old.index)].reset_index()
-    deletes = old[~old.index.isin(new.index)].reset_index()
-    common = new.index.intersection(old.index)
-    a, b = new.loc[common], old.loc[common, new.columns]
-    same = (a == b) | (a.isna() & b.isna())
-    updates = a[~same.all(axis=1)].reset_index()
+    in_old = history[sk].isin(stored[sk]).to_numpy()
+    inserts = history[~in_old]
+    deletes = stored[~stored[sk].isin(history[sk]).to_numpy()]
+    # same surrogate key = same natural key and valid_from; anything else may have changed
+    mutable = [c for c in history.columns if c not in (sk, "valid_from")]
+    pair = history[in_old].merge(stored[[sk] + mutable], on=sk, suffixes=("", "__old"))
+    changed = np.zeros(len(pair), bool)
+    for column in mutable:
+        new, old = pair[column], pair[f"{column}__old"]
+        changed |= ~((new == old) | (new.isna() & old.isna())).to_numpy()
+    updates = pair.loc[changed, list(history.columns)]
     return inserts, updates, deletes
 
 
