@@ -127,6 +127,16 @@ def init(env: dict[str, str]) -> None:
 
 
 # --------------------------------------------------------------------------- processes
+def _die_with_parent() -> None:
+    """Linux: the component gets SIGTERM if this runner dies without cleaning up."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Components:
     """Background processes, each in its own process group, stopped together."""
 
@@ -139,7 +149,7 @@ class Components:
     def start(self, name: str, cmd: list[str]) -> None:
         out = (self.logs / f"{name}.log").open("w")
         self.procs[name] = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                            start_new_session=True)
+                                            start_new_session=True, preexec_fn=_die_with_parent)
 
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
@@ -427,13 +437,22 @@ def _count_lines(path: Path) -> int:
     return sum(1 for _ in path.open()) if path.exists() else 0
 
 
-def demo() -> int:
+def prepare() -> tuple[dict[str, str], int]:
+    """Check the machine, migrate the DB, load settings; returns the components' env and port.
+
+    The env announces the warm Spark Connect server the caller starts, so local[*] Spark
+    tasks use it instead of a cold spark-submit.
+    """
     env = localenv.airflow_env()
     port = int(env["AIRFLOW__API__PORT"])
     preflight(env, {"Airflow API": port, "Spark Connect": SPARK_CONNECT_PORT})
     init(env)
     env["LAKEHOUSE_SPARK_CONNECT_URL"] = f"sc://127.0.0.1:{SPARK_CONNECT_PORT}"
-    os.environ["LAKEHOUSE_SPARK_CONNECT_URL"] = env["LAKEHOUSE_SPARK_CONNECT_URL"]
+    return env, port
+
+
+def demo() -> int:
+    env, port = prepare()
     dags = discover_dags()
     say(f"found {len(dags)} DAG(s): {', '.join(dependency_order(dags))}")
     components = Components(env)
@@ -452,10 +471,9 @@ def demo() -> int:
         wait_for(lambda: registered_dags(set(dags)) == set(dags), "the dag-processor to register all DAGs",
                  300, components, every=2)
         say(f"Airflow is up at http://127.0.0.1:{port} (admin/admin); component logs in {components.logs}")
-        paused_before = {d: True for d in dags}
         records = run_all(dags, components)
-        for d, paused in paused_before.items():
-            set_paused(d, paused)
+        for d in dags:  # back to paused-at-creation, so `make ui` does not start runs by itself
+            set_paused(d, True)
     finally:
         say("stopping components ...")
         components.stop()
@@ -464,11 +482,7 @@ def demo() -> int:
 
 
 def ui() -> int:
-    env = localenv.airflow_env()
-    port = int(env["AIRFLOW__API__PORT"])
-    preflight(env, {"Airflow API": port, "Spark Connect": SPARK_CONNECT_PORT})
-    init(env)
-    env["LAKEHOUSE_SPARK_CONNECT_URL"] = f"sc://127.0.0.1:{SPARK_CONNECT_PORT}"
+    env, port = prepare()
     components = Components(env)
     try:
         components.start("spark-connect", spark_connect_cmd())
@@ -489,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["demo", "ui", "init"])
     args = parser.parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # stop the components on kill/hang-up, as on Ctrl-C
+        signal.signal(sig, lambda *_: sys.exit(128 + sig))
     try:
         if args.command == "init":
             init(localenv.airflow_env())

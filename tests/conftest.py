@@ -5,6 +5,7 @@ tables gets its own LAKEHOUSE_ROOT.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -22,6 +23,7 @@ _ENV = localenv.airflow_env(home=_HOME, port=int(os.environ.get("LAKEHOUSE_TEST_
 _ENV["LAKEHOUSE_ROOT"] = str(_HOME / "lakehouse")
 _ENV["LAKEHOUSE_ALERTS_FILE"] = str(_HOME / "alerts.jsonl")
 localenv.apply(_ENV)
+logging.getLogger("py4j").setLevel(logging.WARNING)  # py4j logs from __del__ after pytest closed its streams
 
 
 @pytest.fixture(scope="session")

@@ -288,7 +288,7 @@ def merge_upsert(
     if dt is None:
         rows = data
         if delete_when:  # nothing to delete yet: just do not insert rows marked for deletion
-            rows = _filter_sql(data, f"NOT ({delete_when.replace('s.', '')})")
+            rows = _filter_sql(data, f"NOT ({delete_when})")
         write_deltalake(
             uri, rows, partition_by=list(spec.partition_by) if spec and spec.partition_by else None,
             configuration=spec.configuration if spec else None, storage_options=storage_options(),
@@ -318,8 +318,9 @@ def merge_upsert(
 
 
 def _filter_sql(data: pa.Table, where: str) -> pa.Table:
+    """Rows of `data` (aliased `s`, as in merge predicates) for which `where` holds."""
     import duckdb
 
     con = duckdb.connect()
     con.register("source_rows", data)
-    return con.execute(f"SELECT * FROM source_rows WHERE {where}").fetch_arrow_table()
+    return con.execute(f"SELECT s.* FROM source_rows AS s WHERE {where}").fetch_arrow_table()

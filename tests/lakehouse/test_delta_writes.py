@@ -107,3 +107,11 @@ def test_registry_names_resolve_under_lakehouse_root_and_unknown_names_fail(lake
     assert DeltaTable(result.table).metadata().partition_columns == ["order_date"]
     with pytest.raises(UnknownTableError, match="silver/custmers.*tables.yaml"):
         delta.append("silver/custmers", pa.table({"id": [1]}))
+
+
+def test_merge_into_a_new_table_does_not_insert_rows_marked_for_deletion(tmp_path):
+    uri = str(tmp_path / "t")
+    result = delta.merge_upsert(uri, pa.table({"id": [1, 2], "status": ["s.ok", "gone"], "deleted": [False, True]}),
+                                keys=["id"], delete_when="s.deleted = true")
+    assert result.rows_inserted == 1 and result.rows_skipped == 1
+    assert rows(uri) == [{"id": 1, "status": "s.ok", "deleted": False}]
