@@ -67,3 +67,19 @@ def test_order_events_follow_the_order_lifecycle():
         by_order.setdefault(e["order_id"], []).append(e["event_type"])
     assert set(by_order) == set(shop.orders("2024-01-03").column("order_id").to_pylist())
     assert all(kinds[0] == "order_placed" for kinds in by_order.values())
+
+
+def test_order_and_product_envelopes_replay_to_the_source_tables():
+    shop = ShopSource(scale=0.1)
+    orders = {}
+    for event in shop.order_changes("2024-01-02"):
+        assert event["source"]["table"] == "orders"
+        if event["op"] == "u":
+            assert orders[event["after"]["order_id"]] == event["before"]
+        orders[event["after"]["order_id"]] = event["after"]
+    expected = {r["order_id"]: r["status"] for r in shop.orders("2024-01-02").to_pylist()}
+    assert {k: v["status"] for k, v in orders.items()} == expected
+    snapshot = shop.product_changes("2024-01-01")
+    assert {e["op"] for e in snapshot} == {"r"} and len(snapshot) == shop.products().num_rows
+    updates = shop.product_changes("2024-01-02")
+    assert updates and all(e["op"] == "u" and e["before"]["price"] != e["after"]["price"] for e in updates)

@@ -59,6 +59,32 @@ class _Customer:
         return dict(self.__dict__)
 
 
+def _debezium_value(value: Any) -> Any:
+    """Debezium's JSON encodings: MicroTimestamp for timestamps, days for dates, decimals
+    as strings (decimal.handling.mode=string)."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1_000_000)
+    if isinstance(value, date):
+        return (value - date(1970, 1, 1)).days
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def debezium_envelope(table: str, op: str, before: dict | None, after: dict | None, at: datetime, lsn: int) -> dict:
+    """One Debezium (PostgreSQL connector) change event value: before/after images, op, source."""
+    def image(row):
+        return None if row is None else {k: _debezium_value(v) for k, v in row.items()}
+
+    ts_ms = int(at.timestamp() * 1000)
+    return {
+        "before": image(before), "after": image(after), "op": op, "ts_ms": ts_ms + 5,
+        "source": {"version": "2.7.0.Final", "connector": "postgresql", "name": "shop", "db": "shop",
+                   "schema": "public", "table": table, "snapshot": "true" if op == "r" else "false",
+                   "lsn": lsn, "ts_ms": ts_ms},
+    }
+
+
 class ShopSource:
     """The shop at scale `scale` (1.0: 1,000 customers, 200 products, ~300 orders a day)."""
 
@@ -164,22 +190,8 @@ class ShopSource:
 
     def _envelope(self, op: str, before: _Customer | None, after: _Customer | None, index: int, seq: int) -> dict:
         at = (after or before).updated_at if op != "d" else self._time(index, 86_000)
-        ts_ms = int(at.timestamp() * 1000)
-
-        def image(c: _Customer | None):
-            if c is None:
-                return None
-            row = c.row()
-            row["created_at"] = int(c.created_at.timestamp() * 1_000_000)  # Debezium MicroTimestamp
-            row["updated_at"] = int(c.updated_at.timestamp() * 1_000_000)
-            return row
-
-        return {
-            "before": image(before), "after": image(after), "op": op, "ts_ms": ts_ms + 5,
-            "source": {"version": "2.7.0.Final", "connector": "postgresql", "name": "shop", "db": "shop",
-                       "schema": "public", "table": "customers", "snapshot": "true" if op == "r" else "false",
-                       "lsn": self._lsn(index, seq), "ts_ms": ts_ms},
-        }
+        return debezium_envelope("customers", op, before.row() if before else None,
+                                 after.row() if after else None, at, self._lsn(index, seq))
 
     def customers(self, day: date | str | None = None) -> pa.Table:
         """Customer state at the end of `day` (default: opening day)."""
@@ -192,6 +204,40 @@ class ShopSource:
     def customer_changes(self, day: date | str) -> list[dict]:
         """Debezium envelopes of the customers table for `day` (day 0: the snapshot, op 'r')."""
         return [json.loads(json.dumps(e)) for e in self._customers_and_changes(self._day_index(day))[1]]
+
+    def order_changes(self, day: date | str) -> list[dict]:
+        """Debezium envelopes of the orders table for `day`: a create when an order is placed
+        (status 'placed') and an update when it reaches its final status, in LSN order."""
+        index = self._day_index(day)
+        rng = self._rng(8, index)
+        events = []
+        for row in self.orders(day).to_pylist():
+            placed = {**row, "status": "placed"}
+            events.append((row["placed_at"], "c", None, placed))
+            if row["status"] != "placed":
+                events.append((row["placed_at"] + timedelta(minutes=float(rng.uniform(1, 600))), "u", placed, row))
+        events.sort(key=lambda e: e[0])
+        return [debezium_envelope("orders", op, before, after, at, self._lsn(index, 5_000_000 + seq))
+                for seq, (at, op, before, after) in enumerate(events)]
+
+    def product_changes(self, day: date | str) -> list[dict]:
+        """Debezium envelopes of the products table: the snapshot on day 0, price changes after."""
+        index = self._day_index(day)
+        products = self.products().to_pylist()
+        if index == 0:
+            return [debezium_envelope("products", "r", None, p, p["updated_at"], self._lsn(0, 8_000_000 + i))
+                    for i, p in enumerate(products)]
+        rng = self._rng(9, index)
+        changes = []
+        for seq, pid in enumerate(sorted(rng.choice(len(products), max(1, len(products) // 50), replace=False))):
+            before = products[int(pid)]
+            at = self._time(index, rng.uniform(0, 86_399))
+            factor = Decimal(str(round(float(rng.uniform(0.8, 1.2)), 2))) or Decimal("1")
+            factor = factor if factor != 1 else Decimal("1.05")  # an update always changes the price
+            price = (before["price"] * factor).quantize(Decimal("0.01"))
+            changes.append(debezium_envelope("products", "u", before, {**before, "price": price, "updated_at": at},
+                                             at, self._lsn(index, 8_000_000 + seq)))
+        return changes
 
     # -- facts -----------------------------------------------------------------------------
     def orders(self, day: date | str) -> pa.Table:
