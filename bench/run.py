@@ -2,7 +2,7 @@
 bench/results/latest.md. Targets are recorded next to the numbers; they are not asserted.
 
     python bench/run.py                 # everything
-    python bench/run.py parse scd2      # a subset: parse scd2 cdc zorder spark merge_memory
+    python bench/run.py parse scd2      # a subset: parse scd2 cdc zorder small_files spark merge_memory
 """
 
 from __future__ import annotations
@@ -127,24 +127,13 @@ def bench_cdc() -> dict:
             "delta_rs_reference_seconds": 0.3}
 
 
-def _files_touching(uri: str, column: str, value: int) -> int:
-    from deltalake import DeltaTable
-
-    actions = DeltaTable(uri).get_add_actions(flatten=True)
-    import pyarrow as pa
-
-    actions = pa.table(actions)
-    mins, maxs = actions.column(f"min.{column}").to_pylist(), actions.column(f"max.{column}").to_pylist()
-    return sum(1 for lo, hi in zip(mins, maxs) if lo is None or hi is None or lo <= value <= hi)
-
-
 def bench_zorder() -> dict:
     """Point lookup on customer_id: files whose stats may hold the key, before/after z-order."""
     import numpy as np
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from include.lakehouse.maintenance import z_order
+    from include.lakehouse.maintenance import files_for_point_lookup, z_order
 
     root = Path(tempfile.mkdtemp(prefix="bench-zorder-"))
     uri = str(root / "orders")
@@ -157,16 +146,49 @@ def bench_zorder() -> dict:
             "amount": pa.array(rng.uniform(1, 500, n)),
         }), mode="append")
     probes = [int(x) for x in rng.integers(0, 100_000, 20)]
-    before = sum(_files_touching(uri, "customer_id", p) for p in probes) / len(probes)
+    before = sum(files_for_point_lookup(uri, "customer_id", p) for p in probes) / len(probes)
     started = time.perf_counter()
     result = z_order(uri, ["customer_id"], target_size_mb=1)
     seconds = time.perf_counter() - started
-    after = sum(_files_touching(uri, "customer_id", p) for p in probes) / len(probes)
+    after = sum(files_for_point_lookup(uri, "customer_id", p) for p in probes) / len(probes)
     from deltalake import DeltaTable
 
     return {"rows": 1_000_000, "files_before": 40, "files_after": len(DeltaTable(uri).file_uris()),
             "avg_files_scanned_before": before, "avg_files_scanned_after": after,
             "z_order_seconds": round(seconds, 3), "files_removed": result.files_removed}
+
+
+def bench_small_files() -> dict:
+    """A query over 300 small appends vs the same table after compaction."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable, write_deltalake
+
+    from include.lakehouse.maintenance import compact
+
+    uri = str(Path(tempfile.mkdtemp(prefix="bench-small-")) / "events")
+    rng = np.random.default_rng(5)
+    for batch in range(300):
+        write_deltalake(uri, pa.table({"id": pa.array(np.arange(batch * 500, (batch + 1) * 500), pa.int64()),
+                                       "kind": pa.array(rng.choice(["a", "b", "c"], 500)),
+                                       "value": pa.array(rng.uniform(0, 1, 500))}), mode="append")
+
+    def query() -> float:
+        runs = []
+        for _ in range(5):
+            started = time.perf_counter()
+            data = DeltaTable(uri).to_pyarrow_dataset().to_table(filter=pc.field("kind") == "a", columns=["value"])
+            pc.sum(data.column("value"))
+            runs.append(time.perf_counter() - started)
+        return sorted(runs)[len(runs) // 2]
+
+    before, files_before = query(), len(DeltaTable(uri).file_uris())
+    result = compact(uri)
+    after, files_after = query(), len(DeltaTable(uri).file_uris())
+    return {"rows": 150_000, "files_before": files_before, "files_after": files_after,
+            "query_seconds_before": round(before, 4), "query_seconds_after": round(after, 4),
+            "speedup": round(before / after, 1), "compact_seconds": result.seconds}
 
 
 TRIVIAL_JOB = "from pyspark.sql import SparkSession\nSparkSession.builder.getOrCreate().range(1000).count()\n"
@@ -246,6 +268,7 @@ def bench_merge_memory() -> dict:
 
 
 BENCHES = {"parse": bench_parse, "scd2": bench_scd2, "cdc": bench_cdc, "zorder": bench_zorder,
+           "small_files": bench_small_files,
            "spark": bench_spark, "merge_memory": bench_merge_memory}
 
 

@@ -216,6 +216,7 @@ class DagInfo:
     produces: set[str] = field(default_factory=set)
     upstream: set[str] = field(default_factory=set)
     demo_conf: dict | None = None
+    ops: bool = False  # tagged "ops": acts on what the pipeline DAGs wrote, so it runs after them
 
 
 def _asset_names(condition) -> set[str]:
@@ -251,6 +252,7 @@ def discover_dags() -> dict[str, DagInfo]:
         for task in dag.tasks:
             info.produces |= {a.name for a in (task.outlets or []) if getattr(a, "name", None)}
         info.demo_conf = (dag.params.dump() if hasattr(dag.params, "dump") else None) or None
+        info.ops = "ops" in (dag.tags or ())
         dags[dag.dag_id] = info
     for info in dags.values():
         info.upstream = {d.dag_id for d in dags.values() if d.produces & info.consumes and d.dag_id != info.dag_id}
@@ -258,10 +260,13 @@ def discover_dags() -> dict[str, DagInfo]:
 
 
 def dependency_order(dags: dict[str, DagInfo]) -> list[str]:
+    """Producers before consumers; DAGs tagged "ops" (maintenance, restore) after all others."""
     order, done = [], set()
-    pending = sorted(dags)
+    pending = sorted(dags, key=lambda d: (dags[d].ops, d))
     while pending:
         ready = [d for d in pending if dags[d].upstream <= done]
+        if any(not dags[d].ops for d in ready):
+            ready = [d for d in ready if not dags[d].ops]
         if not ready:
             raise DemoError(f"asset dependency cycle among DAGs: {pending}")
         for d in ready:
@@ -281,6 +286,7 @@ class RunRecord:
     ended: datetime | None = None
     note: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+    report_lines: list[str] = field(default_factory=list)
 
     @property
     def seconds(self) -> float | None:
@@ -345,18 +351,27 @@ def start_root(info: DagInfo, since: datetime) -> str:
     return "triggered"
 
 
-def xcom_counts(dag_id: str, run_id: str) -> dict[str, int]:
-    """Sum the row counts the tasks returned (OperationResult dicts and the like)."""
+def xcom_results(dag_id: str, run_id: str) -> tuple[dict[str, int], list[str]]:
+    """What the tasks returned, summed for the summary: `rows_*` of OperationResult dicts,
+    anything under a "counts" dict, and the lines of any "report_lines" list."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     totals: dict[str, int] = {}
+    lines: list[str] = []
+
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
 
     def add(value):
         if isinstance(value, dict):
             for key, v in value.items():
-                if key.startswith("rows_") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                if key.startswith("rows_") and number(v):
+                    totals[key.removeprefix("rows_")] = totals.get(key.removeprefix("rows_"), 0) + int(v)
+            for key, v in (value.get("counts") or {}).items():
+                if number(v):
                     totals[key] = totals.get(key, 0) + int(v)
+            lines.extend(str(line) for line in value.get("report_lines") or [])
         elif isinstance(value, list):
             for item in value:
                 add(item)
@@ -371,7 +386,7 @@ def xcom_counts(dag_id: str, run_id: str) -> dict[str, int]:
                 except ValueError:
                     continue
             add(value)
-    return totals
+    return totals, lines
 
 
 def run_all(dags: dict[str, DagInfo], components: Components) -> list[RunRecord]:
@@ -415,7 +430,7 @@ def run_all(dags: dict[str, DagInfo], components: Components) -> list[RunRecord]
                 break
             time.sleep(2)
         if record.run_id:
-            record.counts = xcom_counts(d, record.run_id)
+            record.counts, record.report_lines = xcom_results(d, record.run_id)
     return [records[d] for d in order]
 
 
@@ -425,9 +440,14 @@ def print_summary(records: list[RunRecord], alerts_before: int, alerts_file: Pat
     print(f"{'DAG':<{width}}  {'state':<8}  {'seconds':>7}  key counts")
     print(f"{'-' * width}  {'-' * 8}  {'-' * 7}  {'-' * 40}")
     for r in records:
-        counts = ", ".join(f"{k.removeprefix('rows_')} {v}" for k, v in sorted(r.counts.items()) if v) or "-"
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(r.counts.items()) if v) or "-"
         seconds = f"{r.seconds:.1f}" if r.seconds is not None else "-"
         print(f"{r.dag_id:<{width}}  {r.state:<8}  {seconds:>7}  {counts}{'  (' + r.note + ')' if r.note else ''}")
+    for r in records:
+        if r.report_lines:
+            print(f"\n{r.dag_id} report:")
+            for line in r.report_lines:
+                print(f"  {line}")
     alerts = _count_lines(alerts_file) - alerts_before
     ok = sum(r.state == "success" for r in records)
     print(f"\n{ok}/{len(records)} DAGs succeeded; alerts sent during the demo: {alerts} ({alerts_file})")

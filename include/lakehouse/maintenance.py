@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any, Iterable
 
 import pyarrow as pa
-from deltalake import DeltaTable
+from deltalake import CommitProperties, DeltaTable
+from deltalake.exceptions import CommitFailedError
 
 from include.lakehouse.config import TableSpec, resolve
 from include.lakehouse.delta import open_table
@@ -41,31 +42,64 @@ def _optimize_result(uri: str, operation: str, started: float, dt: DeltaTable, m
     )
 
 
-def compact(table: "str | TableSpec", *, target_size_mb: int | None = None,
+Z_ORDER_MARK = "lakehouse.operation"
+_NON_DATA_OPERATIONS = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "CHECKPOINT"}
+
+
+def with_commit_retries(action, *, what: str, attempts: int = 5, first_delay: float = 0.2):
+    """Run a table rewrite, retrying with exponential backoff when a concurrent writer won the
+    commit race (delta-rs CommitFailedError). Appends that committed meanwhile are kept: each
+    retry re-reads the table and rewrites only what is still there."""
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except CommitFailedError as exc:
+            if attempt == attempts:
+                raise LakehouseError(f"{what}: still conflicting with concurrent writers after {attempts} tries: {exc}") from exc
+            log.warning("%s: commit conflict (%s), retry %d in %.1fs", what, exc, attempt, delay)
+            time.sleep(delay)
+            delay *= 2
+
+
+def compact(table: "str | TableSpec", *, target_size_mb: float | None = None,
             partition_filters: list[tuple[str, str, Any]] | None = None) -> OperationResult:
     """Bin-pack small files into files of about `target_size_mb` (table policy by default)."""
     started = time.perf_counter()
     uri, spec = resolve(table)
     size = target_size_mb or (spec.maintenance.target_file_size_mb if spec else 128)
-    dt = open_table(uri)
-    metrics = dt.optimize.compact(target_size=size * 1024 * 1024, partition_filters=partition_filters)
+
+    def run():
+        dt = open_table(uri)
+        return dt, dt.optimize.compact(target_size=int(size * 1024 * 1024), partition_filters=partition_filters)
+
+    dt, metrics = with_commit_retries(run, what=f"compact {uri}")
     return _optimize_result(uri, "compact", started, dt, metrics)
 
 
 def z_order(table: "str | TableSpec", columns: Iterable[str] | None = None, *,
-            target_size_mb: int | None = None) -> OperationResult:
+            target_size_mb: float | None = None) -> OperationResult:
     """Rewrite the table clustered on `columns` (table policy by default) for data skipping."""
     started = time.perf_counter()
     uri, spec = resolve(table)
     columns = list(columns or (spec.maintenance.z_order_by if spec else ()))
     if not columns:
         raise LakehouseError(f"table {uri}: no z-order columns; set maintenance.z_order_by in tables.yaml")
-    dt = open_table(uri)
-    known = {f.name for f in dt.schema().fields}
+    known_dt = open_table(uri)
+    known = {f.name for f in known_dt.schema().fields}
     if missing := [c for c in columns if c not in known]:
-        raise LakehouseError(f"table {uri}: z-order column(s) {missing} not in the table ({sorted(known)})")
+        raise LakehouseError(f"table {uri}: z-order column(s) {missing} not in the table ({sorted(known)}); "
+                             "fix maintenance.z_order_by in tables.yaml")
     size = target_size_mb or (spec.maintenance.target_file_size_mb if spec else 128)
-    metrics = dt.optimize.z_order(columns, target_size=size * 1024 * 1024)
+
+    def run():
+        fresh = open_table(uri)
+        return fresh, fresh.optimize.z_order(
+            columns, target_size=int(size * 1024 * 1024),
+            commit_properties=CommitProperties(custom_metadata={Z_ORDER_MARK: "z_order", "zOrderBy": ",".join(columns)}),
+        )
+
+    dt, metrics = with_commit_retries(run, what=f"z-order {uri}")
     result = _optimize_result(uri, "z_order", started, dt, metrics)
     result.details["columns"] = columns
     return result
@@ -190,4 +224,33 @@ def read_changes(table: "str | TableSpec", *, starting_version: int = 0,
     return pa.table(dt.load_cdf(starting_version=starting_version, ending_version=ending_version).read_all())
 
 
-__all__ = ["compact", "z_order", "vacuum", "checkpoint", "history", "read_table", "restore", "read_changes"]
+def changed_since_z_order(table: "str | TableSpec") -> bool:
+    """True when data was written after the last z-order (or the table was never z-ordered)."""
+    for commit in open_table(table).history():
+        if commit.get(Z_ORDER_MARK) == "z_order":
+            return False
+        if commit.get("operation") not in _NON_DATA_OPERATIONS:
+            return True
+    return False
+
+
+def files_for_point_lookup(table: "str | TableSpec", column: str, value: Any) -> int:
+    """How many data files a reader must open for `column = value` after pruning by the
+    per-file min/max statistics in the Delta log (what z-ordering improves)."""
+    actions = pa.table(open_table(table).get_add_actions(flatten=True))
+    if not actions.num_rows:
+        return 0
+    lows, highs = actions.column(f"min.{column}").to_pylist(), actions.column(f"max.{column}").to_pylist()
+    return sum(1 for lo, hi in zip(lows, highs) if lo is None or hi is None or lo <= value <= hi)
+
+
+def table_stats(table: "str | TableSpec") -> dict[str, int]:
+    """Files, bytes and version of the current snapshot."""
+    dt = open_table(table)
+    actions = pa.table(dt.get_add_actions(flatten=False))
+    size = pa.compute.sum(actions.column("size_bytes")).as_py() if actions.num_rows else 0
+    return {"files": actions.num_rows, "bytes": int(size or 0), "version": dt.version()}
+
+
+__all__ = ["compact", "z_order", "vacuum", "checkpoint", "history", "read_table", "restore", "read_changes",
+           "changed_since_z_order", "files_for_point_lookup", "table_stats", "with_commit_retries"]

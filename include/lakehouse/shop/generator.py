@@ -232,7 +232,7 @@ class ShopSource:
         for seq, pid in enumerate(sorted(rng.choice(len(products), max(1, len(products) // 50), replace=False))):
             before = products[int(pid)]
             at = self._time(index, rng.uniform(0, 86_399))
-            factor = Decimal(str(round(float(rng.uniform(0.8, 1.2)), 2))) or Decimal("1")
+            factor = Decimal(str(round(float(rng.uniform(0.8, 1.2)), 2)))
             factor = factor if factor != 1 else Decimal("1.05")  # an update always changes the price
             price = (before["price"] * factor).quantize(Decimal("0.01"))
             changes.append(debezium_envelope("products", "u", before, {**before, "price": price, "updated_at": at},

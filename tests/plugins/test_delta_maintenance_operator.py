@@ -1,0 +1,28 @@
+"""DeltaMaintenanceOperator logs every run, success or failure, to ops/maintenance_log."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from deltalake import write_deltalake
+
+from include.lakehouse.config import get_table
+from include.lakehouse.errors import LakehouseError
+from include.lakehouse.maintenance import read_table
+from lakehouse_airflow.operators.delta_maintenance import DeltaMaintenanceOperator
+
+
+def test_success_and_failure_are_both_logged_and_a_retry_logs_once(lakehouse_root):
+    for i in range(4):
+        write_deltalake(get_table("silver/customers").uri, pa.table({"customer_id": [i]}), mode="append")
+    write_deltalake(get_table("gold/dim_customer").uri, pa.table({"customer_sk": [1]}))  # no customer_id
+    ok = DeltaMaintenanceOperator(task_id="maintain_table", table="silver/customers")
+    report = ok.execute({"run_id": "run-1", "params": {"dry_run": False}})
+    ok.execute({"run_id": "run-1", "params": {"dry_run": False}})  # a retry of the same run
+    assert report["files_before"] == 4 and report["files_after"] == 1
+    bad = DeltaMaintenanceOperator(task_id="maintain_table", table="gold/dim_customer")
+    with pytest.raises(LakehouseError, match="z_order_by"):
+        bad.execute({"run_id": "run-1", "params": {}})
+    rows = {(r["table_name"], r["status"]) for r in read_table("ops/maintenance_log").to_pylist()}
+    assert rows == {("silver/customers", "success"), ("gold/dim_customer", "failed")}
+    assert read_table("ops/maintenance_log").num_rows == 2
