@@ -11,9 +11,7 @@ from include.lakehouse.shop import ShopSource
 
 
 def _shop_day(ds: str) -> str:
-    """Smoke data uses the shop's calendar: logical dates before it opened map onto day 0."""
-    source = ShopSource()
-    return ds if ds >= source.start_date.isoformat() else source.start_date.isoformat()
+    return ShopSource().day_for(ds)
 
 
 def append_smoke_orders(ds: str, run_id: str | None = None) -> dict:

@@ -96,6 +96,10 @@ class ShopSource:
         self.new_customers_per_day = max(1, int(10 * scale))
 
     # -- helpers ---------------------------------------------------------------------------
+    def day_for(self, logical_day: str) -> str:
+        """The shop day a run works on: its logical date, or opening day for dates before it."""
+        return max(logical_day, self.start_date.isoformat())
+
     def _day_index(self, day: date | str) -> int:
         day = date.fromisoformat(day) if isinstance(day, str) else day
         index = (day - self.start_date).days
@@ -309,8 +313,9 @@ class ShopSource:
 
     # -- landing files ---------------------------------------------------------------------
     def write_landing_file(self, folder: str | Path, day: date | str, fmt: str = "csv",
-                           malformed_share: float = 0.02) -> tuple[Path, int]:
-        """Write the day's orders as `orders_<day>.<fmt>` into `folder`.
+                           malformed_share: float = 0.02, overwrite: bool = True) -> tuple[Path, int]:
+        """Write the day's orders as `orders_<day>.<fmt>` into `folder` (an existing file is
+        left alone unless `overwrite`: a source never re-uploads what it already delivered).
 
         A share of rows is malformed the way real files are (unparseable amount, missing
         key, bad date; for Parquet, which types every column: null keys and negative
@@ -323,6 +328,8 @@ class ShopSource:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"orders_{self._day(index).isoformat()}.{ 'jsonl' if fmt == 'json' else fmt}"
+        if path.exists() and not overwrite:
+            return path, len(bad)
         rows = orders.to_pylist()
         if fmt == "parquet":
             for i in bad:

@@ -1,0 +1,52 @@
+"""
+### ingest_files
+
+Loads new landing files of the `orders` source into **`bronze/orders`**, each file exactly
+once (the file's identity is recorded in the same Delta commit as its rows, so retries and
+reruns load nothing twice), with `_ingested_at`, `_source_file` and `_batch_id`. Rows that
+fail parsing, typing or checks go to **`quarantine/orders`** with the raw record and the
+reason; the good rows of the file still load. New columns evolve bronze's schema.
+Started by the `landing/orders` asset; the sensor also waits for files that arrive late.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Asset, PokeReturnValue, dag, task
+
+from lakehouse_airflow.assets import table_asset
+from lakehouse_airflow.defaults import dag_args
+
+LANDING_ORDERS = Asset(name="landing/orders", uri="lakehouse://landing/orders", group="landing")
+
+
+@dag(**dag_args("ingest_files", doc_md=__doc__, schedule=[LANDING_ORDERS], tags=["ingest", "bronze"]))
+def ingest_files():
+    @task.sensor(poke_interval=30, timeout=timedelta(hours=1), mode="reschedule", soft_fail=True)
+    def wait_for_new_landing_files() -> PokeReturnValue:
+        from include.lakehouse.ingest.files import new_files
+
+        files = [p.name for p in new_files("orders")]
+        return PokeReturnValue(is_done=bool(files), xcom_value=files)
+
+    @task(outlets=[table_asset("bronze/orders"), table_asset("quarantine/orders")])
+    def load_new_files_into_bronze(files: list[str], dag_run=None) -> dict:
+        from include.lakehouse.ingest.files import ingest_new_files
+
+        loaded = ingest_new_files("orders", batch_id=dag_run.run_id)
+        return {"files": loaded, "counts": {
+            "files loaded": sum(1 for f in loaded if not f["already_loaded"]),
+            "rows into bronze": sum(f["rows_inserted"] for f in loaded),
+            "rows quarantined": sum(f["rows_quarantined"] for f in loaded)}}
+
+    @task
+    def check_bronze_orders() -> dict:
+        from include.lakehouse.ingest.landing import check_bronze
+
+        return check_bronze("orders")
+
+    load_new_files_into_bronze(wait_for_new_landing_files()) >> check_bronze_orders()
+
+
+ingest_files()

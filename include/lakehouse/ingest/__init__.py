@@ -1,0 +1,1 @@
+"""Getting raw data into bronze exactly once (files.py: landing files)."""
