@@ -1,10 +1,13 @@
 """
 ### shop_source
 
-The synthetic shop as an upstream system: every day it **delivers the day's orders file**
+The synthetic shop as an upstream system. Every day it **delivers the day's orders file**
 into `landing/orders` (CSV, JSON lines or Parquet, rotating by day, about 2% malformed
-rows, as real feeds are). A file it already delivered is never re-uploaded. Emits the
-`landing/orders` asset, which starts `ingest_files`.
+rows, as real feeds are) and **publishes to Kafka** (connection `kafka_default`) its order
+events (`shop.order_events`) and the Debezium change envelopes of its tables
+(`shop.public.customers`, `shop.public.orders`, `shop.public.products`). Nothing already
+delivered is sent again. Emits `landing/orders` (starts `ingest_files`) and `kafka/shop`
+(starts `ingest_kafka`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from airflow.sdk import Asset, dag, task
 from lakehouse_airflow.defaults import dag_args, run_day
 
 LANDING_ORDERS = Asset(name="landing/orders", uri="lakehouse://landing/orders", group="landing")
+KAFKA_SHOP = Asset(name="kafka/shop", uri="kafka://kafka_default/shop", group="kafka")
+TOPICS = ["shop.order_events", "shop.public.customers", "shop.public.orders", "shop.public.products"]
 
 
 @dag(**dag_args("shop_source", doc_md=__doc__, schedule="@daily", tags=["source", "shop"]))
@@ -24,7 +29,20 @@ def shop_source():
 
         return deliver_orders_file(run_day(dag_run))
 
+    @task(outlets=[KAFKA_SHOP])
+    def publish_shop_changes_to_kafka(dag_run=None) -> dict:
+        from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
+
+        from include.lakehouse.ingest.producer import publish_day
+        from include.lakehouse.shop import ShopSource
+
+        producer = KafkaProducerHook(kafka_config_id="kafka_default").get_producer()
+        day = ShopSource().day_for(run_day(dag_run))
+        sent = [publish_day(producer, topic, day) for topic in TOPICS]
+        return {"topics": sent, "counts": {"messages published": sum(s["messages"] for s in sent)}}
+
     deliver_orders_file_to_landing()
+    publish_shop_changes_to_kafka()
 
 
 shop_source()

@@ -37,3 +37,19 @@ def lakehouse_root(tmp_path, monkeypatch):
     root.mkdir()
     monkeypatch.setenv("LAKEHOUSE_ROOT", str(root))
     return root
+
+
+@pytest.fixture()
+def kafka_broker(tmp_path):
+    """A real embedded Kafka-compatible broker (tansu) on a free loopback port, topics created."""
+    import socket
+
+    from scripts import kafka_broker
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = kafka_broker.start(port, tmp_path / "kafka.log")
+    yield kafka_broker.client_config(port)
+    proc.terminate()
+    proc.wait(timeout=10)

@@ -27,6 +27,7 @@ def run_demo(tmp_path, **env) -> subprocess.CompletedProcess:
         "LAKEHOUSE_AIRFLOW_HOME": str(tmp_path / "airflow"), "LAKEHOUSE_ROOT": str(tmp_path / "lakehouse"),
         "LAKEHOUSE_ALERTS_FILE": str(tmp_path / "alerts.jsonl"),
         "LAKEHOUSE_AIRFLOW_PORT": str(free_port()), "LAKEHOUSE_SPARK_CONNECT_PORT": str(free_port()),
+        "LAKEHOUSE_KAFKA_PORT": str(free_port()),
     }
     import os
 
@@ -69,6 +70,12 @@ def test_demo_runs_every_dag_through_a_real_airflow(tmp_path):
     bronze = DeltaTable(str(lakehouse / "bronze" / "smoke_orders")).to_pyarrow_table()
     by_status = DeltaTable(str(lakehouse / "gold" / "smoke_revenue_by_status")).to_pyarrow_table()
     assert bronze.num_rows > 0 and sum(by_status.column("orders").to_pylist()) == bronze.num_rows
+    # ingest: the shop's file and its Kafka topics reached bronze, bad rows reached quarantine
+    assert DeltaTable(str(lakehouse / "bronze" / "orders")).count() > 0
+    assert DeltaTable(str(lakehouse / "quarantine" / "orders")).count() > 0
+    for topic in ["shop.order_events", "shop.public.customers", "shop.public.orders", "shop.public.products"]:
+        assert DeltaTable(str(lakehouse / "bronze" / topic)).count() > 0, topic
+    assert "delta_maintenance report:" in out and "restore_table" in out
     with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as con:
         states = dict(con.execute("SELECT dag_id, state FROM dag_run").fetchall())
     assert {"lakehouse_smoke", "spark_smoke"} <= set(states) and set(states.values()) == {"success"}

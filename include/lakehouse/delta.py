@@ -138,13 +138,16 @@ def append(
     app_version: int = 1,
     partition_by: Iterable[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    transactions: dict[str, int] | None = None,
 ) -> OperationResult:
     """Append rows, exactly once per (app_id, app_version).
 
     The pair is recorded in the same Delta commit as the data (a Delta app transaction),
     so a retried task finds it and writes nothing. Use one app_id per logical unit of
     work (e.g. `ingest_files.orders.2024-01-01`) with app_version 1, or one app_id per
-    stream with a growing batch number as app_version.
+    stream with a growing batch number as app_version. `transactions` records more
+    (app_id -> version) pairs in the same commit, e.g. the next offset of every Kafka
+    partition whose messages the rows hold: data and positions commit together or not at all.
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
@@ -164,7 +167,8 @@ def append(
         schema_mode = "merge" if evolve else None
     commit = CommitProperties(
         custom_metadata={k: str(v) for k, v in (metadata or {}).items()} or None,
-        app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
+        app_transactions=([Transaction(app_id, app_version)] if app_id is not None else [])
+        + [Transaction(k, v) for k, v in (transactions or {}).items()] or None,
     )
     write_deltalake(
         uri, data, mode="append", schema_mode=schema_mode,

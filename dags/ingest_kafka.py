@@ -1,0 +1,45 @@
+"""
+### ingest_kafka
+
+Appends new messages of every configured topic (`include/lakehouse/sources.yaml`) to
+**`bronze/<topic>`** with key, partition, offset, timestamp and the raw payload, through
+the `kafka_default` connection. Partitions are assigned explicitly and read from the next
+offset recorded in bronze's own Delta log, in the same commit as the data: a crash or retry
+never duplicates and never skips. Undecodable messages go to **`quarantine/<topic>`** with
+the reason and never block their partition; tombstones are kept (`tombstone = true`).
+One mapped task per topic; started by the `kafka/shop` asset (swap in a timetable, e.g.
+`*/10 * * * *`, for a real cluster).
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset, dag, task
+
+from lakehouse_airflow.defaults import dag_args
+
+KAFKA_SHOP = Asset(name="kafka/shop", uri="kafka://kafka_default/shop", group="kafka")
+
+
+@dag(**dag_args("ingest_kafka", doc_md=__doc__, schedule=[KAFKA_SHOP], tags=["ingest", "bronze", "kafka"]))
+def ingest_kafka():
+    @task
+    def list_configured_topics() -> list[str]:
+        from include.lakehouse.ingest.kafka import topics
+
+        return sorted(topics())
+
+    @task(map_index_template="{{ task.op_kwargs['topic'] }}")
+    def append_new_messages_to_bronze(topic: str, dag_run=None) -> dict:
+        from airflow.sdk import BaseHook
+
+        from include.lakehouse.ingest.kafka import ingest_topic
+
+        config = dict(BaseHook.get_connection("kafka_default").extra_dejson)
+        result = ingest_topic(topic, config, batch_id=dag_run.run_id)
+        return {**result, "counts": {"messages into bronze": result["rows_inserted"],
+                                     "messages quarantined": result["rows_quarantined"]}}
+
+    append_new_messages_to_bronze.expand(topic=list_configured_topics())
+
+
+ingest_kafka()

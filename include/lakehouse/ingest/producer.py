@@ -1,0 +1,68 @@
+"""The shop publishing to Kafka: order events and Debezium change envelopes of its tables.
+
+`shop_messages` builds the (key, value) pairs of one topic for one day, as Debezium and an
+event service would (Debezium keys are JSON objects of the primary key; a delete is
+followed by a tombstone). `publish_day` sends them once per (topic, day): what was
+delivered is recorded in `ops/source_deliveries`, so a rerun never re-sends a day.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from include.lakehouse.config import lakehouse_root
+from include.lakehouse.delta import append, try_open
+from include.lakehouse.errors import LakehouseError
+from include.lakehouse.shop import ShopSource
+
+DELIVERIES = "ops/source_deliveries"
+_CHANGES = {"shop.public.customers": ("customer_changes", "customer_id"),
+            "shop.public.orders": ("order_changes", "order_id"),
+            "shop.public.products": ("product_changes", "product_id")}
+
+
+def shop_messages(topic: str, day: str, *, scale: float = 1.0) -> Iterator[tuple[str, str | None]]:
+    shop = ShopSource(scale=scale)
+    if topic == "shop.order_events":
+        for event in shop.order_events(day):
+            yield str(event["order_id"]), json.dumps(event)
+        return
+    if topic not in _CHANGES:
+        raise LakehouseError(f"the shop does not publish topic '{topic}'; it publishes "
+                             f"{sorted(['shop.order_events', *_CHANGES])}")
+    method, key_column = _CHANGES[topic]
+    for envelope in getattr(shop, method)(day):
+        image = envelope["after"] or envelope["before"]
+        key = json.dumps({key_column: image[key_column]})
+        yield key, json.dumps(envelope)
+        if envelope["op"] == "d":
+            yield key, None  # Debezium's tombstone, for log compaction
+
+
+def publish_day(producer, topic: str, day: str, *, scale: float = 1.0) -> dict[str, Any]:
+    """Send one topic's messages for `day` unless they were delivered before."""
+    delivery = f"deliver.{topic}.{day}.{scale}"
+    log = try_open(f"{lakehouse_root()}/{DELIVERIES}")
+    if log is not None and log.transaction_version(delivery) is not None:
+        return {"topic": topic, "day": day, "messages": 0, "already_delivered": True}
+    errors: list[str] = []
+
+    def on_delivery(err, _msg):
+        if err is not None:
+            errors.append(str(err))
+
+    count = 0
+    for key, value in shop_messages(topic, day, scale=scale):
+        producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+        producer.poll(0)
+        count += 1
+    remaining = producer.flush(60)
+    if errors or remaining:
+        raise LakehouseError(f"publishing {topic} for {day}: {len(errors)} failed and {remaining} undelivered "
+                             f"message(s), e.g. {errors[:1]}; nothing is recorded as delivered, rerun to resend")
+    append(DELIVERIES, pa.table({"topic": [topic], "day": [day], "messages": pa.array([count], pa.int64())}),
+           app_id=delivery)
+    return {"topic": topic, "day": day, "messages": count, "already_delivered": False}
