@@ -2,7 +2,7 @@
 bench/results/latest.md. Targets are recorded next to the numbers; they are not asserted.
 
     python bench/run.py                 # everything
-    python bench/run.py parse scd2      # a subset: parse scd2 cdc zorder small_files spark merge_memory
+    python bench/run.py parse scd2      # a subset: parse scd2 cdc zorder small_files kafka spark merge_memory
 """
 
 from __future__ import annotations
@@ -191,6 +191,41 @@ def bench_small_files() -> dict:
             "speedup": round(before / after, 1), "compact_seconds": result.seconds}
 
 
+def bench_kafka() -> dict:
+    """Messages per second from a topic (3 partitions) into bronze, through the embedded broker."""
+    import json as _json
+    import socket
+
+    from confluent_kafka import Producer
+
+    from include.lakehouse.ingest.kafka import ingest_topic
+    from scripts import kafka_broker
+
+    os.environ["LAKEHOUSE_ROOT"] = tempfile.mkdtemp(prefix="bench-kafka-")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = kafka_broker.start(port, Path(os.environ["LAKEHOUSE_ROOT"]) / "kafka.log")
+    try:
+        config = kafka_broker.client_config(port)
+        producer = Producer(config)
+        n = 100_000
+        for i in range(n):
+            producer.produce("shop.order_events", key=str(i % 997), value=_json.dumps({"n": i, "pad": "x" * 100}))
+            if i % 10_000 == 0:
+                producer.poll(0)
+        producer.flush(60)
+        started = time.perf_counter()
+        result = ingest_topic("shop.order_events", config, max_messages=n, idle_polls=1, poll_seconds=1.0)
+        seconds = time.perf_counter() - started
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return {"messages": result["rows_inserted"], "seconds": round(seconds, 2),
+            "messages_per_second": round(result["rows_inserted"] / seconds),
+            "note": "includes one idle 1 s poll per partition (3) used to detect the end of each partition"}
+
+
 TRIVIAL_JOB = "from pyspark.sql import SparkSession\nSparkSession.builder.getOrCreate().range(1000).count()\n"
 
 
@@ -268,7 +303,7 @@ def bench_merge_memory() -> dict:
 
 
 BENCHES = {"parse": bench_parse, "scd2": bench_scd2, "cdc": bench_cdc, "zorder": bench_zorder,
-           "small_files": bench_small_files,
+           "small_files": bench_small_files, "kafka": bench_kafka,
            "spark": bench_spark, "merge_memory": bench_merge_memory}
 
 
