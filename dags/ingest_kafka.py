@@ -7,6 +7,7 @@ the `kafka_default` connection. Partitions are assigned explicitly and read from
 offset recorded in bronze's own Delta log, in the same commit as the data: a crash or retry
 never duplicates and never skips. Undecodable messages go to **`quarantine/<topic>`** with
 the reason and never block their partition; tombstones are kept (`tombstone = true`).
+`check_bronze_topics` then proves no (partition, offset) landed twice.
 One mapped task per topic; started by the `kafka/shop` asset (swap in a timetable, e.g.
 `*/10 * * * *`, for a real cluster).
 """
@@ -39,7 +40,14 @@ def ingest_kafka():
         return {**result, "counts": {"messages into bronze": result["rows_inserted"],
                                      "messages quarantined": result["rows_quarantined"]}}
 
-    append_new_messages_to_bronze.expand(topic=list_configured_topics())
+    @task
+    def check_bronze_topics() -> dict:
+        from include.lakehouse.ingest.kafka import check_topic_bronze, topics
+
+        checked = [check_topic_bronze(t) for t in sorted(topics())]
+        return {"topics": checked}
+
+    append_new_messages_to_bronze.expand(topic=list_configured_topics()) >> check_bronze_topics()
 
 
 ingest_kafka()

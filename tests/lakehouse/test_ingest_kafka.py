@@ -11,7 +11,7 @@ from deltalake import DeltaTable
 
 from include.lakehouse import delta
 from include.lakehouse.errors import LakehouseError
-from include.lakehouse.ingest.kafka import ingest_topic
+from include.lakehouse.ingest.kafka import check_topic_bronze, ingest_topic
 from include.lakehouse.ingest.producer import publish_day
 
 TOPIC = "shop.order_events"
@@ -55,6 +55,7 @@ def test_two_runs_crash_and_more_messages_give_exactly_each_message_once(lakehou
     rerun = ingest_topic(TOPIC, kafka_broker, **fast(kafka_broker))
     assert rerun["rows_inserted"] == 0
     assert bronze_numbers(lakehouse_root) == list(range(350))
+    assert check_topic_bronze(TOPIC)["rows"] == 350
 
 
 def test_a_poison_message_is_quarantined_and_the_rest_flow(lakehouse_root, kafka_broker):

@@ -152,3 +152,19 @@ def ingest_topic(topic: str, config: dict[str, Any], *, max_messages: int = 100_
     return {"topic": topic, "rows_inserted": result.rows_inserted, "rows_quarantined": len(bad),
             "partitions": len(partitions), "version": result.version, "next_offsets": {str(k): v for k, v in next_offset.items()},
             "seconds": round(time.perf_counter() - started, 3)}
+
+
+def check_topic_bronze(topic: str) -> dict[str, Any]:
+    """Interim bronze check (the data-quality issue brings GX suites): every (partition,
+    offset) at most once, and a payload on every message that is not a tombstone."""
+    bronze = try_open(f"{lakehouse_root()}/bronze/{topic}")
+    if bronze is None:
+        return {"topic": topic, "rows": 0}
+    table = bronze.to_pyarrow_table(columns=["partition", "offset", "payload", "tombstone"])
+    duplicates = table.num_rows - table.group_by(["partition", "offset"]).aggregate([]).num_rows
+    empty = table.filter(pa.compute.and_(pa.compute.is_null(table.column("payload")),
+                                         pa.compute.invert(table.column("tombstone")))).num_rows
+    if duplicates or empty:
+        raise LakehouseError(f"bronze/{topic} check failed: {duplicates} duplicate (partition, offset) pair(s), "
+                             f"{empty} message(s) without payload that are not tombstones")
+    return {"topic": topic, "rows": table.num_rows}
