@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from airflow.sdk import Asset, dag, task
 
+from lakehouse_airflow.assets import table_asset
 from lakehouse_airflow.defaults import dag_args
 
+BRONZE_TOPICS = [table_asset(f"bronze/{t}") for t in (
+    "shop.order_events", "shop.public.customers", "shop.public.orders", "shop.public.products")]
 KAFKA_SHOP = Asset(name="kafka/shop", uri="kafka://kafka_default/shop", group="kafka")
 
 
@@ -29,7 +32,7 @@ def ingest_kafka():
 
         return sorted(topics())
 
-    @task(map_index_template="{{ task.op_kwargs['topic'] }}")
+    @task(map_index_template="{{ task.op_kwargs['topic'] }}", outlets=BRONZE_TOPICS)
     def append_new_messages_to_bronze(topic: str, dag_run=None) -> dict:
         from airflow.sdk import BaseHook
 

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from deltalake import write_deltalake
 
 from include.lakehouse.config import TableSpec, resolve, storage_options
+from include.lakehouse.cdc import _commit
 from include.lakehouse.delta import to_arrow, try_open
 from include.lakehouse.errors import KeyColumnError
 from include.lakehouse.results import OperationResult
@@ -44,6 +45,7 @@ def apply_scd2(
     effective_column: str = "changed_at",
     deleted_column: str | None = None,
     surrogate_key: str = "sk",
+    transactions: dict[str, int] | None = None,
 ) -> OperationResult:
     """Apply a batch of source changes to a type 2 dimension.
 
@@ -52,6 +54,7 @@ def apply_scd2(
     `deleted_column` (true: the source row was deleted at that time).
     Result counts: rows_inserted (new versions), rows_updated (versions closed or
     corrected), rows_deleted (versions merged away by a late change), details.late.
+    `transactions` (app_id -> version) are recorded in the same commit (source position).
     """
     started = time.perf_counter()
     uri, _ = resolve(table)
@@ -79,7 +82,8 @@ def apply_scd2(
     history = _rebuild(incoming, stored, keys, tracked, type1, surrogate_key)
 
     if dt is None:
-        write_deltalake(uri, pa.Table.from_pandas(history, preserve_index=False), storage_options=storage_options())
+        write_deltalake(uri, pa.Table.from_pandas(history, preserve_index=False), storage_options=storage_options(),
+                        commit_properties=_commit(transactions))
         dt = try_open(uri)
         return OperationResult(table=uri, operation="apply_scd2", version=dt.version(),
                                rows_inserted=len(history), seconds=round(time.perf_counter() - started, 4),
@@ -87,6 +91,10 @@ def apply_scd2(
 
     inserts, updates, deletes = _diff(stored, history, surrogate_key)
     if inserts.empty and updates.empty and deletes.empty:
+        if transactions:  # nothing to change, but the source position still moves on
+            write_deltalake(uri, pa.Table.from_pandas(history.iloc[0:0], preserve_index=False).cast(
+                pa.schema(dt.schema().to_arrow())), mode="append", commit_properties=_commit(transactions),
+                storage_options=storage_options())
         return OperationResult(table=uri, operation="apply_scd2", version=dt.version(), skipped=True,
                                rows_skipped=data.num_rows, seconds=round(time.perf_counter() - started, 4),
                                details={"late": late, "changes": data.num_rows})
@@ -98,7 +106,8 @@ def apply_scd2(
     source_table = source_table.cast(_source_schema(dt, source_table))
     sk = surrogate_key
     metrics = (
-        dt.merge(source_table, predicate=f"t.{sk} = s.{sk}", source_alias="s", target_alias="t")
+        dt.merge(source_table, predicate=f"t.{sk} = s.{sk}", source_alias="s", target_alias="t",
+                 commit_properties=_commit(transactions))
         .when_matched_delete(predicate="s.__action = 'delete'")
         .when_matched_update_all(predicate="s.__action = 'upsert'", except_cols=["__action"])
         .when_not_matched_insert_all(predicate="s.__action = 'upsert'", except_cols=["__action"])

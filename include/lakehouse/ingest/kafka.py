@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.lakehouse.config import lakehouse_root
+from include.lakehouse.config import lakehouse_root, load_registry
 from include.lakehouse.delta import append, try_open
 from include.lakehouse.errors import LakehouseError
 
@@ -105,6 +105,7 @@ def ingest_topic(topic: str, config: dict[str, Any], *, max_messages: int = 100_
     cluster = metadata.cluster_id or "kafka"
     partitions = sorted(metadata.topics[topic].partitions)
     bronze_uri = f"{lakehouse_root()}/bronze/{topic}"
+    registered = f"bronze/{topic}" in load_registry()  # registered: created with its table properties (CDF)
     bronze = try_open(bronze_uri)
     start = {p: (bronze.transaction_version(_position_key(cluster, topic, p)) if bronze else None) for p in partitions}
     consumer = Consumer({**config, "group.id": config.get("group.id", "lakehouse-bronze"),
@@ -147,7 +148,8 @@ def ingest_topic(topic: str, config: dict[str, Any], *, max_messages: int = 100_
     if bad:  # keyed by the batch's positions: a rerun of the same batch does not quarantine twice
         append(f"{lakehouse_root()}/quarantine/{topic}", pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA),
                app_id="quarantine." + hashlib.sha1(json.dumps(positions, sort_keys=True).encode()).hexdigest())
-    result = append(bronze_uri, pa.Table.from_pylist(rows, schema=BRONZE_SCHEMA), transactions=positions,
+    result = append(f"bronze/{topic}" if registered else bronze_uri, pa.Table.from_pylist(rows, schema=BRONZE_SCHEMA),
+                    transactions=positions,
                     metadata={"batch_id": batch_id, "cluster": cluster})
     return {"topic": topic, "rows_inserted": result.rows_inserted, "rows_quarantined": len(bad),
             "partitions": len(partitions), "version": result.version, "next_offsets": {str(k): v for k, v in next_offset.items()},
