@@ -104,9 +104,26 @@ def _changes_table(rows: list[dict[str, Any]], spec: dict[str, Any]) -> pa.Table
     return pa.table(arrays)
 
 
-def _read_feed(dt, starting_version: int, ending_version: int) -> pa.Table:
-    """Change data feed rows, with view types (delta-rs returns string_view) made plain."""
-    feed = pa.table(dt.load_cdf(starting_version=starting_version, ending_version=ending_version).read_all())
+def _read_feed(dt, done: int | None, current: int) -> pa.Table:
+    """Rows changed after version `done` up to `current`, as change data feed rows.
+
+    The first batch (done is None) reads the whole feed from version 0, full history
+    included; a table created before its change feed was switched on is read as a
+    snapshot of inserts instead, and its feed is switched on for every later batch.
+    View types (delta-rs returns string_view) become plain types.
+    """
+    try:
+        feed = pa.table(dt.load_cdf(starting_version=0 if done is None else done + 1,
+                                    ending_version=current).read_all())
+    except Exception:
+        if done is not None:
+            raise
+        snapshot = pa.table(dt.to_pyarrow_table())
+        feed = snapshot.append_column("_change_type", pa.array(["insert"] * snapshot.num_rows, pa.string()))
+        feed = feed.append_column("_commit_timestamp", pa.array(
+            [datetime.now(timezone.utc)] * snapshot.num_rows, pa.timestamp("us", tz="UTC")))
+        if dt.metadata().configuration.get("delta.enableChangeDataFeed") != "true":
+            dt.alter.set_table_properties({"delta.enableChangeDataFeed": "true"})
     plain = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
     return feed.cast(pa.schema([f.with_type(plain.get(f.type, f.type)) for f in feed.schema]))
 
@@ -129,7 +146,7 @@ def apply_bronze_changes(table: str, *, batch_id: str | None = None) -> dict[str
     if done is not None and done >= current:
         return {"table": table, "skipped": True, "detail": f"bronze/{topic} v{current} already applied",
                 "counts": {}}
-    feed = _read_feed(bronze, 0 if done is None else done + 1, current)
+    feed = _read_feed(bronze, done, current)
     feed = feed.filter(pc.equal(feed.column("_change_type"), "insert"))
     rows, bad, tombstones = [], [], 0
     for record in feed.to_pylist():
@@ -170,7 +187,7 @@ def build_dimension(name: str) -> dict[str, Any]:
     current = silver.version()
     if done is not None and done >= current:
         return {"dimension": name, "skipped": True, "detail": f"silver v{current} already applied", "counts": {}}
-    feed = _read_feed(silver, 0 if done is None else done + 1, current)
+    feed = _read_feed(silver, done, current)
     change_type = feed.column("_change_type")
     feed = feed.filter(pc.is_in(change_type, pa.array(["insert", "update_postimage", "delete"])))
     keys, tracked, type1 = source_spec["keys"], dim["tracked"], dim.get("type1", [])

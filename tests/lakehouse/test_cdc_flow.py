@@ -118,3 +118,19 @@ def test_dim_customer_matches_a_dbt_timestamp_snapshot_including_a_late_arrival(
     version = DeltaTable(get_table("gold/dim_customer").uri).version()
     assert build_dimension("dim_customer")["skipped"]
     assert DeltaTable(get_table("gold/dim_customer").uri).version() == version
+
+
+def test_a_bronze_table_created_without_change_feed_is_read_then_switched_on(lakehouse_root):
+    from deltalake import write_deltalake
+
+    first = debezium_envelope("customers", "c", None, {"customer_id": 5, "city": "Rome", "updated_at": ts(2)}, ts(2), 1)
+    now = datetime.now(timezone.utc)
+    row = {"key": None, "partition": 0, "offset": 0, "timestamp": now, "payload": json.dumps(first),
+           "tombstone": False, "_ingested_at": now, "_batch_id": "t"}
+    write_deltalake(get_table(f"bronze/{TOPIC}").uri, pa.Table.from_pylist([row], schema=BRONZE_SCHEMA))  # no CDF
+    apply_bronze_changes("customers")
+    second = debezium_envelope("customers", "u", None, {"customer_id": 5, "city": "Milan", "updated_at": ts(3)}, ts(3), 2)
+    land([json.dumps(second)])
+    apply_bronze_changes("customers")
+    silver = DeltaTable(get_table("silver/customers").uri).to_pyarrow_table().to_pylist()
+    assert [(r["customer_id"], r["city"]) for r in silver] == [(5, "Milan")]
