@@ -88,6 +88,7 @@ def bench_scd2() -> dict:
     result = apply_scd2(uri, changes, **kw)
     seconds = time.perf_counter() - started
     return {"rows_before": rows_before, "changes": n, "late": result.details["late"], "seconds": round(seconds, 3),
+            "changes_per_second": round(n / seconds),
             "inserted": result.rows_inserted, "updated": result.rows_updated, "target_seconds": 1.0,
             "delta_rs_reference_seconds": 0.6}
 
@@ -122,7 +123,8 @@ def bench_cdc() -> dict:
     started = time.perf_counter()
     result = apply_cdc(uri, changes, keys=["order_id"], sequence_column="lsn")
     seconds = time.perf_counter() - started
-    return {"rows_before": n, "events": len(ids), "seconds": round(seconds, 3), "inserted": result.rows_inserted,
+    return {"rows_before": n, "events": len(ids), "seconds": round(seconds, 3), "events_per_second": round(len(ids) / seconds),
+            "inserted": result.rows_inserted,
             "updated": result.rows_updated, "deleted": result.rows_deleted, "target_seconds": 0.6,
             "delta_rs_reference_seconds": 0.3}
 

@@ -286,7 +286,7 @@ def dependency_order(dags: dict[str, DagInfo]) -> list[str]:
 class RunRecord:
     dag_id: str
     state: str = "waiting"
-    run_id: str | None = None
+    run_ids: list[str] = field(default_factory=list)
     started: datetime | None = None
     ended: datetime | None = None
     note: str = ""
@@ -319,23 +319,33 @@ def registered_dags(expected: set[str]) -> set[str]:
     return active
 
 
-def latest_run(dag_id: str, since: datetime):
+def runs_since(dag_id: str, since: datetime):
+    """All runs of `dag_id` started by this demo, as one status (an asset-scheduled DAG can
+    be triggered more than once when its assets update in several steps)."""
+    from sqlalchemy import or_
+
     from airflow.models import DagRun
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        run = (session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_after >= since)
-               .order_by(DagRun.id.desc()).first())
-        if run is None:
-            run = (session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.queued_at >= since)
-                   .order_by(DagRun.id.desc()).first())
-        if run is None:
+        runs = (session.query(DagRun).filter(DagRun.dag_id == dag_id,
+                                             or_(DagRun.run_after >= since, DagRun.queued_at >= since))
+                .order_by(DagRun.id).all())
+        if not runs:
             return None
-        tis = run.get_task_instances(session=session)
+        states = [str(r.state.value if hasattr(r.state, "value") else r.state) for r in runs]
+        tis = [ti for r in runs for ti in r.get_task_instances(session=session)]
         done = sum(1 for ti in tis if ti.state in ("success", "skipped", "failed", "upstream_failed"))
         failed = [ti.task_id for ti in tis if ti.state in ("failed", "upstream_failed")]
-        return {"run_id": run.run_id, "state": str(run.state.value if hasattr(run.state, "value") else run.state),
-                "start": run.start_date, "end": run.end_date, "done": done, "total": len(tis), "failed": failed}
+        if any(s not in ("success", "failed") for s in states):
+            state = next(s for s in states if s not in ("success", "failed"))
+        else:
+            state = "failed" if "failed" in states else "success"
+        ends = [r.end_date for r in runs if r.end_date]
+        return {"run_ids": [r.run_id for r in runs], "state": state,
+                "start": min((r.start_date for r in runs if r.start_date), default=None),
+                "end": max(ends) if ends and state in ("success", "failed") else None,
+                "done": done, "total": len(tis), "failed": failed}
 
 
 def start_root(info: DagInfo, since: datetime) -> str:
@@ -419,14 +429,15 @@ def run_all(dags: dict[str, DagInfo], components: Components) -> list[RunRecord]
         appear_by = time.time() + 180  # an asset trigger comes within seconds of its event
         while True:
             components.check_alive()
-            status = latest_run(d, since)
+            status = runs_since(d, since)
             if status is None and info.kind == "asset" and time.time() > appear_by:
                 record.state, record.note = "not run", "no asset event triggered it within 180 s"
                 break
             if status:
-                record.run_id, record.state = status["run_id"], status["state"]
+                record.run_ids, record.state = status["run_ids"], status["state"]
                 record.started, record.ended = status["start"], status["end"]
-                line = f"{d}: {status['state']} ({status['done']}/{status['total']} tasks done)"
+                runs = f"{len(status['run_ids'])} runs, " if len(status["run_ids"]) > 1 else ""
+                line = f"{d}: {status['state']} ({runs}{status['done']}/{status['total']} tasks done)"
                 if line != last_line:
                     say(line)
                     last_line = line
@@ -438,8 +449,11 @@ def run_all(dags: dict[str, DagInfo], components: Components) -> list[RunRecord]
                 record.state, record.note = "timeout", f"no result after {DAG_TIMEOUT}s"
                 break
             time.sleep(2)
-        if record.run_id:
-            record.counts, record.report_lines = xcom_results(d, record.run_id)
+        for run_id in record.run_ids:
+            counts, lines = xcom_results(d, run_id)
+            for key, value in counts.items():
+                record.counts[key] = record.counts.get(key, 0) + value
+            record.report_lines += lines
     return [records[d] for d in order]
 
 

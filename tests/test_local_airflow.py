@@ -76,6 +76,9 @@ def test_demo_runs_every_dag_through_a_real_airflow(tmp_path):
     for topic in ["shop.order_events", "shop.public.customers", "shop.public.orders", "shop.public.products"]:
         assert DeltaTable(str(lakehouse / "bronze" / topic)).count() > 0, topic
     assert "delta_maintenance report:" in out and "restore_table" in out
+    # CDC and SCD2: Debezium topics became silver current state and gold history
+    for table in ["silver/customers", "silver/orders", "silver/products", "gold/dim_customer", "gold/dim_product"]:
+        assert DeltaTable(str(lakehouse / table)).count() > 0, table
     with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as con:
         states = dict(con.execute("SELECT dag_id, state FROM dag_run").fetchall())
     assert {"lakehouse_smoke", "spark_smoke"} <= set(states) and set(states.values()) == {"success"}
