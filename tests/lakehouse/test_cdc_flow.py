@@ -134,3 +134,20 @@ def test_a_bronze_table_created_without_change_feed_is_read_then_switched_on(lak
     apply_bronze_changes("customers")
     silver = DeltaTable(get_table("silver/customers").uri).to_pyarrow_table().to_pylist()
     assert [(r["customer_id"], r["city"]) for r in silver] == [(5, "Milan")]
+
+
+def test_source_schema_change_evolves_silver_and_a_dropped_column_is_kept(lakehouse_root):
+    base = {"customer_id": 1, "city": "Oslo", "email": "a@x", "updated_at": ts(1)}
+    land([json.dumps(debezium_envelope("customers", "c", None, base, ts(1), 1))])
+    apply_bronze_changes("customers")
+    added = {**base, "city": "Bergen", "loyalty_tier": "gold", "updated_at": ts(2)}
+    land([json.dumps(debezium_envelope("customers", "u", base, added, ts(2), 2))])
+    apply_bronze_changes("customers")
+    dropped = {k: v for k, v in added.items() if k != "email"} | {"city": "Rome", "updated_at": ts(3)}
+    newcomer = {"customer_id": 2, "city": "Paris", "loyalty_tier": "silver", "updated_at": ts(3)}
+    land([json.dumps(debezium_envelope("customers", "u", added, dropped, ts(3), 3)),
+          json.dumps(debezium_envelope("customers", "c", None, newcomer, ts(3), 4))])
+    apply_bronze_changes("customers")
+    rows = {r["customer_id"]: r for r in DeltaTable(get_table("silver/customers").uri).to_pyarrow_table().to_pylist()}
+    assert (rows[1]["city"], rows[1]["loyalty_tier"], rows[1]["email"]) == ("Rome", "gold", "a@x")
+    assert (rows[2]["city"], rows[2]["email"]) == ("Paris", None)
