@@ -92,3 +92,14 @@ def test_dead_broker_and_unknown_topic_are_clear_errors(lakehouse_root, kafka_br
     with pytest.raises(LakehouseError, match="unreachable"):
         ingest_topic(TOPIC, {"bootstrap.servers": "127.0.0.1:9"}, )
     assert not DeltaTable.is_deltatable(str(lakehouse_root / "bronze" / TOPIC))
+
+
+def test_publish_script_sends_every_topic_once(lakehouse_root, kafka_broker, capsys):
+    from scripts.publish_shop import main
+
+    assert main(["--bootstrap", kafka_broker["bootstrap.servers"], "--day", "2024-01-01", "--scale", "0.1"]) == 0
+    first = capsys.readouterr().out
+    assert "shop.public.customers: 100 messages" in first and "shop.order_events:" in first
+    assert main(["--bootstrap", kafka_broker["bootstrap.servers"], "--day", "2024-01-01", "--scale", "0.1"]) == 0
+    assert capsys.readouterr().out.count("already delivered") == 4
+    assert main(["--bootstrap", "127.0.0.1:9", "--day", "2024-01-01"]) == 2
