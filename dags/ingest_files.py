@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Asset, PokeReturnValue, dag, task
+from airflow.sdk import PokeReturnValue, dag, task
 
-from lakehouse_airflow.assets import table_asset
+from lakehouse_airflow.assets import LANDING_ORDERS, table_asset
 from lakehouse_airflow.defaults import dag_args
 
-LANDING_ORDERS = Asset(name="landing/orders", uri="lakehouse://landing/orders", group="landing")
 
 
 @dag(**dag_args("ingest_files", doc_md=__doc__, schedule=[LANDING_ORDERS], tags=["ingest", "bronze"]))

@@ -14,14 +14,13 @@ One mapped task per topic; started by the `kafka/shop` asset (swap in a timetabl
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
-from lakehouse_airflow.assets import table_asset
+from lakehouse_airflow.assets import KAFKA_SHOP, table_asset
 from lakehouse_airflow.defaults import dag_args
 
 BRONZE_TOPICS = [table_asset(f"bronze/{t}") for t in (
     "shop.order_events", "shop.public.customers", "shop.public.orders", "shop.public.products")]
-KAFKA_SHOP = Asset(name="kafka/shop", uri="kafka://kafka_default/shop", group="kafka")
 
 
 @dag(**dag_args("ingest_kafka", doc_md=__doc__, schedule=[KAFKA_SHOP], tags=["ingest", "bronze", "kafka"]))

@@ -12,12 +12,11 @@ delivered is sent again. Emits `landing/orders` (starts `ingest_files`) and `kaf
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
+from lakehouse_airflow.assets import KAFKA_SHOP, LANDING_ORDERS
 from lakehouse_airflow.defaults import dag_args, run_day
 
-LANDING_ORDERS = Asset(name="landing/orders", uri="lakehouse://landing/orders", group="landing")
-KAFKA_SHOP = Asset(name="kafka/shop", uri="kafka://kafka_default/shop", group="kafka")
 TOPICS = ["shop.order_events", "shop.public.customers", "shop.public.orders", "shop.public.products"]
 
 

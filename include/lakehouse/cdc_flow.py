@@ -18,36 +18,26 @@ import json
 import time
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.lakehouse.cdc import apply_cdc
-from include.lakehouse.config import get_table, lakehouse_root
+from include.lakehouse.config import SOURCES_FILE, get_table, lakehouse_root, load_sources
 from include.lakehouse.delta import append, try_open
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.scd import apply_scd2
 
-SOURCES_FILE = Path(__file__).resolve().with_name("sources.yaml")
 OPS = {"c", "r", "u", "d"}
 
 
-@lru_cache(maxsize=1)
-def _sources() -> dict[str, Any]:
-    import yaml
-
-    return yaml.safe_load(SOURCES_FILE.read_text()) or {}
-
-
 def cdc_tables() -> dict[str, dict[str, Any]]:
-    return _sources().get("cdc") or {}
+    return load_sources().get("cdc") or {}
 
 
 def dimensions() -> dict[str, dict[str, Any]]:
-    return _sources().get("dimensions") or {}
+    return load_sources().get("dimensions") or {}
 
 
 def _convert(value: Any, column: str, spec: dict[str, Any]) -> Any:

@@ -18,6 +18,7 @@ from include.lakehouse.errors import UnknownTableError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_STATE = PROJECT_ROOT / ".local"
 REGISTRY_FILE = Path(__file__).with_name("tables.yaml")
+SOURCES_FILE = Path(__file__).with_name("sources.yaml")
 LAYERS = ("landing", "bronze", "silver", "gold", "features", "predictions", "quarantine", "ops")
 
 
@@ -118,6 +119,14 @@ def load_registry(path: str | None = None) -> dict[str, TableSpec]:
             maintenance=MaintenancePolicy(**policy),
         )
     return registry
+
+
+@lru_cache(maxsize=1)
+def load_sources() -> dict:
+    """sources.yaml: landing-file contracts (files), Kafka topics, CDC tables, dimensions."""
+    import yaml
+
+    return yaml.safe_load(SOURCES_FILE.read_text()) or {}
 
 
 def get_table(name: str) -> TableSpec:

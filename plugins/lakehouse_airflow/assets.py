@@ -12,3 +12,8 @@ from airflow.sdk import Asset
 def table_asset(name: str) -> Asset:
     """`table_asset("bronze/smoke_orders")` -> Asset lakehouse://bronze/smoke_orders."""
     return Asset(name=name, uri=f"lakehouse://{name}", group="lakehouse")
+
+
+# Where sources announce new data (not tables): the landing zone and the shop's Kafka topics.
+LANDING_ORDERS = Asset(name="landing/orders", uri="lakehouse://landing/orders", group="landing")
+KAFKA_SHOP = Asset(name="kafka/shop", uri="kafka://kafka_default/shop", group="kafka")

@@ -23,11 +23,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.config import lakehouse_root
+from include.lakehouse.config import SOURCES_FILE, lakehouse_root, load_sources
 from include.lakehouse.delta import append, try_open
 from include.lakehouse.errors import LakehouseError
 
-SOURCES_FILE = Path(__file__).resolve().parents[1] / "sources.yaml"
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 QUARANTINE_SCHEMA = pa.schema([
     ("_raw", pa.string()), ("_reason", pa.string()), ("_source_file", pa.string()), ("_line", pa.int64()),
@@ -56,9 +55,7 @@ def _arrow_type(name: str) -> pa.DataType:
 
 @lru_cache(maxsize=8)
 def contract(source: str) -> FileContract:
-    import yaml
-
-    files = (yaml.safe_load(SOURCES_FILE.read_text()) or {}).get("files") or {}
+    files = load_sources().get("files") or {}
     if source not in files:
         raise LakehouseError(f"unknown landing source '{source}': declare it under files: in {SOURCES_FILE} "
                              f"(known: {sorted(files)})")

@@ -17,17 +17,14 @@ import json
 import time
 import uuid
 from datetime import datetime, timezone
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from include.lakehouse.config import lakehouse_root, load_registry
+from include.lakehouse.config import lakehouse_root, load_registry, load_sources
 from include.lakehouse.delta import append, try_open
 from include.lakehouse.errors import LakehouseError
 
-SOURCES_FILE = Path(__file__).resolve().parents[1] / "sources.yaml"
 BRONZE_SCHEMA = pa.schema([
     ("key", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
     ("timestamp", pa.timestamp("ms", tz="UTC")), ("payload", pa.string()), ("tombstone", pa.bool_()),
@@ -39,11 +36,8 @@ QUARANTINE_SCHEMA = pa.schema([
 ])
 
 
-@lru_cache(maxsize=1)
 def topics() -> dict[str, dict[str, Any]]:
-    import yaml
-
-    return (yaml.safe_load(SOURCES_FILE.read_text()) or {}).get("topics") or {}
+    return load_sources().get("topics") or {}
 
 
 def cluster_metadata(config: dict[str, Any], timeout: float = 10.0):
