@@ -15,10 +15,10 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, Transaction, write_deltalake
+from deltalake import write_deltalake
 
 from include.lakehouse.config import TableSpec, resolve, storage_options
-from include.lakehouse.delta import check_keys, conform_schema, quote, to_arrow, try_open
+from include.lakehouse.delta import check_keys, commit_properties, conform_schema, quote, to_arrow, try_open
 from include.lakehouse.errors import KeyColumnError
 from include.lakehouse.results import OperationResult
 
@@ -101,7 +101,7 @@ def apply_cdc(
     if dt is None:
         rows = batch.filter(pc.invert(is_delete)).drop_columns([op_column])
         write_deltalake(uri, rows, configuration=spec.configuration if spec else None,
-                        storage_options=storage_options(), commit_properties=_commit(transactions))
+                        storage_options=storage_options(), commit_properties=commit_properties(transactions))
         dt = try_open(uri)
         return OperationResult(table=uri, operation="apply_cdc", version=dt.version(),
                                rows_inserted=rows.num_rows, rows_skipped=received - rows.num_rows,
@@ -117,7 +117,7 @@ def apply_cdc(
     assignments = {quote(c): f"s.{quote(c)}" for c in target_columns}
     metrics = (
         dt.merge(source, predicate=on, source_alias="s", target_alias="t", merge_schema=evolve,
-                 commit_properties=_commit(transactions))
+                 commit_properties=commit_properties(transactions))
         .when_matched_delete(predicate=f"{op} = '{DELETE_OP}' AND {newer}")
         .when_matched_update(updates=assignments, predicate=f"{op} <> '{DELETE_OP}' AND {newer}")
         .when_not_matched_insert(updates=assignments, predicate=f"{op} <> '{DELETE_OP}'")
@@ -136,12 +136,6 @@ def apply_cdc(
         seconds=round(time.perf_counter() - started, 4),
         details={"events_received": received, "keys_in_batch": batch.num_rows},
     )
-
-
-def _commit(transactions: dict[str, int] | None) -> CommitProperties | None:
-    if not transactions:
-        return None
-    return CommitProperties(app_transactions=[Transaction(k, v) for k, v in transactions.items()])
 
 
 def _drop_behind_tombstones(uri: str, batch: pa.Table, keys: list[str]) -> pa.Table:

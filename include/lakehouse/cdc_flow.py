@@ -27,6 +27,7 @@ from include.lakehouse.cdc import apply_cdc
 from include.lakehouse.config import SOURCES_FILE, get_table, lakehouse_root, load_sources
 from include.lakehouse.delta import append, try_open
 from include.lakehouse.errors import LakehouseError
+from include.lakehouse.maintenance import read_changes
 from include.lakehouse.scd import apply_scd2
 
 OPS = {"c", "r", "u", "d"}
@@ -100,22 +101,19 @@ def _read_feed(dt, done: int | None, current: int) -> pa.Table:
     The first batch (done is None) reads the whole feed from version 0, full history
     included; a table created before its change feed was switched on is read as a
     snapshot of inserts instead, and its feed is switched on for every later batch.
-    View types (delta-rs returns string_view) become plain types.
     """
     try:
-        feed = pa.table(dt.load_cdf(starting_version=0 if done is None else done + 1,
-                                    ending_version=current).read_all())
-    except Exception:
+        return read_changes(dt.table_uri, starting_version=0 if done is None else done + 1, ending_version=current)
+    except Exception:  # feed off (LakehouseError) or switched on after version 0 (DeltaError)
         if done is not None:
             raise
-        snapshot = pa.table(dt.to_pyarrow_table())
-        feed = snapshot.append_column("_change_type", pa.array(["insert"] * snapshot.num_rows, pa.string()))
-        feed = feed.append_column("_commit_timestamp", pa.array(
-            [datetime.now(timezone.utc)] * snapshot.num_rows, pa.timestamp("us", tz="UTC")))
-        if dt.metadata().configuration.get("delta.enableChangeDataFeed") != "true":
-            dt.alter.set_table_properties({"delta.enableChangeDataFeed": "true"})
-    plain = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
-    return feed.cast(pa.schema([f.with_type(plain.get(f.type, f.type)) for f in feed.schema]))
+    snapshot = pa.table(dt.to_pyarrow_table())
+    feed = snapshot.append_column("_change_type", pa.array(["insert"] * snapshot.num_rows, pa.string()))
+    feed = feed.append_column("_commit_timestamp", pa.array(
+        [datetime.now(timezone.utc)] * snapshot.num_rows, pa.timestamp("us", tz="UTC")))
+    if dt.metadata().configuration.get("delta.enableChangeDataFeed") != "true":
+        dt.alter.set_table_properties({"delta.enableChangeDataFeed": "true"})
+    return feed
 
 
 def apply_bronze_changes(table: str, *, batch_id: str | None = None) -> dict[str, Any]:

@@ -165,11 +165,8 @@ def append(
     if dt is not None:
         data, evolve = conform_schema(uri, dt, data)
         schema_mode = "merge" if evolve else None
-    commit = CommitProperties(
-        custom_metadata={k: str(v) for k, v in (metadata or {}).items()} or None,
-        app_transactions=([Transaction(app_id, app_version)] if app_id is not None else [])
-        + [Transaction(k, v) for k, v in (transactions or {}).items()] or None,
-    )
+    commit = commit_properties({**({app_id: app_version} if app_id is not None else {}), **(transactions or {})},
+                               metadata)
     write_deltalake(
         uri, data, mode="append", schema_mode=schema_mode,
         partition_by=list(partition_by or (spec.partition_by if spec else ())) or None,
@@ -178,6 +175,18 @@ def append(
     )
     return _result(uri, "append", started, dt or try_open(uri), rows_inserted=data.num_rows,
                    details={"app_id": app_id, "app_version": app_version} if app_id else {})
+
+
+def commit_properties(transactions: dict[str, int] | None = None,
+                      metadata: dict[str, Any] | None = None) -> CommitProperties | None:
+    """Commit properties recording app transactions (app_id -> version) and custom metadata,
+    so a write and the position it stands for commit together."""
+    if not transactions and not metadata:
+        return None
+    return CommitProperties(
+        custom_metadata={k: str(v) for k, v in (metadata or {}).items()} or None,
+        app_transactions=[Transaction(k, v) for k, v in (transactions or {}).items()] or None,
+    )
 
 
 def partition_predicate(partition: dict[str, Any]) -> str:

@@ -213,7 +213,8 @@ def restore(table: "str | TableSpec", *, version: int | None = None,
 
 def read_changes(table: "str | TableSpec", *, starting_version: int = 0,
                  ending_version: int | None = None) -> pa.Table:
-    """Change data feed rows (with _change_type, _commit_version, _commit_timestamp)."""
+    """Change data feed rows (with _change_type, _commit_version, _commit_timestamp), with the
+    view types delta-rs returns (string_view) made plain, so Arrow compute works on them."""
     uri, _ = resolve(table)
     dt = open_table(uri)
     if dt.metadata().configuration.get("delta.enableChangeDataFeed") != "true":
@@ -221,7 +222,9 @@ def read_changes(table: "str | TableSpec", *, starting_version: int = 0,
             f"table {uri}: change data feed is not enabled; set change_data_feed: true in tables.yaml "
             "before the table is created"
         )
-    return pa.table(dt.load_cdf(starting_version=starting_version, ending_version=ending_version).read_all())
+    feed = pa.table(dt.load_cdf(starting_version=starting_version, ending_version=ending_version).read_all())
+    plain = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
+    return feed.cast(pa.schema([f.with_type(plain.get(f.type, f.type)) for f in feed.schema]))
 
 
 def changed_since_z_order(table: "str | TableSpec") -> bool:

@@ -23,8 +23,7 @@ import pyarrow.compute as pc
 from deltalake import write_deltalake
 
 from include.lakehouse.config import TableSpec, resolve, storage_options
-from include.lakehouse.cdc import _commit
-from include.lakehouse.delta import to_arrow, try_open
+from include.lakehouse.delta import commit_properties, to_arrow, try_open
 from include.lakehouse.errors import KeyColumnError
 from include.lakehouse.results import OperationResult
 
@@ -83,7 +82,7 @@ def apply_scd2(
 
     if dt is None:
         write_deltalake(uri, pa.Table.from_pandas(history, preserve_index=False), storage_options=storage_options(),
-                        commit_properties=_commit(transactions))
+                        commit_properties=commit_properties(transactions))
         dt = try_open(uri)
         return OperationResult(table=uri, operation="apply_scd2", version=dt.version(),
                                rows_inserted=len(history), seconds=round(time.perf_counter() - started, 4),
@@ -93,7 +92,7 @@ def apply_scd2(
     if inserts.empty and updates.empty and deletes.empty:
         if transactions:  # nothing to change, but the source position still moves on
             write_deltalake(uri, pa.Table.from_pandas(history.iloc[0:0], preserve_index=False).cast(
-                pa.schema(dt.schema().to_arrow())), mode="append", commit_properties=_commit(transactions),
+                pa.schema(dt.schema().to_arrow())), mode="append", commit_properties=commit_properties(transactions),
                 storage_options=storage_options())
         return OperationResult(table=uri, operation="apply_scd2", version=dt.version(), skipped=True,
                                rows_skipped=data.num_rows, seconds=round(time.perf_counter() - started, 4),
@@ -107,7 +106,7 @@ def apply_scd2(
     sk = surrogate_key
     metrics = (
         dt.merge(source_table, predicate=f"t.{sk} = s.{sk}", source_alias="s", target_alias="t",
-                 commit_properties=_commit(transactions))
+                 commit_properties=commit_properties(transactions))
         .when_matched_delete(predicate="s.__action = 'delete'")
         .when_matched_update_all(predicate="s.__action = 'upsert'", except_cols=["__action"])
         .when_not_matched_insert_all(predicate="s.__action = 'upsert'", except_cols=["__action"])
