@@ -84,13 +84,31 @@ def bench_scd2() -> dict:
         "customer_id": pa.array(ids, pa.int64()), "city": pa.array([f"new{i % 700}" for i in ids]),
         "name": pa.array([f"name{i}" for i in ids]), "changed_at": pa.array(times, pa.timestamp("us", tz="UTC")),
     })
+    import shutil
+
+    from include.lakehouse import scd
+
+    copy = str(root / "reference")
+    shutil.copytree(uri, copy)
     started = time.perf_counter()
     result = apply_scd2(uri, changes, **kw)
     seconds = time.perf_counter() - started
+    # the same merge, rows precomputed, straight on delta-rs: what this machine does right now
+    source, _ = scd._plan(changes, DeltaTable(copy), ["customer_id"], ["city"], ["name"], "changed_at", None,
+                          "customer_sk")
+    started = time.perf_counter()
+    (DeltaTable(copy).merge(source, predicate="t.customer_sk = s.customer_sk", source_alias="s", target_alias="t",
+                            streamed_exec=True)
+     .when_matched_delete(predicate="s.__action = 'delete'")
+     .when_matched_update_all(predicate="s.__action = 'upsert'", except_cols=["__action"])
+     .when_not_matched_insert_all(predicate="s.__action = 'upsert'", except_cols=["__action"]).execute())
+    raw = time.perf_counter() - started
     return {"rows_before": rows_before, "changes": n, "late": result.details["late"], "seconds": round(seconds, 3),
             "changes_per_second": round(n / seconds),
             "inserted": result.rows_inserted, "updated": result.rows_updated, "target_seconds": 1.0,
-            "delta_rs_reference_seconds": 0.6}
+            "raw_delta_rs_merge_seconds": round(raw, 3), "overhead_seconds": round(seconds - raw, 3),
+            "delta_rs_reference_seconds": 0.6,
+            "note": "target 1 s assumes delta-rs merges in 0.6 s; raw_delta_rs_merge_seconds is this run's own"}
 
 
 def bench_cdc() -> dict:

@@ -72,3 +72,27 @@ def test_source_delete_closes_the_current_version_and_says_so(tmp_path):
     assert history(uri) == [("Oslo", "Jon", 1, 6, False, True)]
     apply_scd2(uri, changes((1, "Oslo", "Jon", 9)), **KW)  # re-created after the delete
     assert history(uri) == [("Oslo", "Jon", 1, 6, False, True), ("Oslo", "Jon", 9, None, True, False)]
+
+
+def test_change_at_the_time_of_a_stored_delete_replaces_the_delete(tmp_path):
+    uri = str(tmp_path / "dim")
+    apply_scd2(uri, changes((1, "Oslo", "Jon", 1)), **KW)
+    apply_scd2(uri, changes((1, "Oslo", "Jon", 6, True)), **KW)
+    apply_scd2(uri, changes((1, "Rome", "Jon", 6)), **KW)  # the source corrects: not deleted, moved
+    assert history(uri) == [("Oslo", "Jon", 1, 6, False, False), ("Rome", "Jon", 6, None, True, False)]
+    rows = DeltaTable(uri).to_pyarrow_table().to_pylist()
+    assert len({r["customer_sk"] for r in rows}) == 2 and all(r["customer_sk"] for r in rows)
+
+
+def test_several_keys_interleaved_changes_and_duplicates_in_one_batch(tmp_path):
+    uri = str(tmp_path / "dim")
+    apply_scd2(uri, changes((1, "Oslo", "Jon", 1), (2, "Bergen", "Ada", 1)), **KW)
+    apply_scd2(uri, changes(
+        (2, "Rome", "Ada", 5), (1, "Oslo", "Jonathan", 3),  # key 1: type 1 only, no new version
+        (2, "Paris", "Ada", 5),  # same key and time: the later change in the batch wins
+        (2, "Paris", "Ada", 7),  # repeats the state before it: not a version
+        (1, "Lima", "Jon", 2),  # late for key 1 and changes the name back
+    ), **KW)
+    assert history(uri, 1) == [("Oslo", "Jonathan", 1, 2, False, False), ("Lima", "Jonathan", 2, 3, False, False),
+                               ("Oslo", "Jonathan", 3, None, True, False)]
+    assert history(uri, 2) == [("Bergen", "Ada", 1, 5, False, False), ("Paris", "Ada", 5, None, True, False)]
