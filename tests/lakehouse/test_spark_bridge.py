@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import datetime as dt
 from decimal import Decimal
 
@@ -64,3 +65,17 @@ def test_empty_table_reads_as_empty_frame_with_schema(spark, tmp_path):
     write_deltalake(uri, pa.table({"id": pa.array([], pa.int64())}))
     frame = read_delta(spark, uri)
     assert frame.count() == 0 and frame.columns == ["id"]
+
+
+def test_session_target_comes_from_the_spark_default_connection(monkeypatch):
+    from include.lakehouse.spark.session import connection_target
+
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({
+        "conn_type": "spark", "host": "spark://10.0.0.5", "port": 7077,
+        "extra": {"conf": {"spark.executor.memory": "2g"}}}))
+    assert connection_target() == {"master": "spark://10.0.0.5:7077", "remote": None,
+                                   "conf": {"spark.executor.memory": "2g"}}
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[2]"}))
+    assert connection_target()["master"] == "local[2]"
+    monkeypatch.delenv("AIRFLOW_CONN_SPARK_DEFAULT")
+    assert connection_target("no_such_spark_conn") == {}

@@ -1,8 +1,11 @@
 """The one place a SparkSession is made.
 
-Master, remote and extra conf come from the environment (SPARK_MASTER, SPARK_REMOTE,
-SPARK_CONF as JSON) or from spark-submit itself when a job runs under it; the default is
-`local[*]`. Sessions are UTC and read Delta partitions with the table's own types.
+Where a session runs is decided, first match wins, by: the arguments; the environment
+(SPARK_MASTER, SPARK_REMOTE, SPARK_CONF as JSON); spark-submit itself when a job runs under
+it; the Airflow connection SPARK_CONN_ID (default `spark_default`: host = master, e.g.
+`local[*]` or `spark://host` plus port; extra `remote` = a Spark Connect URL, extra `conf` =
+Spark conf) when it can be read; otherwise `local[*]`. Sessions are UTC and read Delta
+partitions with the table's own types.
 """
 
 from __future__ import annotations
@@ -27,6 +30,29 @@ def under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ or os.environ.get("SPARK_ENV_LOADED") == "1"
 
 
+def connection_target(conn_id: str | None = None) -> dict[str, Any]:
+    """Master, remote and conf from an Airflow connection (empty when there is none or no Airflow).
+
+    Read through Airflow's secrets chain (env AIRFLOW_CONN_<ID>, secrets backend, metadata DB),
+    so it works inside tasks and in tests; never called at DAG parse time.
+    """
+    conn_id = conn_id or os.environ.get("SPARK_CONN_ID", "spark_default")
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:  # no Airflow here, or no such connection: the caller falls back to local[*]
+        return {}
+    extra = conn.extra_dejson or {}
+    master = conn.host or None
+    if master and conn.port and "://" in master:
+        master = f"{master}:{conn.port}"
+    conf = extra.get("conf") or {}
+    if isinstance(conf, str):
+        conf = json.loads(conf)
+    return {"master": master, "remote": extra.get("remote"), "conf": dict(conf)}
+
+
 def get_spark(app_name: str = "lakehouse", *, master: str | None = None, remote: str | None = None,
               conf: dict[str, Any] | None = None):
     """Return a SparkSession: Spark Connect when `remote`/SPARK_REMOTE is set, else classic."""
@@ -34,6 +60,10 @@ def get_spark(app_name: str = "lakehouse", *, master: str | None = None, remote:
 
     remote = remote or os.environ.get("SPARK_REMOTE")
     extra = {**json.loads(os.environ.get("SPARK_CONF", "{}")), **(conf or {})}
+    if not (remote or master or os.environ.get("SPARK_MASTER") or under_spark_submit()):
+        target = connection_target()
+        remote, master = target.get("remote"), target.get("master")
+        extra = {**target.get("conf", {}), **extra}
     if remote:
         spark = SparkSession.builder.remote(remote).appName(app_name).getOrCreate()
         for key, value in {**SQL_CONF, **extra}.items():
