@@ -8,3 +8,8 @@ ENV PYTHONPATH=/usr/local/airflow:/usr/local/airflow/plugins \
     JAVA_HOME=/usr/lib/jvm/default-java \
     LAKEHOUSE_ROOT=/usr/local/airflow/.local/lakehouse \
     AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
+
+# Cosmos renders dbt_transform from a manifest built here, once, not at DAG parse time.
+COPY --chown=astro:0 include/dbt /usr/local/airflow/include/dbt
+COPY --chown=astro:0 include/lakehouse /usr/local/airflow/include/lakehouse
+RUN cd /usr/local/airflow && python -m include.lakehouse.dbt_project

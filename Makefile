@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test ui bench install lock reset clean help
+.PHONY: demo test ui bench install lock reset clean help dbt-docs
 
 help:
 	@echo "make demo   - set up on first use, run every DAG once through a local Airflow, print a summary"
@@ -14,11 +14,19 @@ help:
 	@echo "make bench  - run the benchmarks, results in bench/results/"
 	@echo "make reset  - delete all local state (.local/: Airflow DB, Delta tables, alerts)"
 	@echo "make lock   - re-resolve requirements-lock.txt from requirements-dev.txt"
+	@echo "make dbt-docs - dbt docs for include/dbt (local target) in include/dbt/target"
 
 $(VENV)/.installed: requirements-lock.txt scripts/bootstrap.sh
 	@bash scripts/bootstrap.sh
 
-install: $(VENV)/.installed
+# Cosmos renders the dbt DAG from this manifest (LoadMode.DBT_MANIFEST): built ahead of time.
+DBT_MANIFEST := include/dbt/target/manifest.json
+DBT_SOURCES := $(shell find include/dbt -path include/dbt/target -prune -o \( -name '*.sql' -o -name '*.yml' \) -print 2>/dev/null)
+
+$(DBT_MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
+	@$(PY) -m include.lakehouse.dbt_project >/dev/null && echo "dbt manifest: $(DBT_MANIFEST)"
+
+install: $(VENV)/.installed $(DBT_MANIFEST)
 
 demo: install
 	@$(PY) scripts/local_airflow.py demo
@@ -28,6 +36,9 @@ ui: install
 
 test: install
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+dbt-docs: install
+	@$(PY) -c "from include.lakehouse.dbt_project import run_dbt; import sys; sys.exit(0 if run_dbt(['docs', 'generate']).success else 1)"
 
 bench: install
 	@$(PY) bench/run.py

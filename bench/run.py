@@ -36,7 +36,12 @@ def bench_parse() -> dict:
 
     cold = per_file(DagBag(str(ROOT / "dags")))  # first parse pays for shared imports (sdk, providers)
     warm = per_file(DagBag(str(ROOT / "dags")))  # what the dag-processor pays on every re-parse
-    return {"cold_per_file_seconds": cold, "warm_per_file_seconds": warm,
+    cosmos = {"dbt_transform_cold_seconds": cold.get("dbt_transform.py"),
+              "dbt_transform_warm_seconds": warm.get("dbt_transform.py"),
+              "dbt_transform_target_seconds": 0.5,
+              "note": "cold pays the first import of cosmos; the dag-processor pre-imports a DAG file's "
+                      "modules before forking (parsing_pre_import_modules), so re-parses cost the warm time"}
+    return {"cold_per_file_seconds": cold, "warm_per_file_seconds": warm, "cosmos": cosmos,
             "cold_total_seconds": round(sum(cold.values()), 4), "warm_total_seconds": round(sum(warm.values()), 4),
             "target": "each file < 1 s (Airflow's dagbag_import_timeout is 30 s)"}
 

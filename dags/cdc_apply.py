@@ -24,7 +24,7 @@ BRONZE = [table_asset(f"bronze/shop.public.{t}") for t in TABLES]
 
 @dag(**dag_args("cdc_apply", doc_md=__doc__, schedule=(BRONZE[0] | BRONZE[1] | BRONZE[2]), tags=["cdc", "silver"]))
 def cdc_apply():
-    @task(map_index_template="{{ task.op_kwargs['table'] }}", outlets=[table_asset(f"silver/{t}") for t in TABLES])
+    @task(map_index_template="{{ task.op_kwargs['table'] }}")
     def merge_changes_into_silver(table: str, dag_run=None) -> dict:
         from include.lakehouse.cdc_flow import apply_bronze_changes
 
@@ -32,7 +32,12 @@ def cdc_apply():
         print(f"silver/{table}: {result.get('counts') or result.get('detail')}")
         return result
 
-    merge_changes_into_silver.expand(table=list(TABLES))
+    @task(outlets=[table_asset(f"silver/{t}") for t in TABLES])
+    def announce_silver(results: list[dict]) -> dict:
+        """One asset event per silver table per run, once every table is merged."""
+        return {"versions": [r.get("version") for r in results]}
+
+    announce_silver(merge_changes_into_silver.expand(table=list(TABLES)))
 
 
 cdc_apply()

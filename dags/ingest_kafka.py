@@ -31,7 +31,7 @@ def ingest_kafka():
 
         return sorted(topics())
 
-    @task(map_index_template="{{ task.op_kwargs['topic'] }}", outlets=BRONZE_TOPICS)
+    @task(map_index_template="{{ task.op_kwargs['topic'] }}")
     def append_new_messages_to_bronze(topic: str, dag_run=None) -> dict:
         from airflow.sdk import BaseHook
 
@@ -42,7 +42,9 @@ def ingest_kafka():
         return {**result, "counts": {"messages into bronze": result["rows_inserted"],
                                      "messages quarantined": result["rows_quarantined"]}}
 
-    @task
+    # one asset event per table per run, after every topic landed and was checked (on a mapped
+    # task each instance would announce every table: one downstream run per instance)
+    @task(outlets=BRONZE_TOPICS)
     def check_bronze_topics() -> dict:
         from include.lakehouse.ingest.kafka import check_topic_bronze, topics
 

@@ -23,8 +23,7 @@ DIMENSIONS = ("dim_customer", "dim_product")
 @dag(**dag_args("scd2_dimensions", doc_md=__doc__,
                 schedule=(table_asset("silver/customers") | table_asset("silver/products")), tags=["scd2", "gold"]))
 def scd2_dimensions():
-    @task(map_index_template="{{ task.op_kwargs['dimension'] }}",
-          outlets=[table_asset(f"gold/{d}") for d in DIMENSIONS])
+    @task(map_index_template="{{ task.op_kwargs['dimension'] }}")
     def apply_silver_changes_to_dimension(dimension: str) -> dict:
         from include.lakehouse.cdc_flow import build_dimension
 
@@ -32,7 +31,12 @@ def scd2_dimensions():
         print(f"gold/{dimension}: {result.get('counts') or result.get('detail')}")
         return result
 
-    apply_silver_changes_to_dimension.expand(dimension=list(DIMENSIONS))
+    @task(outlets=[table_asset(f"gold/{d}") for d in DIMENSIONS])
+    def announce_dimensions(results: list[dict]) -> dict:
+        """One asset event per dimension per run, once both are built."""
+        return {"versions": [r.get("version") for r in results]}
+
+    announce_dimensions(apply_silver_changes_to_dimension.expand(dimension=list(DIMENSIONS)))
 
 
 scd2_dimensions()

@@ -53,3 +53,13 @@ def kafka_broker(tmp_path):
     yield kafka_broker.client_config(port)
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_env) -> dict[str, str]:
+    """The test AIRFLOW_HOME's metadata DB, migrated once per session (for `dag.test()`)."""
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
+                   env={**os.environ, **airflow_env})
+    return airflow_env

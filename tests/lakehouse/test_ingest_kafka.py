@@ -13,6 +13,7 @@ from include.lakehouse import delta
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.ingest.kafka import check_topic_bronze, ingest_topic
 from include.lakehouse.ingest.producer import publish_day
+from include.lakehouse.shop import ShopSource
 
 TOPIC = "shop.order_events"
 
@@ -77,12 +78,17 @@ def test_producer_publishes_a_day_once_and_debezium_topics_land_in_bronze(lakeho
     producer = Producer(kafka_broker)
     sent = publish_day(producer, "shop.public.customers", "2024-01-04", scale=0.1)
     again = publish_day(producer, "shop.public.customers", "2024-01-04", scale=0.1)
-    assert sent["messages"] > 0 and again["already_delivered"]
+    assert sent["messages"] > 0 and sent["with_snapshot"] and again["already_delivered"]
+    later = publish_day(producer, "shop.public.customers", "2024-01-05", scale=0.1)
+    assert not later["with_snapshot"]  # the connector snapshots once, then streams
     result = ingest_topic("shop.public.customers", kafka_broker, **fast(kafka_broker))
-    assert result["rows_inserted"] == sent["messages"]
+    assert result["rows_inserted"] == sent["messages"] + later["messages"]
     rows = DeltaTable(str(lakehouse_root / "bronze" / "shop.public.customers")).to_pyarrow_table().to_pylist()
     envelopes = [json.loads(r["payload"]) for r in rows if r["payload"]]
-    assert {e["op"] for e in envelopes} <= {"c", "u", "d"} and all("lsn" in e["source"] for e in envelopes)
+    assert {e["op"] for e in envelopes} <= {"r", "c", "u", "d"} and all("lsn" in e["source"] for e in envelopes)
+    snapshot = [e for e in envelopes if e["op"] == "r"]  # the customers that existed before 2024-01-04
+    assert len(snapshot) == len(ShopSource(scale=0.1).customers("2024-01-03"))
+    assert max(e["source"]["lsn"] for e in snapshot) < min(e["source"]["lsn"] for e in envelopes if e["op"] != "r")
     assert sum(r["tombstone"] for r in rows) == sum(e["op"] == "d" for e in envelopes)
 
 

@@ -3,7 +3,10 @@
 `shop_messages` builds the (key, value) pairs of one topic for one day, as Debezium and an
 event service would (Debezium keys are JSON objects of the primary key; a delete is
 followed by a tombstone). `publish_day` sends them once per (topic, day): what was
-delivered is recorded in `ops/source_deliveries`, so a rerun never re-sends a day.
+delivered is recorded in `ops/source_deliveries`, so a rerun never re-sends a day. The first
+delivery of a reference table (customers, products) to a lakehouse starts with Debezium's
+initial snapshot of the rows that existed before that day, as a newly started connector does
+(orders: the last 90 days of them).
 """
 
 from __future__ import annotations
@@ -19,12 +22,16 @@ from include.lakehouse.errors import LakehouseError
 from include.lakehouse.shop import ShopSource
 
 DELIVERIES = "ops/source_deliveries"
+_SNAPSHOTS = {"shop.public.customers": "customers", "shop.public.products": "products",
+              "shop.public.orders": "orders"}
 _CHANGES = {"shop.public.customers": ("customer_changes", "customer_id"),
             "shop.public.orders": ("order_changes", "order_id"),
             "shop.public.products": ("product_changes", "product_id")}
 
 
-def shop_messages(topic: str, day: str, *, scale: float = 1.0) -> Iterator[tuple[str, str | None]]:
+def shop_messages(topic: str, day: str, *, scale: float = 1.0,
+                  snapshot: bool = False) -> Iterator[tuple[str, str | None]]:
+    """(key, value) pairs of `topic` for `day`; `snapshot`: the initial snapshot first."""
     shop = ShopSource(scale=scale)
     if topic == "shop.order_events":
         for event in shop.order_events(day):
@@ -34,7 +41,10 @@ def shop_messages(topic: str, day: str, *, scale: float = 1.0) -> Iterator[tuple
         raise LakehouseError(f"the shop does not publish topic '{topic}'; it publishes "
                              f"{sorted(['shop.order_events', *_CHANGES])}")
     method, key_column = _CHANGES[topic]
-    for envelope in getattr(shop, method)(day):
+    envelopes = getattr(shop, method)(day)
+    if snapshot and topic in _SNAPSHOTS:
+        envelopes = shop.snapshot(_SNAPSHOTS[topic], day) + envelopes
+    for envelope in envelopes:
         image = envelope["after"] or envelope["before"]
         key = json.dumps({key_column: image[key_column]})
         yield key, json.dumps(envelope)
@@ -48,6 +58,8 @@ def publish_day(producer, topic: str, day: str, *, scale: float = 1.0) -> dict[s
     log = try_open(f"{lakehouse_root()}/{DELIVERIES}")
     if log is not None and log.transaction_version(delivery) is not None:
         return {"topic": topic, "day": day, "messages": 0, "already_delivered": True}
+    first = log is None or not log.to_pyarrow_table(columns=["topic"]).filter(
+        pa.compute.equal(pa.compute.field("topic"), topic)).num_rows
     errors: list[str] = []
 
     def on_delivery(err, _msg):
@@ -55,7 +67,7 @@ def publish_day(producer, topic: str, day: str, *, scale: float = 1.0) -> dict[s
             errors.append(str(err))
 
     count = 0
-    for key, value in shop_messages(topic, day, scale=scale):
+    for key, value in shop_messages(topic, day, scale=scale, snapshot=first):
         producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
         producer.poll(0)
         count += 1
@@ -65,4 +77,5 @@ def publish_day(producer, topic: str, day: str, *, scale: float = 1.0) -> dict[s
                              f"message(s), e.g. {errors[:1]}; nothing is recorded as delivered, rerun to resend")
     append(DELIVERIES, pa.table({"topic": [topic], "day": [day], "messages": pa.array([count], pa.int64())}),
            app_id=delivery)
-    return {"topic": topic, "day": day, "messages": count, "already_delivered": False}
+    return {"topic": topic, "day": day, "messages": count, "already_delivered": False,
+            "with_snapshot": bool(first and topic in _SNAPSHOTS)}

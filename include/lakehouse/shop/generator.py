@@ -44,6 +44,14 @@ ORDER_SCHEMA = pa.schema([
 ])
 
 
+def _activity(customer_ids: np.ndarray) -> np.ndarray:
+    """How often each customer orders, as probabilities: a fixed, skewed propensity per customer
+    (a few frequent buyers, many occasional ones), so past behaviour predicts future orders."""
+    u = ((customer_ids.astype(np.uint64) * np.uint64(2654435761)) % np.uint64(2**32)).astype(np.float64) / 2**32
+    weight = 0.05 + 4.0 * u ** 4
+    return weight / weight.sum()
+
+
 @dataclass(frozen=True)
 class _Customer:
     customer_id: int
@@ -205,6 +213,28 @@ class ShopSource:
             ("country", pa.string()), ("segment", pa.string()),
             ("created_at", pa.timestamp("us", tz="UTC")), ("updated_at", pa.timestamp("us", tz="UTC"))]))
 
+    def snapshot(self, table: str, day: date | str, history_days: int = 90) -> list[dict]:
+        """Debezium's initial snapshot (op 'r') of `table` as it stood when `day` began: what a
+        connector started on `day` sends before streaming. Orders: those of the `history_days`
+        days before `day`, in their final status (the history an ML model learns from)."""
+        index = self._day_index(day)
+        if table == "orders":
+            first = max(0, index - history_days)
+            rows = [r for i in range(first, index) for r in self.orders(self._day(i)).to_pylist()]
+            rows = [{**r, "updated_at": r["placed_at"]} for r in rows]
+        elif table == "customers":
+            state = self._customers_and_changes(index - 1)[0] if index else {}
+            rows = [c.row() for c in state.values()] if index else []
+        elif table == "products":
+            rows = self.products().to_pylist() if index else []
+        else:
+            raise ValueError(f"the shop snapshots customers, products and orders, not '{table}'")
+        # LSNs at the very end of the day before: older than anything streamed on `day`
+        envelopes = [debezium_envelope(table, "r", None, row, row.pop("updated_at") if table == "orders"
+                                       else row["updated_at"], self._lsn(index - 1, 9_000_000 + seq))
+                     for seq, row in enumerate(rows)]
+        return [json.loads(json.dumps(e)) for e in envelopes]
+
     def customer_changes(self, day: date | str) -> list[dict]:
         """Debezium envelopes of the customers table for `day` (day 0: the snapshot, op 'r')."""
         return [json.loads(json.dumps(e)) for e in self._customers_and_changes(self._day_index(day))[1]]
@@ -256,7 +286,7 @@ class ShopSource:
         statuses = rng.choice(STATUSES, n, p=[0.1, 0.2, 0.25, 0.4, 0.05])
         return pa.table({
             "order_id": pa.array([index * 100_000 + i + 1 for i in range(n)], pa.int64()),
-            "customer_id": pa.array(rng.choice(customer_ids, n), pa.int64()),
+            "customer_id": pa.array(rng.choice(customer_ids, n, p=_activity(customer_ids)), pa.int64()),
             "order_date": pa.array([self._day(index)] * n, pa.date32()),
             "placed_at": pa.array([self._time(index, s) for s in seconds], pa.timestamp("us", tz="UTC")),
             "status": pa.array(statuses.tolist(), pa.string()),

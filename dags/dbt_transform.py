@@ -1,0 +1,67 @@
+"""
+### dbt_transform
+
+The dbt project in `include/dbt` (sources -> staging -> intermediate -> marts), rendered by
+**astronomer-cosmos**: every model is a task followed by its tests, every source with a
+freshness rule is a freshness task, and a failing model or test fails its task and stops
+only what depends on it. Rendered from the manifest built ahead of time (`make`, the
+Dockerfile), so parsing this file never runs dbt.
+
+Target from `DBT_TARGET`: `local` (DuckDB reading the Delta tables in place; one dbt task at a
+time through the `dbt` pool, DuckDB has one writer), `spark` or `databricks`. On `local`,
+`publish_marts` then copies the marts to `gold/<mart>` Delta tables and announces them as
+Assets (feature_build and other engines read them there).
+
+Runs when cdc_apply has updated silver orders and scd2_dimensions the customer dimension.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, task
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode, SourceRenderingBehavior, TestBehavior, TestIndirectSelection
+
+from include.lakehouse import dbt_project as dbt
+from lakehouse_airflow.assets import table_asset
+from lakehouse_airflow.defaults import dag_args
+
+with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
+                    schedule=table_asset("silver/orders") & table_asset("gold/dim_customer"))):
+    @task
+    def check_sources() -> dict:
+        """Fail early and clearly when a source table is missing; make the DuckDB file's folder."""
+        return dbt.check_sources()
+
+    transform = DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(dbt_project_path=dbt.PROJECT_DIR, manifest_path=dbt.MANIFEST,
+                                     project_name="lakehouse"),
+        profile_config=ProfileConfig(profile_name=dbt.PROFILE, target_name=dbt.target(),
+                                     profiles_yml_filepath=dbt.PROJECT_DIR / "profiles.yml"),
+        # a model's test task runs the tests of that model alone; a test across models (the
+        # singular revenue check, relationships) is its own task after all of its parents
+        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER,
+                                         test_indirect_selection=TestIndirectSelection.CAUTIOUS),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.AFTER_EACH,
+            source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
+            should_detach_multiple_parents_tests=True,
+            emit_datasets=False,  # the lakehouse's own Assets are announced by publish_marts
+        ),
+        operator_args={"install_deps": False, "pool": "dbt", "env": dbt.dbt_env()},
+    )
+
+    @task(outlets=[table_asset(f"gold/{mart}") for mart in dbt.MARTS])
+    def publish_marts() -> dict:
+        """Copy the marts from DuckDB to gold/<mart> Delta tables (local target only)."""
+        from airflow.exceptions import AirflowSkipException
+
+        if dbt.target() != "local":
+            raise AirflowSkipException(f"target {dbt.target()}: the marts already live in its catalog")
+        results = [r.to_dict() for r in dbt.publish_marts()]
+        return {"rows_inserted": sum(r["rows_inserted"] for r in results),
+                "report_lines": [f"{r['table'].rsplit('/', 2)[-2]}/{r['table'].rsplit('/', 1)[-1]}: "
+                                 f"{r['rows_inserted']} rows, v{r['version']}" for r in results]}
+
+    check_sources() >> transform >> publish_marts()

@@ -1,0 +1,137 @@
+"""The dbt project under include/dbt: where it is, the environment dbt needs, its manifest,
+and publishing its marts from DuckDB back to the lakehouse as Delta tables.
+
+Cosmos renders the project from a manifest built ahead of time (`make` and the Dockerfile run
+`build_manifest`), so parsing the DAG never runs dbt. Everything here is cheap to import.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+from include.lakehouse.config import LOCAL_STATE, lakehouse_root
+from include.lakehouse.results import OperationResult
+
+PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
+MANIFEST = PROJECT_DIR / "target" / "manifest.json"
+PROFILE = "lakehouse"
+# marts published to gold/<name> after a successful run on the local (DuckDB) target
+MARTS = ("fct_orders", "fct_daily_revenue", "dim_customers_current", "customer_lifetime_value")
+MARTS_SCHEMA = "marts"
+
+
+def target() -> str:
+    """The dbt target: DBT_TARGET (local | spark | databricks), default local."""
+    return os.environ.get("DBT_TARGET", "local")
+
+
+def duckdb_path() -> str:
+    """DBT_DUCKDB_PATH, else `dbt/lakehouse.duckdb` next to a local LAKEHOUSE_ROOT (else under .local)."""
+    if os.environ.get("DBT_DUCKDB_PATH"):
+        return os.environ["DBT_DUCKDB_PATH"]
+    root = lakehouse_root()
+    base = Path(root).parent if "://" not in root else LOCAL_STATE
+    return str(base / "dbt" / "lakehouse.duckdb")
+
+
+def duckdb_extension_repo() -> str:
+    """The folder of DuckDB extensions shipped by the `duckdb-ext-delta` wheel (offline INSTALL)."""
+    spec = importlib.util.find_spec("duckdb_ext")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("duckdb-ext-delta is not installed: DuckDB cannot read Delta tables "
+                           "(pip install -r requirements.txt)")
+    return str(Path(list(spec.submodule_search_locations)[0]) / "extensions")
+
+
+def dbt_env(dbt_target: str | None = None) -> dict[str, str]:
+    """Environment for every dbt invocation (absolute paths: Cosmos runs dbt in a temp copy)."""
+    env = {"LAKEHOUSE_ROOT": lakehouse_root(), "DBT_TARGET": dbt_target or target(),
+           "DBT_DUCKDB_PATH": duckdb_path(), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
+    try:
+        env["DUCKDB_EXTENSION_REPO"] = duckdb_extension_repo()
+    except RuntimeError:
+        pass  # only the local target needs it; dbt says so when it tries to load the extension
+    return env
+
+
+def run_dbt(args: list[str], dbt_target: str | None = None, project_dir: Path = PROJECT_DIR):
+    """Run dbt in process (dbtRunner) with the project's environment; return the dbtRunnerResult."""
+    from dbt.cli.main import dbtRunner
+
+    env = dbt_env(dbt_target)
+    Path(env["DBT_DUCKDB_PATH"]).parent.mkdir(parents=True, exist_ok=True)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return dbtRunner().invoke([*args, "--project-dir", str(project_dir), "--profiles-dir", str(PROJECT_DIR)])
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def build_manifest() -> Path:
+    """`dbt parse` -> include/dbt/target/manifest.json (what Cosmos renders the DAG from)."""
+    result = run_dbt(["parse", "--quiet"], dbt_target="local")
+    if not result.success or not MANIFEST.exists():
+        raise RuntimeError(f"dbt parse failed: {result.exception or 'see the dbt log above'}")
+    return MANIFEST
+
+
+SOURCES = ("silver/customers", "silver/orders", "silver/products", "gold/dim_customer")
+
+
+def check_sources() -> dict:
+    """The tables the dbt sources read exist (else a LakehouseError naming them and who writes
+    them); on the local target, the DuckDB file's folder exists. Returns source versions."""
+    from include.lakehouse.config import resolve
+    from include.lakehouse.delta import try_open
+    from include.lakehouse.errors import LakehouseError
+
+    versions, missing = {}, []
+    for name in SOURCES:
+        dt = try_open(resolve(name)[0])
+        if dt is None:
+            missing.append(name)
+        else:
+            versions[name] = dt.version()
+    if missing:
+        raise LakehouseError(f"dbt sources {missing} do not exist under {lakehouse_root()} yet: "
+                             f"cdc_apply writes silver/*, scd2_dimensions gold/dim_customer; run them first")
+    if target() == "local":
+        Path(duckdb_path()).parent.mkdir(parents=True, exist_ok=True)
+    return {"source_versions": versions}
+
+
+def publish_marts(marts: tuple[str, ...] = MARTS) -> list[OperationResult]:
+    """Copy the marts dbt built in DuckDB to gold/<mart> Delta tables (full overwrite, one
+    commit each), so Spark jobs and other engines read them from the lakehouse."""
+    import duckdb
+    from deltalake import write_deltalake
+
+    from include.lakehouse.config import resolve, storage_options
+    from include.lakehouse.delta import try_open
+
+    results = []
+    con = duckdb.connect(duckdb_path())  # same config as dbt-duckdb (one instance per process)
+    try:
+        for mart in marts:
+            started = time.perf_counter()
+            rows = con.execute(f'SELECT * FROM "{MARTS_SCHEMA}"."{mart}"').fetch_arrow_table()
+            uri, _ = resolve(f"gold/{mart}")
+            write_deltalake(uri, rows, mode="overwrite", schema_mode="overwrite", storage_options=storage_options())
+            results.append(OperationResult(table=uri, operation="publish_mart", version=try_open(uri).version(),
+                                           rows_inserted=rows.num_rows,
+                                           seconds=round(time.perf_counter() - started, 4)))
+    finally:
+        con.close()
+    return results
+
+
+if __name__ == "__main__":  # `python -m include.lakehouse.dbt_project` builds the manifest
+    print(build_manifest())
