@@ -32,7 +32,7 @@ if [ ! -x .venv/bin/uv ]; then
     || fail "could not install uv into .venv; see $log"
 fi
 echo "installing the pinned stack into .venv (first time: about 1-2 minutes) ..."
-if ! .venv/bin/uv pip sync --python .venv/bin/python requirements-lock.txt >>"$log" 2>&1; then
+if ! .venv/bin/uv pip sync --compile-bytecode --python .venv/bin/python requirements-lock.txt >>"$log" 2>&1; then
   tail -n 5 "$log" >&2
   fail "installing requirements-lock.txt failed; full log in $log"
 fi

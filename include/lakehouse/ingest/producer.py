@@ -6,7 +6,7 @@ followed by a tombstone). `publish_day` sends them once per (topic, day): what w
 delivered is recorded in `ops/source_deliveries`, so a rerun never re-sends a day. The first
 delivery of a reference table (customers, products) to a lakehouse starts with Debezium's
 initial snapshot of the rows that existed before that day, as a newly started connector does
-(orders: the last 90 days of them).
+(orders: the last 120 days of them).
 """
 
 from __future__ import annotations

@@ -213,7 +213,7 @@ class ShopSource:
             ("country", pa.string()), ("segment", pa.string()),
             ("created_at", pa.timestamp("us", tz="UTC")), ("updated_at", pa.timestamp("us", tz="UTC"))]))
 
-    def snapshot(self, table: str, day: date | str, history_days: int = 90) -> list[dict]:
+    def snapshot(self, table: str, day: date | str, history_days: int = 120) -> list[dict]:
         """Debezium's initial snapshot (op 'r') of `table` as it stood when `day` began: what a
         connector started on `day` sends before streaming. Orders: those of the `history_days`
         days before `day`, in their final status (the history an ML model learns from)."""

@@ -1,0 +1,106 @@
+"""The drift gate: Evidently data drift between the champion's training reference and the
+latest features (and prediction drift once predictions exist). The HTML report is saved
+and logged to MLflow, one row goes to ops/drift_log, and a verdict says what to do:
+`pass` (score), `drift` (block scoring, retrain), `no_champion` (block, train), `no_features`."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from include.lakehouse.config import resolve
+from include.lakehouse.delta import append, try_open
+from include.lakehouse.ml import settings as ml
+
+
+def latest_as_of(table: str = ml.FEATURES_TABLE) -> str | None:
+    dt = try_open(resolve(table)[0])
+    if dt is None:
+        return None
+    latest = pc.max(dt.to_pyarrow_table(columns=["as_of_date"])["as_of_date"]).as_py()
+    return latest.isoformat() if latest else None
+
+
+def _reference(client, version) -> pd.DataFrame:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(version.run_id, "data/reference.parquet", tmp)
+        return pd.read_parquet(path)
+
+
+def _latest_predictions() -> pd.Series | None:
+    as_of = latest_as_of(ml.PREDICTIONS_TABLE)
+    if as_of is None:
+        return None
+    dt = try_open(resolve(ml.PREDICTIONS_TABLE)[0])
+    rows = dt.to_pyarrow_table(columns=["churn_probability"], filters=[("as_of_date", "=", pd.Timestamp(as_of).date())])
+    return rows.to_pandas()["churn_probability"]
+
+
+def check_drift(as_of: str | None = None, threshold: float | None = None, current: pd.DataFrame | None = None
+                ) -> dict[str, Any]:
+    """Compare the champion's reference with the features of `as_of` (default: latest partition)."""
+    import mlflow
+    from evidently import Report
+    from evidently.metrics import ValueDrift
+    from evidently.presets import DataDriftPreset
+
+    from include.lakehouse.ml.training import champion, features_at, mlflow_client
+
+    threshold = ml.drift_share_threshold() if threshold is None else threshold
+    client = mlflow_client()
+    model = champion(client)
+    as_of = as_of or latest_as_of()
+    base = {"as_of_date": as_of, "threshold": threshold, "model_version": str(model.version) if model else None}
+    if model is None:
+        return _log({**base, "verdict": "no_champion", "detail": f"no model has alias champion in {ml.MODEL_NAME}"})
+    if current is None:
+        if as_of is None:
+            return _log({**base, "verdict": "no_features", "detail": f"{ml.FEATURES_TABLE} has no partition yet"})
+        current, _ = features_at(as_of)
+    if current.empty:
+        return _log({**base, "verdict": "no_features", "detail": f"features partition {as_of} is empty"})
+    reference = _reference(client, model)
+    columns = ml.FEATURES
+    report = Report([DataDriftPreset(columns=columns, drift_share=threshold)])
+    snapshot = report.run(reference_data=reference[columns], current_data=current[columns].astype(reference[columns].dtypes.to_dict()))
+    summary = snapshot.dict()["metrics"]
+    drifted = next(m["value"] for m in summary if m["metric_name"].startswith("DriftedColumnsCount"))
+    share = float(drifted["share"])
+    prediction_drift = None
+    predictions = _latest_predictions()
+    if predictions is not None and len(predictions):
+        pred = Report([ValueDrift(column="prediction")]).run(
+            reference_data=reference[["prediction"]], current_data=pd.DataFrame({"prediction": predictions.to_numpy()}))
+        prediction_drift = float(pred.dict()["metrics"][0]["value"])
+    report_path = ml.reports_dir() / f"drift_{as_of}_v{model.version}.html"
+    snapshot.save_html(str(report_path))
+    with mlflow.start_run(run_name=f"drift_{as_of}"):
+        mlflow.set_tags({"kind": "drift_check", "model_version": model.version, "as_of_date": as_of})
+        mlflow.log_metrics({"drift_share": share, **({"prediction_drift": prediction_drift}
+                                                      if prediction_drift is not None else {})})
+        mlflow.log_artifact(str(report_path), artifact_path="drift")
+    verdict = "drift" if share > threshold else "pass"
+    return _log({**base, "verdict": verdict, "drift_share": round(share, 4), "drifted_columns": int(drifted["count"]),
+                 "prediction_drift": prediction_drift, "report_path": str(report_path),
+                 "detail": f"{int(drifted['count'])}/{len(columns)} feature columns drifted (share {share:.2f}, "
+                           f"threshold {threshold:.2f})"})
+
+
+def _log(result: dict[str, Any]) -> dict[str, Any]:
+    """Append the check to ops/drift_log and add the summary line for the demo/XCom."""
+    row = {"checked_at": datetime.now(timezone.utc), "as_of_date": result.get("as_of_date"),
+           "model_name": ml.MODEL_NAME, "model_version": result.get("model_version"),
+           "drift_share": result.get("drift_share"), "threshold": result.get("threshold"),
+           "verdict": result["verdict"], "report_path": result.get("report_path"), "detail": result.get("detail")}
+    append(ml.DRIFT_LOG, pa.Table.from_pylist([row], schema=pa.schema([
+        ("checked_at", pa.timestamp("us", tz="UTC")), ("as_of_date", pa.string()), ("model_name", pa.string()),
+        ("model_version", pa.string()), ("drift_share", pa.float64()), ("threshold", pa.float64()),
+        ("verdict", pa.string()), ("report_path", pa.string()), ("detail", pa.string())])))
+    return {**result, "report_lines": [f"drift check {result.get('as_of_date')}: {result['verdict']} - "
+                                       f"{result.get('detail')}"]}

@@ -1,0 +1,161 @@
+"""Training with MLflow: point-in-time labels, features at pinned Delta versions, a registered
+model version with alias `challenger`, promoted to `champion` only when it beats the current
+champion on the same holdout (the first model becomes champion)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+
+from include.lakehouse.config import resolve
+from include.lakehouse.delta import open_table, try_open
+from include.lakehouse.errors import LakehouseError
+from include.lakehouse.ml import settings as ml
+
+
+def mlflow_client():
+    """MlflowClient on the project's tracking store, experiment created with its artifact root."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(ml.tracking_uri())
+    mlflow.set_registry_uri(ml.tracking_uri())
+    if mlflow.get_experiment_by_name(ml.EXPERIMENT) is None:
+        mlflow.create_experiment(ml.EXPERIMENT, artifact_location=ml.artifact_location())
+    mlflow.set_experiment(ml.EXPERIMENT)
+    return MlflowClient()
+
+
+def champion(client=None):
+    """The registry's champion ModelVersion, or None when there is none yet."""
+    from mlflow.exceptions import MlflowException
+
+    client = client or mlflow_client()
+    try:
+        return client.get_model_version_by_alias(ml.MODEL_NAME, "champion")
+    except MlflowException:
+        return None
+
+
+def features_at(as_of: str, version: int | None = None) -> tuple[pd.DataFrame, int]:
+    """The features partition of `as_of` at a pinned table version (default: current)."""
+    dt = open_table(ml.FEATURES_TABLE, version=version)
+    frame = dt.to_pyarrow_table(filters=[("as_of_date", "=", date.fromisoformat(as_of))]).to_pandas()
+    return frame, dt.version()
+
+
+def labels(as_of: str, customer_ids: pd.Series, orders_version: int | None = None) -> pd.Series:
+    """1 = churned: no order in (as_of, as_of + LABEL_WINDOW_DAYS], from silver/orders at a version."""
+    dt = open_table("silver/orders", version=orders_version)
+    start = date.fromisoformat(as_of)
+    orders = dt.to_pyarrow_table(columns=["customer_id", "order_date"])
+    in_window = pc.and_(pc.greater(orders["order_date"], start),
+                        pc.less_equal(orders["order_date"], start + timedelta(days=ml.LABEL_WINDOW_DAYS)))
+    buyers = set(orders.filter(in_window)["customer_id"].to_pylist())
+    return (~customer_ids.isin(buyers)).astype(int)
+
+
+def label_complete(as_of: str) -> bool:
+    """The label window of `as_of` has fully passed in silver/orders."""
+    dt = try_open(resolve("silver/orders")[0])
+    if dt is None:
+        return False
+    latest = pc.max(dt.to_pyarrow_table(columns=["order_date"])["order_date"]).as_py()
+    return latest is not None and latest >= date.fromisoformat(as_of) + timedelta(days=ml.LABEL_WINDOW_DAYS)
+
+
+def _pipeline():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    columns = ColumnTransformer([("segment", OneHotEncoder(handle_unknown="ignore"), ml.CATEGORICAL_FEATURES)],
+                                remainder="passthrough")
+    return Pipeline([("columns", columns),
+                     ("model", HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, random_state=0))])
+
+
+def scores(model, x: pd.DataFrame) -> np.ndarray:
+    """Churn probabilities from a fitted pipeline or an MLflow pyfunc model (predict_proba)."""
+    raw = model.predict_proba(x) if hasattr(model, "predict_proba") else model.predict(x)
+    raw = np.asarray(raw)
+    return raw[:, 1] if raw.ndim == 2 else raw
+
+
+def _auc(model, x: pd.DataFrame, y: pd.Series) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, scores(model, x)))
+
+
+def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
+    """Train on the features of `as_of` (pinned version) with point-in-time labels; register,
+    alias `challenger`, promote to `champion` when better on the holdout. Returns the outcome."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.model_selection import train_test_split
+
+    frame, features_version = features_at(as_of, features_version)
+    if frame.empty:
+        raise LakehouseError(f"{ml.FEATURES_TABLE} has no rows for as_of_date {as_of}: run feature_build for it first")
+    orders_version = int(frame["orders_version"].iloc[0])
+    y = labels(as_of, frame["customer_id"], orders_version)
+    if y.nunique() < 2:
+        raise LakehouseError(f"labels for {as_of} have one class only ({y.iloc[0]}): not enough history to train")
+    x = frame[ml.FEATURES].astype({c: "float64" for c in ml.NUMERIC_FEATURES})
+    x_train, x_hold, y_train, y_hold = train_test_split(x, y, test_size=0.25, random_state=7, stratify=y)
+    model = _pipeline().fit(x_train, y_train)
+    holdout_auc = _auc(model, x_hold, y_hold)
+
+    client = mlflow_client()
+    current = champion(client)
+    with mlflow.start_run(run_name=f"train_{as_of}") as run:
+        mlflow.log_params({"as_of_date": as_of, "label_window_days": ml.LABEL_WINDOW_DAYS,
+                           "model": "HistGradientBoostingClassifier", "max_iter": 150, "learning_rate": 0.08,
+                           "features": ",".join(ml.FEATURES)})
+        mlflow.log_metrics({"holdout_auc": holdout_auc, "train_rows": len(x_train), "holdout_rows": len(x_hold),
+                            "churn_rate": float(y.mean())})
+        mlflow.set_tags({"features_table": ml.FEATURES_TABLE, "features_version": features_version,
+                         **{f"source.{k}": str(frame[f"{k}_version"].iloc[0]) for k in ("orders", "customers", "events")}})
+        with tempfile.TemporaryDirectory() as tmp:
+            profile = x.describe(include="all").to_json()  # the training data profile
+            (Path(tmp) / "training_profile.json").write_text(json.dumps(json.loads(profile), indent=1))
+            reference = x.assign(prediction=scores(model, x))
+            reference.to_parquet(Path(tmp) / "reference.parquet", index=False)  # the drift check's reference
+            mlflow.log_artifacts(tmp, artifact_path="data")
+        signature = infer_signature(x_train, model.predict_proba(x_train.head(50)))
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=ml.MODEL_NAME, signature=signature,
+                                        input_example=x_train.head(3), pyfunc_predict_fn="predict_proba",
+                                        # we built this model: its tree arrays are trusted when it loads
+                                        skops_trusted_types=[
+                                            "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"])
+    version = str(info.registered_model_version)
+    client.set_registered_model_alias(ml.MODEL_NAME, "challenger", version)
+    champion_auc = None
+    if current is not None:
+        old = mlflow.pyfunc.load_model(f"models:/{ml.MODEL_NAME}/{current.version}")
+        champion_auc = _auc(old, x_hold, y_hold)
+    promoted = champion_auc is None or holdout_auc > champion_auc
+    if promoted:
+        client.set_registered_model_alias(ml.MODEL_NAME, "champion", version)
+    verdict = ("champion (first model)" if current is None else
+               f"champion (beat v{current.version}: {champion_auc:.3f})" if promoted else
+               f"challenger only (champion v{current.version} has {champion_auc:.3f})")
+    return {"model_name": ml.MODEL_NAME, "model_version": version, "run_id": run.info.run_id,
+            "holdout_auc": round(holdout_auc, 4), "champion_auc": None if champion_auc is None else round(champion_auc, 4),
+            "promoted": promoted, "as_of_date": as_of, "features_version": features_version,
+            "report_lines": [f"{ml.MODEL_NAME} v{version} trained on {as_of}: holdout AUC {holdout_auc:.3f} -> {verdict}"]}
+
+
+def training_date(run_day: str) -> str:
+    """The newest as-of date whose label window has passed by `run_day`."""
+    return (date.fromisoformat(run_day) - timedelta(days=ml.LABEL_WINDOW_DAYS + 1)).isoformat()
+
