@@ -7,7 +7,8 @@ FROM astrocrpublic.azurecr.io/runtime:3.3-2
 ENV PYTHONPATH=/usr/local/airflow:/usr/local/airflow/plugins \
     JAVA_HOME=/usr/lib/jvm/default-java \
     LAKEHOUSE_ROOT=/usr/local/airflow/.local/lakehouse \
-    AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
+    AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
+    GX_ANALYTICS_ENABLED=False
 
 # Cosmos renders dbt_transform from a manifest built here, once, not at DAG parse time.
 COPY --chown=astro:0 include/dbt /usr/local/airflow/include/dbt

@@ -5,12 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test ui bench install lock reset clean help dbt-docs
+.PHONY: demo test ui bench install lock reset clean help dbt-docs canary
 
 help:
 	@echo "make demo   - set up on first use, run every DAG once through a local Airflow, print a summary"
 	@echo "make test   - set up on first use, run the test suite"
 	@echo "make ui     - Airflow UI (airflow standalone) on the project's DAGs and settings"
+	@echo "make canary - alert self-test: alert_canary misses its deadline and fails a task; checks every alert arrived"
 	@echo "make bench  - run the benchmarks, results in bench/results/"
 	@echo "make reset  - delete all local state (.local/: Airflow DB, Delta tables, alerts)"
 	@echo "make lock   - re-resolve requirements-lock.txt from requirements-dev.txt"
@@ -30,6 +31,9 @@ install: $(VENV)/.installed $(DBT_MANIFEST)
 
 demo: install
 	@$(PY) scripts/local_airflow.py demo
+
+canary: install
+	@$(PY) scripts/local_airflow.py canary
 
 ui: install
 	@$(PY) scripts/local_airflow.py ui

@@ -2,7 +2,7 @@
 bench/results/latest.md. Targets are recorded next to the numbers; they are not asserted.
 
     python bench/run.py                 # everything
-    python bench/run.py parse scd2      # a subset: parse scd2 cdc zorder small_files kafka spark merge_memory
+    python bench/run.py parse scd2      # a subset: parse scd2 cdc zorder small_files kafka spark merge_memory ml
 """
 
 from __future__ import annotations
@@ -327,9 +327,46 @@ def bench_merge_memory() -> dict:
             "peak_rss_mib": round(int(peak_kib) / 1024, 1), "target_peak_mib": 2048}
 
 
+def bench_ml() -> dict:
+    """Feature build (Spark, local[2]) for one as-of date over 120 days of shop orders, and
+    batch inference rows scored per second with the registered champion."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from include.lakehouse.ml import inference, training
+    from include.lakehouse.ml.features import build_features
+    from include.lakehouse.scd import apply_scd2
+    from include.lakehouse.shop import ShopSource
+    from include.lakehouse.spark.session import get_spark
+
+    root = Path(tempfile.mkdtemp(prefix="bench-ml-"))
+    os.environ.update({"LAKEHOUSE_ROOT": str(root / "lakehouse"),
+                       "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+                       "LAKEHOUSE_MLFLOW_ARTIFACTS": (root / "artifacts").as_uri()})
+    shop, start = ShopSource(scale=1.0), datetime(2024, 1, 1).date()
+    days = [(start + timedelta(days=n)).isoformat() for n in range(120)]
+    orders = pa.concat_tables([shop.orders(d) for d in days])
+    write_deltalake(str(root / "lakehouse" / "silver" / "orders"), orders)
+    apply_scd2(str(root / "lakehouse" / "gold" / "dim_customer"), shop.customers(days[-1]), keys=["customer_id"],
+               tracked=["city", "country", "segment", "email"], type1=["name"], effective_column="updated_at",
+               surrogate_key="customer_sk")
+    spark = get_spark("bench_ml", master="local[2]")
+    build_features(spark, [days[80]])  # warm-up: JVM, first reads
+    started = time.perf_counter()
+    built = build_features(spark, [days[88]])
+    feature_seconds = time.perf_counter() - started
+    build_features(spark, [days[-1]])
+    trained = training.train(days[88])
+    scored = inference.score(days[-1])
+    return {"orders": orders.num_rows, "feature_rows": built["rows_inserted"],
+            "feature_build_seconds": round(feature_seconds, 3), "holdout_auc": trained["holdout_auc"],
+            "rows_scored": scored["rows_inserted"], "rows_scored_per_second": scored["rows_per_second"],
+            "note": "feature build: one as-of date in a warm local[2] session; scoring includes loading the model"}
+
+
 BENCHES = {"parse": bench_parse, "scd2": bench_scd2, "cdc": bench_cdc, "zorder": bench_zorder,
            "small_files": bench_small_files, "kafka": bench_kafka,
-           "spark": bench_spark, "merge_memory": bench_merge_memory}
+           "spark": bench_spark, "merge_memory": bench_merge_memory, "ml": bench_ml}
 
 
 def main(argv: list[str]) -> int:

@@ -17,6 +17,7 @@ from airflow.sdk import dag, task
 
 from lakehouse_airflow.assets import table_asset
 from lakehouse_airflow.defaults import dag_args
+from lakehouse_airflow.operators.data_quality import DataQualityOperator
 
 TABLES = ("customers", "orders", "products")
 BRONZE = [table_asset(f"bronze/shop.public.{t}") for t in TABLES]
@@ -37,7 +38,9 @@ def cdc_apply():
         """One asset event per silver table per run, once every table is merged."""
         return {"versions": [r.get("version") for r in results]}
 
-    announce_silver(merge_changes_into_silver.expand(table=list(TABLES)))
+    merged = merge_changes_into_silver.expand(table=list(TABLES))
+    checks = [DataQualityOperator(task_id=f"validate_silver_{t}", suite=f"silver_{t}") for t in ("orders", "customers")]
+    merged >> checks >> announce_silver(merged)
 
 
 cdc_apply()

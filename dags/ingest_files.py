@@ -17,6 +17,7 @@ from airflow.sdk import PokeReturnValue, dag, task
 
 from lakehouse_airflow.assets import LANDING_ORDERS, table_asset
 from lakehouse_airflow.defaults import dag_args
+from lakehouse_airflow.operators.data_quality import DataQualityOperator
 
 
 
@@ -47,7 +48,8 @@ def ingest_files():
 
         return check_bronze("orders")
 
-    load_new_files_into_bronze(wait_for_new_landing_files()) >> check_bronze_orders()
+    validate = DataQualityOperator(task_id="validate_bronze_orders", suite="bronze_orders")
+    load_new_files_into_bronze(wait_for_new_landing_files()) >> check_bronze_orders() >> validate
 
 
 ingest_files()

@@ -16,6 +16,7 @@ from airflow.sdk import dag, task
 
 from lakehouse_airflow.assets import table_asset
 from lakehouse_airflow.defaults import dag_args
+from lakehouse_airflow.operators.data_quality import DataQualityOperator
 
 DIMENSIONS = ("dim_customer", "dim_product")
 
@@ -36,7 +37,8 @@ def scd2_dimensions():
         """One asset event per dimension per run, once both are built."""
         return {"versions": [r.get("version") for r in results]}
 
-    announce_dimensions(apply_silver_changes_to_dimension.expand(dimension=list(DIMENSIONS)))
+    built = apply_silver_changes_to_dimension.expand(dimension=list(DIMENSIONS))
+    built >> DataQualityOperator(task_id="validate_dim_customer", suite="gold_dim_customer") >> announce_dimensions(built)
 
 
 scd2_dimensions()

@@ -57,6 +57,7 @@ def airflow_env(home: Path | None = None, port: int | None = None) -> dict[str, 
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "lakehouse_airflow.executors.PreloadingLocalExecutor",
+        "GX_ANALYTICS_ENABLED": "False",  # Great Expectations: no usage analytics calls from tasks
         "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],

@@ -63,3 +63,27 @@ def airflow_db(airflow_env) -> dict[str, str]:
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
                    env={**os.environ, **airflow_env})
     return airflow_env
+
+
+@pytest.fixture()
+def webhook_receiver():
+    """A local HTTP receiver standing in for PagerDuty / a webhook: yields (url, received events)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v2/enqueue", received
+    server.shutdown()

@@ -1,10 +1,10 @@
 """Alert delivery for failures and missed deadlines, shared by every DAG.
 
-An alert is a dict (dag, run, task, try, owner, logical date, deadline, UI link, dedup
-key) sent to every configured channel: the log and a JSON-lines outbox (always; the outbox
-is what on-call tooling and tests read, LAKEHOUSE_ALERTS_FILE, default
-.local/alerts/alerts.jsonl) and a Slack webhook when LAKEHOUSE_SLACK_CONN_ID names a
-connection. A channel failing must never fail the task that raised the alert.
+An alert is a dict (dag, run, task, try, owner, logical date, deadline, UI link, severity,
+dedup key) sent to the channels include/lakehouse/alerting.yaml routes for its DAG/owner:
+the log and a JSON-lines outbox (always; LAKEHOUSE_ALERTS_FILE, default
+.local/alerts/alerts.jsonl), a PagerDuty Events v2 shaped webhook, Slack and email through
+the providers' notifiers. A channel failing must never fail or hide what raised the alert.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,99 @@ def run_url(dag_id: str, run_id: str | None) -> str:
     return f"{base}/dags/{dag_id}/runs/{run_id}" if run_id else f"{base}/dags/{dag_id}"
 
 
+CONFIG_FILE = PROJECT_ROOT / "include" / "lakehouse" / "alerting.yaml"
+_broken_channels: set[str] = set()  # a broken channel logs its error once per process
+
+
+@lru_cache(maxsize=1)
+def _config() -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(CONFIG_FILE.read_text()) or {}
+
+
+def channels_for(dag_id: str | None, owner: str | None) -> list[str]:
+    """Channels routed for a DAG / owner (DAG wins, then owner, then default); outbox always."""
+    routes = _config().get("routes") or {}
+    chosen = (routes.get("dags") or {}).get(dag_id) or (routes.get("owners") or {}).get(owner) \
+        or routes.get("default") or []
+    return ["outbox", *[c for c in chosen if c != "outbox"]]
+
+
+def pagerduty_event(alert: dict[str, Any]) -> dict[str, Any]:
+    """The alert as a PagerDuty Events API v2 event (trigger, or resolve for a recovery)."""
+    details = {k: alert.get(k) for k in ("dag_id", "run_id", "task_id", "try_number", "owner", "logical_date",
+                                         "deadline", "url", "kind") if alert.get(k) is not None}
+    return {
+        "routing_key": os.environ.get("LAKEHOUSE_PAGERDUTY_ROUTING_KEY", "lakehouse-local"),
+        "event_action": "resolve" if alert.get("kind") == "recovery" else "trigger",
+        "dedup_key": alert.get("dedup_key"),
+        "payload": {"summary": str(alert.get("summary"))[:1024], "source": "airflow",
+                    "severity": alert.get("severity", "critical"), "component": alert.get("dag_id"),
+                    "group": alert.get("owner"), "class": alert.get("kind"), "custom_details": details},
+        "links": [{"href": alert["url"], "text": "Airflow run"}] if alert.get("url") else [],
+    }
+
+
+def _send_webhook(alert: dict[str, Any]) -> bool:
+    url = os.environ.get("LAKEHOUSE_ALERT_WEBHOOK_URL")
+    if not url:
+        return False
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(pagerduty_event(alert), default=str).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - URL from configuration
+        response.read()
+    return True
+
+
+def _send_slack(alert: dict[str, Any]) -> bool:
+    conn_id = os.environ.get("LAKEHOUSE_SLACK_CONN_ID")
+    if not conn_id:
+        return False
+    from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+    icon = {"info": ":white_check_mark:", "warning": ":warning:"}.get(alert.get("severity"), ":rotating_light:")
+    SlackWebhookNotifier(slack_webhook_conn_id=conn_id,
+                         text=f"{icon} {alert['summary']} <{alert.get('url') or ''}|open run>").notify({})
+    return True
+
+
+def _send_email(alert: dict[str, Any]) -> bool:
+    to = os.environ.get("LAKEHOUSE_ALERT_EMAIL_TO")
+    if not to:
+        return False
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    body = "<br>".join(f"<b>{k}</b>: {v}" for k, v in alert.items())
+    SmtpNotifier(to=to, smtp_conn_id=os.environ.get("LAKEHOUSE_SMTP_CONN_ID", "smtp_default"),
+                 subject=f"[{alert.get('severity', 'critical')}] {alert['summary']}"[:200], html_content=body).notify({})
+    return True
+
+
+_SENDERS = {"webhook": _send_webhook, "slack": _send_slack, "email": _send_email}
+
+
 def send_alert(alert: dict[str, Any]) -> dict[str, Any]:
-    """Deliver one alert to every channel; returns it (with `sent_at`)."""
-    alert = {**alert, "sent_at": datetime.now(timezone.utc).isoformat()}
-    log.error("ALERT %s: %s", alert.get("kind"), alert.get("summary"))
+    """Deliver one alert to its routed channels; returns it (with `sent_at`, `severity`,
+    `channels`). Never raises: a failing channel is logged (once) and the others still go."""
+    severity = alert.get("severity") or (_config().get("severity") or {}).get(alert.get("kind"), "critical")
+    alert = {**alert, "severity": severity, "sent_at": datetime.now(timezone.utc).isoformat()}
+    routed = channels_for(alert.get("dag_id"), alert.get("owner"))
+    delivered = []
+    for channel in routed[1:]:
+        sender = _SENDERS.get(channel)
+        try:
+            if sender is not None and sender(alert):
+                delivered.append(channel)
+        except Exception as exc:  # a notifier must never mask the failure it reports
+            if channel not in _broken_channels:
+                _broken_channels.add(channel)
+                log.error("alert channel %s failed (%s: %s); further errors of it are not logged", channel,
+                          type(exc).__name__, exc)
+    alert["channels"] = ["outbox", *delivered]
+    log.error("ALERT %s [%s]: %s", alert.get("kind"), severity, alert.get("summary"))
     try:
         path = outbox_path()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,16 +132,6 @@ def send_alert(alert: dict[str, Any]) -> dict[str, Any]:
             fh.write(json.dumps(alert, default=str) + "\n")
     except OSError:
         log.exception("could not write the alert outbox")
-    conn_id = os.environ.get("LAKEHOUSE_SLACK_CONN_ID")
-    if conn_id:
-        try:
-            from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
-
-            SlackWebhookHook(slack_webhook_conn_id=conn_id).send(
-                text=f":rotating_light: {alert['summary']} <{alert['url']}|open run>"
-            )
-        except Exception:
-            log.exception("Slack alert via %s failed", conn_id)
     return alert
 
 
@@ -80,3 +160,40 @@ class FailureNotifier(BaseNotifier):
             "url": run_url(dag_id, run_id),
             "dedup_key": f"{dag_id}/{run_id}/{task_id}",
         })
+
+
+def _open_incident(dag_id: str, task_id: str) -> dict[str, Any] | None:
+    """The newest failure alert of this task in the outbox that no recovery followed."""
+    path = outbox_path()
+    if not path.exists():
+        return None
+    incident = None
+    with path.open() as fh:
+        for line in fh:
+            if f'"{task_id}"' not in line:
+                continue
+            try:
+                alert = json.loads(line)
+            except ValueError:
+                continue
+            if alert.get("dag_id") == dag_id and alert.get("task_id") == task_id:
+                incident = alert if alert.get("kind") == "task_failed" else None if alert.get("kind") == "recovery" \
+                    else incident
+    return incident
+
+
+class RecoveryNotifier(BaseNotifier):
+    """on_success_callback of every task: when the task's last alert was a failure, say it
+    recovered (PagerDuty `resolve` with the failure's dedup key). Incidents are read from the
+    alert outbox, so this needs the outbox on a filesystem the workers share."""
+
+    def notify(self, context) -> None:
+        ti = context.get("ti") or context.get("task_instance")
+        dag_id, task_id, run_id = ti.dag_id, ti.task_id, ti.run_id
+        incident = _open_incident(dag_id, task_id)
+        if incident is None:
+            return
+        send_alert({"kind": "recovery", "severity": "info", "dag_id": dag_id, "run_id": run_id, "task_id": task_id,
+                    "try_number": ti.try_number, "owner": getattr(context.get("task"), "owner", None),
+                    "summary": f"{dag_id}.{task_id} recovered in run {run_id} (failed in {incident.get('run_id')})",
+                    "url": run_url(dag_id, run_id), "dedup_key": incident.get("dedup_key")})

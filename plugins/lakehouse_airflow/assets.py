@@ -17,3 +17,8 @@ def table_asset(name: str) -> Asset:
 # Where sources announce new data (not tables): the landing zone and the shop's Kafka topics.
 LANDING_ORDERS = Asset(name="landing/orders", uri="lakehouse://landing/orders", group="landing")
 KAFKA_SHOP = Asset(name="kafka/shop", uri="kafka://kafka_default/shop", group="kafka")
+
+# The ML loop's signals (not tables): a retraining request, a new champion, an open scoring gate.
+RETRAIN_REQUESTS = Asset(name="ml/retrain_requests", uri="lakehouse://ml/retrain_requests", group="ml")
+CHAMPION = Asset(name="ml/customer_churn_champion", uri="lakehouse://ml/customer_churn_champion", group="ml")
+SCORING_GATE = Asset(name="ml/churn_scoring_gate", uri="lakehouse://ml/churn_scoring_gate", group="ml")

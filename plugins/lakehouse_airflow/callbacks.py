@@ -9,16 +9,17 @@ from typing import Any
 from lakehouse_airflow.alerts import run_url, send_alert
 
 
-async def deadline_missed(*, dag_id: str, owner: str, minutes: int, reference: str,
+async def deadline_missed(*, dag_id: str, owner: str, minutes: float, reference: str, severity: str = "critical",
                           context: dict[str, Any] | None = None, **_: Any) -> None:
-    """Page on-call: a run of `dag_id` was not finished within its deadline."""
+    """Warn or page (by tier `severity`): a run of `dag_id` was not finished within its deadline."""
     dag_run = (context or {}).get("dag_run") or {}
     deadline = (context or {}).get("deadline") or {}
     run_id = dag_run.get("dag_run_id") or dag_run.get("run_id")
     send_alert({
         "kind": "deadline_missed",
-        "summary": f"{dag_id} run {run_id} missed its deadline ({minutes} min after {reference})",
+        "summary": f"{dag_id} run {run_id} missed its {severity} deadline ({minutes} min after {reference})",
+        "severity": severity,
         "dag_id": dag_id, "run_id": run_id, "task_id": None, "try_number": None, "owner": owner,
         "logical_date": dag_run.get("logical_date"), "deadline": str(deadline.get("deadline_time")),
-        "url": run_url(dag_id, run_id), "dedup_key": f"{dag_id}/{run_id}/deadline",
+        "url": run_url(dag_id, run_id), "dedup_key": f"{dag_id}/{run_id}/deadline/{severity}",
     })

@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
-from lakehouse_airflow.alerts import FailureNotifier
+from lakehouse_airflow.alerts import FailureNotifier, RecoveryNotifier
 
 DEADLINES_FILE = Path(__file__).resolve().parents[2] / "include" / "lakehouse" / "deadlines.yaml"
 OWNER = "data-platform"
@@ -30,6 +30,7 @@ def default_args(owner: str = OWNER, **overrides: Any) -> dict[str, Any]:
         "max_retry_delay": timedelta(minutes=10),
         "execution_timeout": timedelta(minutes=30),
         "on_failure_callback": FailureNotifier(),
+        "on_success_callback": RecoveryNotifier(),
         **overrides,
     }
 
@@ -41,20 +42,24 @@ def _deadline_config() -> dict[str, Any]:
     return yaml.safe_load(DEADLINES_FILE.read_text()) or {}
 
 
-def deadline_for(dag_id: str, owner: str = OWNER) -> DeadlineAlert:
-    """The DAG's DeadlineAlert; its callback runs in the triggerer and sends an alert."""
+def deadline_for(dag_id: str, owner: str = OWNER) -> list[DeadlineAlert]:
+    """The DAG's tiered DeadlineAlerts; each callback runs in the triggerer and alerts with its tier's severity."""
     config = _deadline_config()
     spec = {**config.get("default", {}), **(config.get("dags") or {}).get(dag_id, {})}
     reference = spec.get("reference", "DAGRUN_QUEUED_AT")
-    minutes = int(spec.get("minutes", 120))
-    return DeadlineAlert(
-        reference=getattr(DeadlineReference, reference),
-        interval=timedelta(minutes=minutes),
-        callback=AsyncCallback(
-            "lakehouse_airflow.callbacks.deadline_missed",
-            kwargs={"dag_id": dag_id, "owner": owner, "minutes": minutes, "reference": reference},
-        ),
-    )
+    tiers = spec.get("tiers") or [{"minutes": spec.get("minutes", 120), "severity": "critical"}]
+    return [
+        DeadlineAlert(
+            reference=getattr(DeadlineReference, reference),
+            interval=timedelta(minutes=float(tier["minutes"])),
+            callback=AsyncCallback(
+                "lakehouse_airflow.callbacks.deadline_missed",
+                kwargs={"dag_id": dag_id, "owner": owner, "minutes": tier["minutes"], "reference": reference,
+                        "severity": tier.get("severity", "critical")},
+            ),
+        )
+        for tier in tiers
+    ]
 
 
 def run_day(dag_run) -> str:

@@ -5,7 +5,8 @@ a process per task; a module imported before the first fork is already in every 
 alone takes 3-5 s to import here, once per dbt task; preloaded, it costs nothing per task.
 Used by `make demo` / `make ui` (scripts/localenv.py); any deployment can opt in with
 `AIRFLOW__CORE__EXECUTOR=lakehouse_airflow.executors.PreloadingLocalExecutor`.
-Modules: LAKEHOUSE_PRELOAD_MODULES, comma separated (a module that fails to import is logged
+Modules: LAKEHOUSE_PRELOAD_MODULES, comma separated; only modules that start no threads at import
+(numpy, pyarrow, deltalake do: forking after them risks deadlocks) (a module that fails to import is logged
 and skipped: the task imports it itself, as it would without preloading).
 """
 
@@ -18,7 +19,7 @@ import os
 from airflow.executors.local_executor import LocalExecutor
 
 log = logging.getLogger(__name__)
-DEFAULT_MODULES = "dbt.cli.main,dbt.adapters.duckdb,cosmos.operators.local,deltalake,pyarrow.dataset,pandas"
+DEFAULT_MODULES = "dbt.cli.main,dbt.adapters.duckdb,cosmos.operators.local"  # pure Python: no threads before fork
 
 
 class PreloadingLocalExecutor(LocalExecutor):

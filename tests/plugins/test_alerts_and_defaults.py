@@ -21,13 +21,42 @@ def test_defaults_give_retries_backoff_timeout_and_failure_notifier():
     assert kwargs["tags"] == ["lakehouse", "x"] and kwargs["catchup"] is False
 
 
-def test_deadline_comes_from_the_config_file():
+def test_deadlines_are_tiered_from_the_config_file():
     smoke = deadline_for("lakehouse_smoke")
     other = deadline_for("a_dag_not_listed")
-    assert smoke.interval == timedelta(minutes=30)
-    assert other.interval == timedelta(minutes=120)
-    assert smoke.callback.path == "lakehouse_airflow.callbacks.deadline_missed"
-    assert smoke.callback.kwargs["dag_id"] == "lakehouse_smoke"
+    assert [d.interval for d in smoke] == [timedelta(minutes=15), timedelta(minutes=30)]
+    assert [d.callback.kwargs["severity"] for d in smoke] == ["warning", "critical"]
+    assert [d.interval for d in other] == [timedelta(minutes=60), timedelta(minutes=120)]
+    assert smoke[0].callback.path == "lakehouse_airflow.callbacks.deadline_missed"
+    assert smoke[1].callback.kwargs["dag_id"] == "lakehouse_smoke"
+
+
+def test_alert_goes_to_the_webhook_as_a_pagerduty_event_and_a_broken_channel_hides_nothing(
+        tmp_path, monkeypatch, caplog, webhook_receiver):
+    url, received = webhook_receiver
+    monkeypatch.setenv("LAKEHOUSE_ALERTS_FILE", str(tmp_path / "alerts.jsonl"))
+    monkeypatch.setenv("LAKEHOUSE_ALERT_WEBHOOK_URL", url)
+    monkeypatch.setenv("LAKEHOUSE_SLACK_CONN_ID", "no_such_slack_connection")  # configured but broken
+    alerts._broken_channels.clear()
+    for _ in range(2):
+        sent = alerts.send_alert({"kind": "task_failed", "summary": "x failed", "dag_id": "ingest_files",
+                                  "run_id": "r1", "task_id": "t", "try_number": 3, "owner": "data-platform",
+                                  "url": "http://airflow/dags/ingest_files/runs/r1", "dedup_key": "ingest_files/r1/t"})
+    assert sent["channels"] == ["outbox", "webhook"] and sent["severity"] == "critical"
+    event = received[0]
+    assert event["event_action"] == "trigger" and event["dedup_key"] == "ingest_files/r1/t"
+    assert event["payload"]["severity"] == "critical" and event["payload"]["component"] == "ingest_files"
+    assert event["payload"]["custom_details"]["try_number"] == 3
+    assert event["links"] == [{"href": "http://airflow/dags/ingest_files/runs/r1", "text": "Airflow run"}]
+    broken = [r for r in caplog.records if "alert channel slack failed" in r.getMessage()]
+    assert len(broken) == 1  # logged once, though two alerts went out
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 2
+
+
+def test_routes_by_dag_then_owner():
+    assert alerts.channels_for("alert_canary", "data-platform") == ["outbox", "webhook"]
+    assert alerts.channels_for("ingest_files", "data-platform") == ["outbox", "webhook", "slack", "email"]
+    assert alerts.channels_for("x", "someone_else") == ["outbox", "webhook", "slack"]
 
 
 def test_failure_notifier_writes_a_complete_alert(tmp_path, monkeypatch):
@@ -50,7 +79,24 @@ def test_deadline_callback_sends_a_deadline_alert(tmp_path, monkeypatch):
     context = {"dag_run": {"dag_run_id": "scheduled__2024", "logical_date": "2024-01-01T00:00:00Z"},
                "deadline": {"deadline_time": "2024-01-01T06:00:00Z"}}
     asyncio.run(deadline_missed(dag_id="ingest_files", owner="data-platform", minutes=360,
-                                reference="DAGRUN_LOGICAL_DATE", context=context))
+                                reference="DAGRUN_LOGICAL_DATE", severity="warning", context=context))
     alert = json.loads(outbox.read_text())
     assert alert["kind"] == "deadline_missed" and alert["deadline"] == "2024-01-01T06:00:00Z"
-    assert alert["dedup_key"] == "ingest_files/scheduled__2024/deadline"
+    assert alert["dedup_key"] == "ingest_files/scheduled__2024/deadline/warning" and alert["severity"] == "warning"
+
+
+def test_success_after_failure_sends_one_recovery_that_resolves_the_incident(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_ALERTS_FILE", str(tmp_path / "alerts.jsonl"))
+    monkeypatch.delenv("LAKEHOUSE_ALERT_WEBHOOK_URL", raising=False)
+
+    def ti(run_id, try_number=1):
+        return SimpleNamespace(dag_id="ingest_files", run_id=run_id, task_id="load", try_number=try_number)
+
+    task = SimpleNamespace(owner="data-platform")
+    alerts.RecoveryNotifier().notify({"ti": ti("r0"), "task": task})  # never failed: nothing to say
+    alerts.FailureNotifier().notify({"ti": ti("r1", 3), "task": task, "exception": ValueError("boom")})
+    alerts.RecoveryNotifier().notify({"ti": ti("r2"), "task": task})
+    alerts.RecoveryNotifier().notify({"ti": ti("r3"), "task": task})  # already recovered
+    sent = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert [a["kind"] for a in sent] == ["task_failed", "recovery"]
+    assert sent[1]["dedup_key"] == sent[0]["dedup_key"] and alerts.pagerduty_event(sent[1])["event_action"] == "resolve"

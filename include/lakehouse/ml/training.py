@@ -20,6 +20,10 @@ from include.lakehouse.errors import LakehouseError
 from include.lakehouse.ml import settings as ml
 
 
+class NoTrainingData(LakehouseError):
+    """No features (or no labels) for the training date yet: nothing to learn from."""
+
+
 def mlflow_client():
     """MlflowClient on the project's tracking store, experiment created with its artifact root."""
     import mlflow
@@ -103,9 +107,11 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     from mlflow.models import infer_signature
     from sklearn.model_selection import train_test_split
 
+    if try_open(resolve(ml.FEATURES_TABLE)[0]) is None:
+        raise NoTrainingData(f"{ml.FEATURES_TABLE} does not exist yet: feature_build has not run")
     frame, features_version = features_at(as_of, features_version)
     if frame.empty:
-        raise LakehouseError(f"{ml.FEATURES_TABLE} has no rows for as_of_date {as_of}: run feature_build for it first")
+        raise NoTrainingData(f"{ml.FEATURES_TABLE} has no rows for as_of_date {as_of}: run feature_build for it first")
     orders_version = int(frame["orders_version"].iloc[0])
     y = labels(as_of, frame["customer_id"], orders_version)
     if y.nunique() < 2:
@@ -159,3 +165,12 @@ def training_date(run_day: str) -> str:
     """The newest as-of date whose label window has passed by `run_day`."""
     return (date.fromisoformat(run_day) - timedelta(days=ml.LABEL_WINDOW_DAYS + 1)).isoformat()
 
+
+
+def champion_trained_on() -> str | None:
+    """The as-of date the current champion was trained on (None without a champion)."""
+    client = mlflow_client()
+    current = champion(client)
+    if current is None:
+        return None
+    return client.get_run(current.run_id).data.params.get("as_of_date")

@@ -1,0 +1,37 @@
+"""
+### batch_inference
+
+Scores the newest features partition with `models:/customer_churn@champion` once the drift
+gate passed: `predictions/churn_scores`, partition `as_of_date`, with `model_name`,
+`model_version`, `mlflow_run_id` and `feature_table_version` on every row. A rerun of a date
+replaces its rows. No champion or a feature schema that no longer matches the model's
+signature fails the task (nothing written); an empty partition skips with the reason.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, task
+
+from lakehouse_airflow.assets import SCORING_GATE, table_asset
+from lakehouse_airflow.defaults import dag_args
+from lakehouse_airflow.operators.data_quality import DataQualityOperator
+
+
+@dag(**dag_args("batch_inference", doc_md=__doc__, tags=["ml", "inference"], schedule=SCORING_GATE))
+def batch_inference():
+    @task
+    def score_latest_features() -> dict:
+        from airflow.exceptions import AirflowSkipException
+
+        from include.lakehouse.ml.inference import NothingToScore, score
+
+        try:
+            return score()
+        except NothingToScore as exc:
+            raise AirflowSkipException(str(exc)) from exc
+
+    score_latest_features() >> DataQualityOperator(task_id="validate_predictions", suite="predictions_churn_scores",
+                                                   outlets=[table_asset("predictions/churn_scores")])
+
+
+batch_inference()
