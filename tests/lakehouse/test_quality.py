@@ -28,10 +28,9 @@ def orders(amounts, statuses=None, customers=None):
 
 @pytest.fixture()
 def tables(lakehouse_root):
-    write_deltalake(str(lakehouse_root / "gold" / "dim_customer"), pa.table({
-        "customer_sk": pa.array([10, 20], pa.int64()), "customer_id": pa.array([1, 2], pa.int64()),
-        "valid_from": pa.array([NOW, NOW], pa.timestamp("us", tz="UTC")),
-        "valid_to": pa.array([None, None], pa.timestamp("us", tz="UTC"))}))
+    write_deltalake(str(lakehouse_root / "silver" / "customers"), pa.table({
+        "customer_id": pa.array([1, 2], pa.int64()), "email": ["a@x.org", "b@x.org"],
+        "segment": ["consumer", "corporate"]}))
     return lakehouse_root
 
 
