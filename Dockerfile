@@ -10,7 +10,6 @@ ENV PYTHONPATH=/usr/local/airflow:/usr/local/airflow/plugins \
     AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
     GX_ANALYTICS_ENABLED=False
 
-# Cosmos renders dbt_transform from a manifest built here, once, not at DAG parse time.
-COPY --chown=astro:0 include/dbt /usr/local/airflow/include/dbt
-COPY --chown=astro:0 include/lakehouse /usr/local/airflow/include/lakehouse
+# Cosmos renders dbt_transform from a manifest built here, once, not at DAG parse time
+# (the runtime's ONBUILD steps have copied the project into /usr/local/airflow already).
 RUN cd /usr/local/airflow && python -m include.lakehouse.dbt_project

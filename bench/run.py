@@ -360,7 +360,7 @@ def bench_ml() -> dict:
     scored = inference.score(days[-1])
     return {"orders": orders.num_rows, "feature_rows": built["rows_inserted"],
             "feature_build_seconds": round(feature_seconds, 3), "holdout_auc": trained["holdout_auc"],
-            "rows_scored": scored["rows_inserted"], "rows_scored_per_second": scored["rows_per_second"],
+            "rows_scored": scored["rows_inserted"], "rows_scored_per_second": scored["scored_per_second"],
             "note": "feature build: one as-of date in a warm local[2] session; scoring includes loading the model"}
 
 

@@ -39,7 +39,7 @@ def test_canary_runs_page_for_missed_deadlines_and_a_failed_task_once(tmp_path, 
         failure = next(e for e in events if e["payload"]["class"] == "task_failed")
         details = failure["payload"]["custom_details"]
         assert details["dag_id"] == "alert_canary" and details["task_id"] == "fail_on_purpose"
-        assert details["try_number"] == 2 and details["owner"] == "data-platform" and details["logical_date"]
+        assert details["try_number"] == 3 and details["owner"] == "data-platform" and details["logical_date"]
         assert failure["dedup_key"] == f"alert_canary/{run_id}/fail_on_purpose"
         assert failure["links"][0]["href"].endswith(f"/dags/alert_canary/runs/{run_id}")
         deadline = next(e for e in events if e["payload"]["severity"] == "warning")

@@ -61,6 +61,6 @@ def score(as_of: str | None = None) -> dict[str, Any]:
     result = overwrite_partition(ml.PREDICTIONS_TABLE, rows, partition={"as_of_date": as_of})
     seconds = time.perf_counter() - started
     return {**result.to_dict(), "model_version": str(model_version.version), "as_of_date": as_of,
-            "rows_per_second": round(n / seconds), "counts": {"customers scored": n},
+            "scored_per_second": round(n / seconds), "counts": {"customers scored": n},
             "report_lines": [f"scored {n} customers for {as_of} with {ml.MODEL_NAME} v{model_version.version} "
                              f"(features v{features_version})"]}
