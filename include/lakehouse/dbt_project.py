@@ -37,6 +37,20 @@ def duckdb_path() -> str:
     return str(base / "dbt" / "lakehouse.duckdb")
 
 
+def duckdb_extension_directory() -> str:
+    """Where DuckDB installs extensions for this lakehouse (next to the DuckDB file), so two
+    checkouts never fight over ~/.duckdb's record of where an extension came from."""
+    return str(Path(duckdb_path()).parent / "extensions")
+
+
+def connect():
+    """A DuckDB connection to dbt's database with the same config dbt-duckdb uses."""
+    import duckdb
+
+    Path(duckdb_path()).parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(duckdb_path(), config={"extension_directory": duckdb_extension_directory()})
+
+
 def duckdb_extension_repo() -> str:
     """The folder of DuckDB extensions shipped by the `duckdb-ext-delta` wheel (offline INSTALL)."""
     spec = importlib.util.find_spec("duckdb_ext")
@@ -49,7 +63,8 @@ def duckdb_extension_repo() -> str:
 def dbt_env(dbt_target: str | None = None) -> dict[str, str]:
     """Environment for every dbt invocation (absolute paths: Cosmos runs dbt in a temp copy)."""
     env = {"LAKEHOUSE_ROOT": lakehouse_root(), "DBT_TARGET": dbt_target or target(),
-           "DBT_DUCKDB_PATH": duckdb_path(), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
+           "DBT_DUCKDB_PATH": duckdb_path(), "DBT_PROFILES_DIR": str(PROJECT_DIR),
+           "DUCKDB_EXTENSION_DIRECTORY": duckdb_extension_directory()}
     try:
         env["DUCKDB_EXTENSION_REPO"] = duckdb_extension_repo()
     except RuntimeError:
@@ -111,14 +126,13 @@ def check_sources() -> dict:
 def publish_marts(marts: tuple[str, ...] = MARTS) -> list[OperationResult]:
     """Copy the marts dbt built in DuckDB to gold/<mart> Delta tables (full overwrite, one
     commit each), so Spark jobs and other engines read them from the lakehouse."""
-    import duckdb
     from deltalake import write_deltalake
 
     from include.lakehouse.config import resolve, storage_options
     from include.lakehouse.delta import try_open
 
     results = []
-    con = duckdb.connect(duckdb_path())  # same config as dbt-duckdb (one instance per process)
+    con = connect()
     try:
         for mart in marts:
             started = time.perf_counter()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import duckdb
 from deltalake import DeltaTable
 
 from include.lakehouse import dbt_project
 from tests.dbt.conftest import dbt_args, negative_amount
 
-def duckdb_counts(path: str) -> dict[str, int]:
-    con = duckdb.connect(path)
+def duckdb_counts() -> dict[str, int]:
+    con = dbt_project.connect()
     try:
         return {m: con.execute(f"SELECT count(*) FROM marts.{m}").fetchone()[0] for m in dbt_project.MARTS}
     finally:
@@ -23,7 +22,7 @@ def test_local_build_runs_every_model_and_test_and_publishes_marts(shop_lakehous
     for r in result.result:
         statuses[r.node.resource_type].add(str(r.status))
     assert statuses["model"] == {"success"} and statuses["test"] == {"pass"}
-    counts = duckdb_counts(dbt_project.duckdb_path())
+    counts = duckdb_counts()
     orders = DeltaTable(str(shop_lakehouse / "silver" / "orders")).count()
     assert counts["fct_orders"] == orders and counts["fct_daily_revenue"] == 4
     assert counts["dim_customers_current"] == DeltaTable(str(shop_lakehouse / "silver" / "customers")).count()
@@ -51,7 +50,7 @@ def test_same_models_on_spark_give_the_same_mart_counts(shop_lakehouse, tmp_path
     from include.lakehouse.spark.session import get_spark
 
     assert dbt_project.run_dbt(dbt_args(tmp_path / "duck", "build")).success
-    expected = duckdb_counts(dbt_project.duckdb_path())
+    expected = duckdb_counts()
 
     spark = get_spark("dbt_portability", master="local[2]",
                       conf={"spark.sql.warehouse.dir": str(tmp_path / "warehouse"),
