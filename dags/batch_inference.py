@@ -21,7 +21,7 @@ from lakehouse_airflow.operators.data_quality import DataQualityOperator
 def batch_inference():
     @task
     def score_latest_features(ti=None) -> dict:
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from include.lakehouse.ml.inference import NothingToScore, score
         from lakehouse_airflow.alerts import send_alert

@@ -55,7 +55,7 @@ with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
     @task(outlets=[table_asset(f"gold/{mart}") for mart in dbt.MARTS])
     def publish_marts() -> dict:
         """Copy the marts from DuckDB to gold/<mart> Delta tables (local target only)."""
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         if dbt.target() != "local":
             raise AirflowSkipException(f"target {dbt.target()}: the marts already live in its catalog")

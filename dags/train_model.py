@@ -25,7 +25,7 @@ from lakehouse_airflow.defaults import dag_args, run_day
 def train_model():
     @task
     def train_and_register(dag_run=None, ti=None) -> dict:
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from include.lakehouse.ml.training import NoTrainingData, train, training_date
         from lakehouse_airflow.alerts import send_alert

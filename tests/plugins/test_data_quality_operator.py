@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pyarrow as pa
 import pytest
-from airflow.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 from deltalake import write_deltalake
 
 from lakehouse_airflow.operators.data_quality import DataQualityOperator

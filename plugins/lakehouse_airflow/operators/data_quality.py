@@ -28,7 +28,7 @@ class DataQualityOperator(BaseOperator):
         self.version = version
 
     def execute(self, context) -> dict[str, Any]:
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from include.lakehouse.quality import DataQualityError, validate
 
