@@ -5,8 +5,9 @@ plus the new changes, ordered by effective time; only rows that differ are merge
 That makes late-arriving changes land at their right place (splitting the interval they
 fall into), makes a rerun of the same batch a no-op, and keeps surrogate keys stable: a
 stored version keeps its `<sk>`; a new version gets a 64-bit hash of the natural key and
-`valid_from`. The history is computed on sorted Arrow columns with vectorised neighbour
-comparisons (one sort per batch, no per-key Python), so the Delta merge dominates the cost.
+`valid_from`. The history is decided on sorted integer arrays (a version's tracked state is
+its row hash) with vectorised neighbour comparisons, one sort per batch and no per-key Python;
+values are taken once at the end, so the Delta merge dominates the cost.
 
 Output columns: <surrogate_key>, keys, tracked (type 2), type1, valid_from, valid_to
 (next version's valid_from, null while open), is_current, is_deleted (the version was
@@ -69,10 +70,12 @@ def apply_scd2(
     source, late = _plan(data, dt, keys, tracked, type1, effective_column, deleted_column, surrogate_key)
 
     def result(**counts) -> OperationResult:
-        return OperationResult(table=uri, operation="apply_scd2", version=dt.version(),
+        return OperationResult(table=uri, operation="apply_scd2", version=dt.version() if dt is not None else None,
                                seconds=round(time.perf_counter() - started, 4),
                                details={"late": late, "changes": data.num_rows}, **counts)
 
+    if dt is None and source.num_columns == 1:  # an empty batch: nothing to create the table from
+        return result(skipped=True, rows_skipped=data.num_rows)
     if dt is None:
         history = source.drop_columns(["__action"])
         write_deltalake(uri, history, storage_options=storage_options(), commit_properties=commit_properties(transactions))
@@ -152,89 +155,102 @@ def _stored_versions(dt, batch: pa.Table, keys: list[str]) -> pa.Table:
 
 
 def _plan(data: pa.Table, dt, keys, tracked, type1, effective, deleted, sk) -> tuple[pa.Table, int]:
-    """Merge rows (with `__action` upsert/delete) that turn the stored history into the new one."""
+    """Merge rows (with `__action` upsert/delete) that turn the stored history into the new one.
+
+    Events (stored versions, stored deletes re-expressed at their time, the batch's changes)
+    are sorted once on their keys and times; the history is decided on integer arrays (tracked
+    state as its 64-bit row hash) and its values are taken once, at the end, from the rows
+    they come from."""
     values = keys + tracked + type1
     n = data.num_rows
-    flags = (pc.fill_null(data.column(deleted), False) if deleted else pa.array(np.zeros(n, bool)))
     incoming = data.select(values).append_column("valid_from", data.column(effective))
     stored = _stored_versions(dt, data, keys) if dt is not None else None
     if stored is not None:
         incoming = incoming.cast(pa.schema([stored.schema.field(c) for c in incoming.column_names]))
-    incoming = incoming.append_column("__delete", flags).append_column(
-        "__order", pa.array(np.ones(n, np.int8))).append_column(
-        "__seq", pa.array(np.arange(n, dtype=np.int64))).append_column("__sk", pa.nulls(n, pa.int64()))
-    parts, late = [incoming], 0
-    if stored is not None and stored.num_rows:
-        m = stored.num_rows
-        versions = stored.select(values + ["valid_from"]).append_column(
-            "__delete", pa.array(np.zeros(m, bool))).append_column("__order", pa.array(np.zeros(m, np.int8))).append_column(
-            "__seq", pa.array(np.arange(m, dtype=np.int64))).append_column("__sk", stored.column(sk).cast(pa.int64()))
-        # a version closed by a delete is re-expressed as a delete event at its valid_to
-        closed = stored.filter(pc.fill_null(stored.column("is_deleted"), False))
-        deletes = versions.take(pc.indices_nonzero(pc.fill_null(stored.column("is_deleted"), False)))
-        deletes = deletes.set_column(deletes.schema.get_field_index("valid_from"), "valid_from", closed.column("valid_to"))
-        deletes = deletes.set_column(deletes.schema.get_field_index("__delete"), "__delete",
-                                     pa.array(np.ones(closed.num_rows, bool)))
-        deletes = deletes.set_column(deletes.schema.get_field_index("__sk"), "__sk", pa.nulls(closed.num_rows, pa.int64()))
-        parts = [versions, deletes, incoming]
-    events = pa.concat_tables(parts).combine_chunks()
-    events = events.take(pc.sort_indices(events, [(c, "ascending") for c in keys + ["valid_from", "__order", "__seq"]]))
-    if not events.num_rows:
-        return events.select([]).append_column("__action", pa.array([], pa.string())), 0
+    m = stored.num_rows if stored is not None else 0
+    flags = (pc.fill_null(data.column(deleted), False).to_numpy(zero_copy_only=False) if deleted
+             else np.zeros(n, bool))
+    payload = incoming  # every row whose values can end up in the history: stored versions, then the batch
+    # per event: when, sort order (stored first at equal times), row in payload, stored SK, delete, tracked hash
+    when, order, seq, row = [incoming.column("valid_from")], [np.ones(n, np.int8)], [np.arange(n)], [m + np.arange(n)]
+    key_parts, has_sk, sks = [incoming.select(keys)], [np.zeros(n, bool)], [np.zeros(n, np.int64)]
+    delete, state = [flags], [_hash(incoming, tracked, as_text=True)]
+    if m:
+        payload = pa.concat_tables([stored.select(incoming.column_names), incoming])
+        hashes = stored.column("row_hash")
+        stored_state = (_hash(stored, tracked, as_text=True) if hashes.null_count
+                        else hashes.cast(pa.int64()).to_numpy())
+        closed = np.flatnonzero(pc.fill_null(stored.column("is_deleted"), False).to_numpy(zero_copy_only=False))
+        d = len(closed)  # a version closed by a delete is re-expressed as a delete event at its valid_to
+        when[:0] = [stored.column("valid_from"), stored.column("valid_to").take(closed)]
+        order[:0], seq[:0], row[:0] = [np.zeros(m + d, np.int8)], [np.arange(m), closed], [np.arange(m), closed]
+        key_parts[:0] = [stored.select(keys), stored.select(keys).take(closed)]
+        has_sk[:0] = [np.ones(m, bool), np.zeros(d, bool)]
+        sks[:0] = [pc.fill_null(stored.column(sk).cast(pa.int64()), 0).to_numpy(), np.zeros(d, np.int64)]
+        delete[:0], state[:0] = [np.zeros(m, bool), np.ones(d, bool)], [stored_state, np.zeros(d, np.int64)]
+    order, seq, row = np.concatenate(order), np.concatenate(seq), np.concatenate(row)
+    has_sk, sks, delete, state = map(np.concatenate, (has_sk, sks, delete, state))
+    events = pa.concat_tables(key_parts).append_column("valid_from", pa.chunked_array(
+        [c for part in when for c in part.chunks] if when else [], type=incoming.schema.field("valid_from").type))
+    total = events.num_rows
+    if not total:
+        return incoming.select([]).append_column("__action", pa.array([], pa.string())), 0
+    ordering = events.append_column("__order", pa.array(order)).append_column("__seq", pa.array(seq))
+    perm = pc.sort_indices(ordering, [(c, "ascending") for c in keys + ["valid_from", "__order", "__seq"]]).to_numpy()
+    events = events.take(perm)
+    order, seq, row, has_sk, sks, delete, state = (a[perm] for a in (order, seq, row, has_sk, sks, delete, state))
 
     same_key = _same_as_previous(events, keys)
-    position = np.arange(events.num_rows)
+    position = np.arange(total)
     starts = np.flatnonzero(~same_key)
-    from_store = events.column("__order").to_numpy() == 0
+    from_store = order == 0
     # late: a change with a stored version of its key after it (same time sorts stored first)
     last_stored = np.repeat(np.maximum.reduceat(np.where(from_store, position, -1), starts),
-                            np.diff(np.append(starts, events.num_rows)))
+                            np.diff(np.append(starts, total)))
     late = int(np.count_nonzero(~from_store & (last_stored > position)))
 
-    # one row per (key, valid_from): the newest change wins, a stored version keeps its surrogate key
+    # one event per (key, valid_from): the newest change wins, a stored version keeps its surrogate key
     same_time = same_key & _same_as_previous(events, ["valid_from"])
-    last_of_run = np.ones(len(same_time), bool)
+    last_of_run = np.ones(total, bool)
     last_of_run[:-1] = ~same_time[1:]
     run_start = np.maximum.accumulate(np.where(same_time, 0, position))
-    from_store &= pc.is_valid(events.column("__sk")).to_numpy(zero_copy_only=False)  # not a re-expressed delete
-    stored_sk = pc.fill_null(events.column("__sk"), 0).to_numpy()
-    stored_row = events.column("__seq").to_numpy()
     keep = np.flatnonzero(last_of_run)
-    has_sk, carried, origin = from_store[run_start][keep], stored_sk[run_start][keep], stored_row[run_start][keep]
-    events = events.take(keep).drop_columns(["__order", "__seq", "__sk"])
+    first = run_start[keep]
+    has_sk, carried, origin = has_sk[first], sks[first], seq[first]
+    events, row, delete, state = events.take(keep), row[keep], delete[keep], state[keep]
     same_key = _same_as_previous(events, keys)
-    is_delete = events.column("__delete").to_numpy(zero_copy_only=False)
 
-    if type1:  # type 1: the newest non-delete value applies to every version of the key
-        starts = np.flatnonzero(~same_key)
-        candidate = np.where(is_delete, -1, np.arange(len(is_delete)))
-        newest = np.maximum.reduceat(candidate, starts) if len(starts) else candidate
-        pick = np.repeat(newest, np.diff(np.append(starts, len(is_delete))))
-        for name in type1:
-            values_ = events.column(name).take(pa.array(np.where(pick < 0, 0, pick)))
-            values_ = pc.if_else(pa.array(pick < 0), pa.nulls(len(pick), values_.type), values_)
-            events = events.set_column(events.schema.get_field_index(name), name, values_)
+    # type 1: the newest non-delete value applies to every version of the key
+    starts = np.flatnonzero(~same_key)
+    candidate = np.where(delete, -1, np.arange(len(delete)))
+    newest = np.repeat(np.maximum.reduceat(candidate, starts), np.diff(np.append(starts, len(delete))))
+    type1_row = row[np.maximum(newest, 0)]  # a key without a non-delete event has no live version
 
     # a change that repeats the state before it is not a new version (nor is a second delete)
-    prev_delete = np.roll(is_delete, 1)
-    repeated = same_key & (prev_delete == is_delete)
-    repeated &= is_delete | _same_as_previous(events, tracked) if tracked else repeated
+    repeated = same_key & (np.roll(delete, 1) == delete)
+    if tracked:
+        repeated &= delete | (np.roll(state, 1) == state)
     survivors = np.flatnonzero(~repeated)
-    events, is_delete = events.take(survivors), is_delete[survivors]
+    events, row, delete, state, type1_row = (events.take(survivors), row[survivors], delete[survivors],
+                                             state[survivors], type1_row[survivors])
     has_sk, carried, origin = has_sk[survivors], carried[survivors], origin[survivors]
 
-    next_same = np.zeros(events.num_rows, bool)
+    count = events.num_rows
+    next_same = np.zeros(count, bool)
     next_same[:-1] = _same_as_previous(events, keys)[1:]
     valid_from = events.column("valid_from")
-    following = pc.take(valid_from, pa.array(np.minimum(np.arange(1, events.num_rows + 1), max(events.num_rows - 1, 0))))
-    valid_to = pc.if_else(pa.array(next_same), following, pa.nulls(events.num_rows, valid_from.type))
-    closed_by_delete = np.zeros(events.num_rows, bool)
-    closed_by_delete[:-1] = is_delete[1:]
+    following = pc.take(valid_from, pa.array(np.minimum(np.arange(1, count + 1), count - 1)))
+    valid_to = pc.if_else(pa.array(next_same), following, pa.nulls(count, valid_from.type))
+    closed_by_delete = np.zeros(count, bool)
+    closed_by_delete[:-1] = delete[1:]
     closed_by_delete &= next_same
-    alive = np.flatnonzero(~is_delete)
-    history = events.select(values + ["valid_from"]).append_column("valid_to", valid_to).take(alive)
-    history = history.append_column("is_current", pa.array(~next_same[alive])).append_column(
-        "is_deleted", pa.array(closed_by_delete[alive])).append_column("row_hash", pa.array(_hash(history, tracked, as_text=True)))
+    alive = np.flatnonzero(~delete)
+    history = payload.select(keys + tracked + ["valid_from"]).take(row[alive])
+    for name in type1:
+        history = history.append_column(name, payload.column(name).take(type1_row[alive]))
+    history = history.append_column("valid_to", valid_to.take(alive)).append_column(
+        "is_current", pa.array(~next_same[alive])).append_column("is_deleted", pa.array(closed_by_delete[alive])).append_column(
+        "row_hash", pa.array(state[alive]))
     sks, fresh = carried[alive], np.flatnonzero(~has_sk[alive])
     sks[fresh] = _hash(history.take(fresh), keys + ["valid_from"])
     history = history.add_column(0, sk, pa.array(sks))
@@ -242,19 +258,22 @@ def _plan(data: pa.Table, dt, keys, tracked, type1, effective, deleted, sk) -> t
     history = history.select(columns)
     if stored is None:
         return history.append_column("__action", pa.array(["upsert"] * history.num_rows, pa.string())), late
-    return _diff(stored.select(columns), history, has_sk[alive], origin[alive]), late
+    # keys and valid_from are equal by construction, tracked values are compared by their row hash
+    return _diff(stored.select(columns), history, has_sk[alive], origin[alive], type1 + ["valid_to", "is_current",
+                 "is_deleted", "row_hash"]), late
 
 
-def _diff(stored: pa.Table, history: pa.Table, has_stored: np.ndarray, origin: np.ndarray) -> pa.Table:
-    """Merge rows: history rows that are new or differ from the stored row they carry the
-    surrogate key of (upsert), and stored rows no history row carries (delete).
+def _diff(stored: pa.Table, history: pa.Table, has_stored: np.ndarray, origin: np.ndarray,
+          compare: list[str]) -> pa.Table:
+    """Merge rows: history rows that are new or differ (in `compare`) from the stored row they
+    carry the surrogate key of (upsert), and stored rows no history row carries (delete).
     `origin[i]` is the stored row index of history row i where `has_stored[i]`."""
     pairs = np.flatnonzero(has_stored)
     changed = ~has_stored
-    old = stored.take(origin[pairs])
-    new = history.take(pairs)
+    old = stored.select(compare).take(origin[pairs])
+    new = history.select(compare).take(pairs)
     differs = np.zeros(len(pairs), bool)
-    for name in history.column_names[1:]:  # the surrogate key is equal by construction
+    for name in compare:
         differs |= ~_same(new.column(name), old.column(name))
     changed[pairs] = differs
     upserts = history.filter(pa.array(changed))
