@@ -40,8 +40,11 @@ with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
                                      profiles_yml_filepath=dbt.PROJECT_DIR / "profiles.yml"),
         # a model's test task runs the tests of that model alone; a test across models (the
         # singular revenue check, relationships) is its own task after all of its parents
-        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER,
-                                         test_indirect_selection=TestIndirectSelection.CAUTIOUS),
+        # dbt in process; with DBT_EXECUTABLE_PATH (databricks target), that dbt as a subprocess
+        execution_config=ExecutionConfig(
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+            **({"invocation_mode": InvocationMode.SUBPROCESS, "dbt_executable_path": dbt.dbt_executable()}
+               if dbt.dbt_executable() else {"invocation_mode": InvocationMode.DBT_RUNNER})),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             test_behavior=TestBehavior.AFTER_EACH,

@@ -28,6 +28,14 @@ def target() -> str:
     return os.environ.get("DBT_TARGET", "local")
 
 
+def dbt_executable() -> str | None:
+    """dbt from its own virtualenv (DBT_EXECUTABLE_PATH), as Astronomer recommends when an
+    adapter's pins clash with Airflow's: dbt-databricks 1.11 needs dbt-spark < 1.11 and
+    dbt-spark's PyHive extra needs thrift < 0.23, which the Databricks provider's SQL connector
+    does not allow. Unset: dbt runs in process from this environment (local and spark targets)."""
+    return os.environ.get("DBT_EXECUTABLE_PATH") or None
+
+
 def duckdb_path() -> str:
     """DBT_DUCKDB_PATH, else `dbt/lakehouse.duckdb` next to a local LAKEHOUSE_ROOT (else under .local)."""
     if os.environ.get("DBT_DUCKDB_PATH"):
