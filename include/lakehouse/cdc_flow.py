@@ -124,7 +124,7 @@ def apply_bronze_changes(table: str, *, batch_id: str | None = None) -> dict[str
     spec = cdc_tables()[table]
     topic = spec["topic"]
     silver = get_table(f"silver/{table}")
-    bronze = try_open(get_table(f"bronze/{topic}").uri)
+    bronze = try_open(f"bronze/{topic}")
     if bronze is None:
         return {"table": table, "skipped": True, "detail": f"bronze/{topic} not there yet"}
     position = f"cdc_apply.bronze/{topic}"
@@ -165,7 +165,7 @@ def build_dimension(name: str) -> dict[str, Any]:
         raise LakehouseError(f"unknown dimension '{name}'; configure it under dimensions: in {SOURCES_FILE}")
     dim = dimensions()[name]
     source_spec = cdc_tables()[dim["source"]]
-    silver = try_open(get_table(f"silver/{dim['source']}").uri)
+    silver = try_open(f"silver/{dim['source']}")
     if silver is None:
         return {"dimension": name, "skipped": True, "detail": f"silver/{dim['source']} not there yet", "counts": {}}
     gold = get_table(f"gold/{name}")

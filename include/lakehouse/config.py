@@ -33,6 +33,13 @@ def lakehouse_root() -> str:
     return str(path)
 
 
+def local_dir(name: str) -> Path:
+    """A folder for local state (dbt's DuckDB file, GX results, MLflow store, reports) next to a
+    local LAKEHOUSE_ROOT, else under .local when the lakehouse is remote."""
+    root = lakehouse_root()
+    return (Path(root).parent if "://" not in root else LOCAL_STATE) / name
+
+
 def is_remote(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
 

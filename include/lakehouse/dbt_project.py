@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from include.lakehouse.config import LOCAL_STATE, lakehouse_root
+from include.lakehouse.config import lakehouse_root, local_dir
 from include.lakehouse.results import OperationResult
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
@@ -40,9 +40,7 @@ def duckdb_path() -> str:
     """DBT_DUCKDB_PATH, else `dbt/lakehouse.duckdb` next to a local LAKEHOUSE_ROOT (else under .local)."""
     if os.environ.get("DBT_DUCKDB_PATH"):
         return os.environ["DBT_DUCKDB_PATH"]
-    root = lakehouse_root()
-    base = Path(root).parent if "://" not in root else LOCAL_STATE
-    return str(base / "dbt" / "lakehouse.duckdb")
+    return str(local_dir("dbt") / "lakehouse.duckdb")
 
 
 def duckdb_extension_directory() -> str:
@@ -112,13 +110,12 @@ SOURCES = ("silver/customers", "silver/orders", "silver/products", "gold/dim_cus
 def check_sources() -> dict:
     """The tables the dbt sources read exist (else a LakehouseError naming them and who writes
     them); on the local target, the DuckDB file's folder exists. Returns source versions."""
-    from include.lakehouse.config import resolve
     from include.lakehouse.delta import try_open
     from include.lakehouse.errors import LakehouseError
 
     versions, missing = {}, []
     for name in SOURCES:
-        dt = try_open(resolve(name)[0])
+        dt = try_open(name)
         if dt is None:
             missing.append(name)
         else:

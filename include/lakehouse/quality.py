@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
-from include.lakehouse.config import LOCAL_STATE, lakehouse_root, resolve
+from include.lakehouse.config import lakehouse_root, local_dir
 from include.lakehouse.delta import append, open_table
 from include.lakehouse.errors import LakehouseError
 
@@ -56,8 +56,7 @@ def load_suite(name: str) -> dict[str, Any]:
 
 
 def gx_root() -> Path:
-    root = lakehouse_root()
-    return (Path(root).parent if "://" not in root else LOCAL_STATE) / "gx"
+    return local_dir("gx")
 
 
 def _expectations(spec: dict[str, Any]) -> list[Any]:
@@ -136,7 +135,7 @@ def validate(suite: str, *, version: int | None = None, frame: pd.DataFrame | No
         if indexes is None:
             table_level.append(what)
         for i in indexes or []:
-            index = i if isinstance(i, int) else i.get("index", i) if isinstance(i, dict) else i
+            index = i.get("index", i) if isinstance(i, dict) else i
             bad_rows.setdefault(int(index), []).append(f"{what}({column})")
     docs = context.get_docs_sites_urls()
     result = {"suite": suite, "table": spec["table"], "version": version, "partition": partition,
@@ -158,8 +157,11 @@ def validate(suite: str, *, version: int | None = None, frame: pd.DataFrame | No
         rows["_dq_suite"] = suite
         rows["_table_version"] = version
         target = f"{lakehouse_root()}/quarantine/dq.{spec['table'].replace('/', '.')}"
-        append(target, pa.Table.from_pandas(rows, preserve_index=False), app_id=f"dq.{suite}",
-               app_version=int(version or 0)) if version is not None else append(target, rows)
+        data = pa.Table.from_pandas(rows, preserve_index=False)
+        if version is None:  # a frame, not a table version: nothing to make the append idempotent by
+            append(target, data)
+        else:
+            append(target, data, app_id=f"dq.{suite}", app_version=int(version))
         return {**result, "action": "quarantined", "rows_quarantined": len(rows), "quarantine_table": target}
     raise DataQualityError(summary, result)
 
@@ -169,4 +171,4 @@ def table_version(suite: str) -> int:
     return open_table(load_suite(suite)["table"]).version()
 
 
-__all__ = ["DataQualityError", "load_suite", "resolve", "suites", "table_version", "validate"]
+__all__ = ["DataQualityError", "load_suite", "suites", "table_version", "validate"]

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import tempfile
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.config import resolve
 from include.lakehouse.delta import append, try_open
 from include.lakehouse.ml import settings as ml
 
 
 def latest_as_of(table: str = ml.FEATURES_TABLE) -> str | None:
-    dt = try_open(resolve(table)[0])
+    dt = try_open(table)
     if dt is None:
         return None
     latest = pc.max(dt.to_pyarrow_table(columns=["as_of_date"])["as_of_date"]).as_py()
@@ -37,7 +35,7 @@ def _latest_predictions() -> pd.Series | None:
     as_of = latest_as_of(ml.PREDICTIONS_TABLE)
     if as_of is None:
         return None
-    dt = try_open(resolve(ml.PREDICTIONS_TABLE)[0])
+    dt = try_open(ml.PREDICTIONS_TABLE)
     rows = dt.to_pyarrow_table(columns=["churn_probability"], filters=[("as_of_date", "=", pd.Timestamp(as_of).date())])
     return rows.to_pandas()["churn_probability"]
 

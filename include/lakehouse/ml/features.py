@@ -12,7 +12,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from include.lakehouse.delta import try_open
-from include.lakehouse.config import resolve
 from include.lakehouse.ml.settings import FEATURES_TABLE
 
 SOURCES = {"orders": "silver/orders", "customers": "gold/dim_customer", "events": "bronze/shop.order_events"}
@@ -22,7 +21,7 @@ def source_versions() -> dict[str, int]:
     """Current versions of the sources (-1: the table does not exist yet); read once per build."""
     versions = {}
     for name, table in SOURCES.items():
-        dt = try_open(resolve(table)[0])
+        dt = try_open(table)
         versions[name] = dt.version() if dt is not None else -1
     return versions
 

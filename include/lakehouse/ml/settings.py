@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from include.lakehouse.config import LOCAL_STATE, lakehouse_root
+from include.lakehouse.config import local_dir
 
 MODEL_NAME = os.environ.get("LAKEHOUSE_MODEL_NAME", "customer_churn")
 EXPERIMENT = MODEL_NAME
@@ -23,13 +23,6 @@ FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 def drift_share_threshold() -> float:
     """Share of drifted feature columns above which scoring is blocked (LAKEHOUSE_DRIFT_SHARE)."""
     return float(os.environ.get("LAKEHOUSE_DRIFT_SHARE", "0.5"))
-
-
-def local_dir(name: str) -> Path:
-    """A folder for local state next to a local LAKEHOUSE_ROOT (else under .local)."""
-    root = lakehouse_root()
-    base = Path(root).parent if "://" not in root else LOCAL_STATE
-    return base / name
 
 
 def tracking_uri() -> str:

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from include.lakehouse.config import resolve
 from include.lakehouse.delta import open_table, try_open
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.ml import settings as ml
@@ -68,7 +67,7 @@ def labels(as_of: str, customer_ids: pd.Series, orders_version: int | None = Non
 
 def label_complete(as_of: str) -> bool:
     """The label window of `as_of` has fully passed in silver/orders."""
-    dt = try_open(resolve("silver/orders")[0])
+    dt = try_open("silver/orders")
     if dt is None:
         return False
     latest = pc.max(dt.to_pyarrow_table(columns=["order_date"])["order_date"]).as_py()
@@ -107,7 +106,7 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     from mlflow.models import infer_signature
     from sklearn.model_selection import train_test_split
 
-    if try_open(resolve(ml.FEATURES_TABLE)[0]) is None:
+    if try_open(ml.FEATURES_TABLE) is None:
         raise NoTrainingData(f"{ml.FEATURES_TABLE} does not exist yet: feature_build has not run")
     frame, features_version = features_at(as_of, features_version)
     if frame.empty:
@@ -124,9 +123,10 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     client = mlflow_client()
     current = champion(client)
     with mlflow.start_run(run_name=f"train_{as_of}") as run:
+        estimator = model.named_steps["model"]  # the logged parameters are the fitted model's own
         mlflow.log_params({"as_of_date": as_of, "label_window_days": ml.LABEL_WINDOW_DAYS,
-                           "model": "HistGradientBoostingClassifier", "max_iter": 150, "learning_rate": 0.08,
-                           "features": ",".join(ml.FEATURES)})
+                           "model": type(estimator).__name__, "max_iter": estimator.max_iter,
+                           "learning_rate": estimator.learning_rate, "features": ",".join(ml.FEATURES)})
         mlflow.log_metrics({"holdout_auc": holdout_auc, "train_rows": len(x_train), "holdout_rows": len(x_hold),
                             "churn_rate": float(y.mean())})
         mlflow.set_tags({"features_table": ml.FEATURES_TABLE, "features_version": features_version,
@@ -164,7 +164,6 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
 def training_date(run_day: str) -> str:
     """The newest as-of date whose label window has passed by `run_day`."""
     return (date.fromisoformat(run_day) - timedelta(days=ml.LABEL_WINDOW_DAYS + 1)).isoformat()
-
 
 
 def champion_trained_on() -> str | None:
