@@ -36,7 +36,8 @@ def score(as_of: str | None = None) -> dict[str, Any]:
     frame, features_version = features_at(as_of)
     if frame.empty:
         raise NothingToScore(f"features partition {as_of} is empty: nothing to score")
-    model = mlflow.pyfunc.load_model(f"models:/{ml.MODEL_NAME}@champion")
+    # the version the alias resolved to, not the alias again: the predictions name the model that made them
+    model = mlflow.pyfunc.load_model(f"models:/{ml.MODEL_NAME}/{model_version.version}")
     expected = model.metadata.get_input_schema().input_names()
     missing = [c for c in expected if c not in frame.columns]
     try:  # the signature is enforced: a feature schema the model was not trained on fails here
