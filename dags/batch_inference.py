@@ -20,19 +20,14 @@ from lakehouse_airflow.operators.data_quality import DataQualityOperator
 @dag(**dag_args("batch_inference", doc_md=__doc__, tags=["ml", "inference"], schedule=SCORING_GATE))
 def batch_inference():
     @task
-    def score_latest_features(ti=None) -> dict:
-        from airflow.sdk.exceptions import AirflowSkipException
-
+    def score_latest_features() -> dict:
         from include.lakehouse.ml.inference import NothingToScore, score
-        from lakehouse_airflow.alerts import send_alert
+        from lakehouse_airflow.alerts import skip_and_alert
 
         try:
             return score()
         except NothingToScore as exc:  # skip with the reason, and tell the owner
-            send_alert({"kind": "inference_skipped", "severity": "warning", "dag_id": ti.dag_id, "run_id": ti.run_id,
-                        "task_id": ti.task_id, "owner": ti.task.owner, "summary": f"batch_inference skipped: {exc}",
-                        "dedup_key": f"batch_inference/{ti.run_id}/nothing_to_score"})
-            raise AirflowSkipException(str(exc)) from exc
+            skip_and_alert("inference_skipped", exc)
 
     score_latest_features() >> DataQualityOperator(task_id="validate_predictions", suite="predictions_churn_scores",
                                                    outlets=[table_asset("predictions/churn_scores")])

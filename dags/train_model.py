@@ -24,19 +24,14 @@ from lakehouse_airflow.defaults import dag_args, run_day
                                              assets=RETRAIN_REQUESTS)))
 def train_model():
     @task
-    def train_and_register(dag_run=None, ti=None) -> dict:
-        from airflow.sdk.exceptions import AirflowSkipException
-
+    def train_and_register(dag_run=None) -> dict:
         from include.lakehouse.ml.training import NoTrainingData, train, training_date
-        from lakehouse_airflow.alerts import send_alert
+        from lakehouse_airflow.alerts import skip_and_alert
 
         try:
             return train(training_date(run_day(dag_run)))
         except NoTrainingData as exc:  # e.g. a weekly run on a fresh deployment: say why, skip
-            send_alert({"kind": "training_skipped", "severity": "warning", "dag_id": ti.dag_id, "run_id": ti.run_id,
-                        "task_id": ti.task_id, "owner": ti.task.owner, "summary": f"train_model skipped: {exc}",
-                        "dedup_key": f"train_model/{ti.run_id}/no_data"})
-            raise AirflowSkipException(str(exc)) from exc
+            skip_and_alert("training_skipped", exc)
 
     @task.short_circuit
     def promoted(outcome: dict) -> bool:

@@ -494,10 +494,6 @@ def print_summary(records: list[RunRecord], alerts_before: int, alerts_file: Pat
     print(f"\n{ok}/{len(records)} DAGs succeeded; alerts sent during the demo: {len(sent)} ({alerts_file})")
 
 
-def _count_lines(path: Path) -> int:
-    return sum(1 for _ in path.open()) if path.exists() else 0
-
-
 def prepare() -> tuple[dict[str, str], int]:
     """Check the machine, migrate the DB, load settings; returns the components' env and port.
 
@@ -528,7 +524,7 @@ def demo() -> int:
     components = Components(env)
     airflow = str(localenv.VENV_BIN / "airflow")
     alerts_file = Path(env["LAKEHOUSE_ALERTS_FILE"])
-    alerts_before = _count_lines(alerts_file)
+    alerts_before = len(_read_alerts(alerts_file))  # the summary lists what the demo adds
     try:
         say("starting Kafka (embedded), Spark Connect, api-server, scheduler, dag-processor, triggerer ...")
         start_kafka(components)

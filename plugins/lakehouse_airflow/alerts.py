@@ -15,7 +15,7 @@ import os
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.sdk.bases.notifier import BaseNotifier
 
@@ -135,6 +135,28 @@ def send_alert(alert: dict[str, Any]) -> dict[str, Any]:
     return alert
 
 
+def task_fields(context) -> dict[str, Any]:
+    """What every task alert carries about its task instance, from a callback context."""
+    ti = context.get("ti") or context.get("task_instance")
+    dag_run = context.get("dag_run")
+    dag_id = getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", "?")
+    run_id = getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None)
+    return {"dag_id": dag_id, "run_id": run_id, "task_id": getattr(ti, "task_id", None),
+            "try_number": getattr(ti, "try_number", None), "owner": getattr(context.get("task"), "owner", None),
+            "logical_date": str(context.get("logical_date")), "url": run_url(dag_id, run_id)}
+
+
+def skip_and_alert(kind: str, reason: Exception) -> NoReturn:
+    """Skip the running task with `reason` and tell its owner once (severity from alerting.yaml)."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    fields = task_fields(get_current_context())
+    send_alert({"kind": kind, **fields, "summary": f"{fields['dag_id']} skipped: {reason}",
+                "dedup_key": f"{fields['dag_id']}/{fields['run_id']}/{kind}"})
+    raise AirflowSkipException(str(reason)) from reason
+
+
 class FailureNotifier(BaseNotifier):
     """on_failure_callback of every task (see defaults.py): one alert per failed try."""
 
@@ -143,21 +165,12 @@ class FailureNotifier(BaseNotifier):
         self.kind = kind
 
     def notify(self, context) -> None:
-        ti = context.get("ti") or context.get("task_instance")
-        dag_run = context.get("dag_run")
-        dag_id = getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", "?")
-        run_id = getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None)
-        task_id = getattr(ti, "task_id", None)
-        try_number = getattr(ti, "try_number", None)
-        task = context.get("task")
-        exception = context.get("exception")
+        fields = task_fields(context)
+        dag_id, run_id, task_id = fields["dag_id"], fields["run_id"], fields["task_id"]
         send_alert({
             "kind": self.kind,
-            "summary": f"{dag_id}.{task_id} failed (try {try_number}): {exception!s:.300}",
-            "dag_id": dag_id, "run_id": run_id, "task_id": task_id, "try_number": try_number,
-            "owner": getattr(task, "owner", None),
-            "logical_date": str(context.get("logical_date")),
-            "url": run_url(dag_id, run_id),
+            "summary": f"{dag_id}.{task_id} failed (try {fields['try_number']}): {context.get('exception')!s:.300}",
+            **fields,
             "dedup_key": f"{dag_id}/{run_id}/{task_id}",
         })
 
@@ -176,9 +189,12 @@ def _open_incident(dag_id: str, task_id: str) -> dict[str, Any] | None:
                 alert = json.loads(line)
             except ValueError:
                 continue
-            if alert.get("dag_id") == dag_id and alert.get("task_id") == task_id:
-                incident = alert if alert.get("kind") == "task_failed" else None if alert.get("kind") == "recovery" \
-                    else incident
+            if alert.get("dag_id") != dag_id or alert.get("task_id") != task_id:
+                continue
+            if alert.get("kind") == "task_failed":
+                incident = alert
+            elif alert.get("kind") == "recovery":
+                incident = None
     return incident
 
 
@@ -188,12 +204,11 @@ class RecoveryNotifier(BaseNotifier):
     alert outbox, so this needs the outbox on a filesystem the workers share."""
 
     def notify(self, context) -> None:
-        ti = context.get("ti") or context.get("task_instance")
-        dag_id, task_id, run_id = ti.dag_id, ti.task_id, ti.run_id
+        fields = task_fields(context)
+        dag_id, run_id, task_id = fields["dag_id"], fields["run_id"], fields["task_id"]
         incident = _open_incident(dag_id, task_id)
         if incident is None:
             return
-        send_alert({"kind": "recovery", "severity": "info", "dag_id": dag_id, "run_id": run_id, "task_id": task_id,
-                    "try_number": ti.try_number, "owner": getattr(context.get("task"), "owner", None),
+        send_alert({"kind": "recovery", "severity": "info", **fields,
                     "summary": f"{dag_id}.{task_id} recovered in run {run_id} (failed in {incident.get('run_id')})",
-                    "url": run_url(dag_id, run_id), "dedup_key": incident.get("dedup_key")})
+                    "dedup_key": incident.get("dedup_key")})

@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from lakehouse_airflow.alerts import send_alert
+from lakehouse_airflow.alerts import send_alert, task_fields
 
 
 class DataQualityOperator(BaseOperator):
@@ -42,10 +42,8 @@ class DataQualityOperator(BaseOperator):
                       result["table"], result["version"], result["action"], result["evaluated"], result["rows"],
                       result["docs"])
         if result["action"] != "passed":
-            ti = context["ti"]
-            send_alert({"kind": "data_quality", "severity": "warning", "dag_id": ti.dag_id, "run_id": ti.run_id,
-                        "task_id": ti.task_id, "owner": self.owner, "summary": result["summary"],
-                        "suite": self.suite, "action": result["action"],
+            send_alert({"kind": "data_quality", "severity": "warning", **task_fields(context),
+                        "summary": result["summary"], "suite": self.suite, "action": result["action"],
                         "dedup_key": f"dq/{self.suite}/{result['table']}/v{result['version']}"})
         return {**result, "counts": {"rows validated": result["rows"],
                                      "rows quarantined by GX": result.get("rows_quarantined", 0)},

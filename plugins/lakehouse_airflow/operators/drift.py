@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from lakehouse_airflow.alerts import send_alert
+from lakehouse_airflow.alerts import send_alert, task_fields
 
 
 class DriftCheckOperator(BaseOperator):
@@ -30,10 +30,8 @@ class DriftCheckOperator(BaseOperator):
         result = check_drift(self.as_of_date or None, self.threshold)
         self.log.info("drift gate: %s (%s)", result["verdict"], result.get("detail"))
         if result["verdict"] != "pass":
-            ti = context["ti"]
             send_alert({
-                "kind": "drift_gate", "severity": "warning", "dag_id": ti.dag_id, "run_id": ti.run_id,
-                "task_id": ti.task_id, "owner": self.owner, "verdict": result["verdict"],
+                "kind": "drift_gate", "severity": "warning", **task_fields(context), "verdict": result["verdict"],
                 "summary": f"churn scoring blocked: {result['verdict']} - {result.get('detail')}",
                 "report_path": result.get("report_path"),
                 "dedup_key": f"drift_gate/{result.get('as_of_date')}/{result.get('model_version')}/{result['verdict']}",
