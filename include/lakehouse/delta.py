@@ -8,17 +8,19 @@ version. Nothing here deletes data unless the caller asked for it.
 
 from __future__ import annotations
 
+import logging
+import random
 import re
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from include.lakehouse.config import TableSpec, resolve, storage_options
-from include.lakehouse.errors import KeyColumnError, LakehouseError, SchemaEvolutionError
+from include.lakehouse.errors import ConcurrentWriteError, KeyColumnError, LakehouseError, SchemaEvolutionError
 from include.lakehouse.results import OperationResult
 
 # Incoming Delta type -> table Delta type pairs that are safe to cast on write.
@@ -28,6 +30,39 @@ _SAFE_WIDENING = {
     ("timestamp_ntz", "timestamp"),  # naive times are taken as UTC
 }
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def is_commit_conflict(exc: BaseException) -> bool:
+    """A concurrent writer won the commit race (the caller must re-plan from a new snapshot)."""
+    if isinstance(exc, (CommitFailedError, ConcurrentWriteError)):
+        return True
+    text = str(exc)
+    return isinstance(exc, DeltaError) and ("already exists" in text or "Concurrent" in text)
+
+
+def with_commit_retries(action: Callable[[], T], *, what: str, attempts: int = 6, first_delay: float = 0.1) -> T:
+    """Run one planned table write, and re-plan it when a concurrent writer won the commit race.
+
+    `action` must read the table afresh on every call (open, decide, commit against that
+    snapshot), so a retry sees the winner's commit: an app transaction the winner recorded
+    turns the retry into a no-op, a merge is recomputed against the new rows, a rewrite
+    keeps what others appended. Backoff is exponential with jitter, so racing writers part.
+    """
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except (CommitFailedError, DeltaError, ConcurrentWriteError) as exc:
+            if not is_commit_conflict(exc):
+                raise
+            if attempt == attempts:
+                raise LakehouseError(f"{what}: still conflicting with concurrent writers after {attempts} tries: {exc}") from exc
+            log.warning("%s: commit conflict (%s), re-planning (try %d) in %.2fs", what, exc, attempt + 1, delay)
+            time.sleep(delay * (0.5 + random.random()))
+            delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def to_arrow(data: Any) -> pa.Table:
@@ -141,42 +176,81 @@ def append(
     partition_by: Iterable[str] | None = None,
     metadata: dict[str, Any] | None = None,
     transactions: dict[str, int] | None = None,
+    expected: dict[str, int | None] | None = None,
 ) -> OperationResult:
-    """Append rows, exactly once per (app_id, app_version).
+    """Append rows, exactly once per (app_id, app_version), for any number of concurrent writers.
 
     The pair is recorded in the same Delta commit as the data (a Delta app transaction),
     so a retried task finds it and writes nothing. Use one app_id per logical unit of
-    work (e.g. `ingest_files.orders.2024-01-01`) with app_version 1, or one app_id per
+    work (e.g. `ingest_files.orders.<content hash>`) with app_version 1, or one app_id per
     stream with a growing batch number as app_version. `transactions` records more
     (app_id -> version) pairs in the same commit, e.g. the next offset of every Kafka
     partition whose messages the rows hold: data and positions commit together or not at all.
+
+    Concurrency: the "already written?" check and the commit use one snapshot, so a writer
+    that commits the same app id in between makes this commit fail (delta-rs conflict check)
+    and the write is re-planned, finding the winner's app id: a no-op, never a duplicate.
+    `expected` (app_id -> version the caller planned from, None for never) guards plans made
+    outside this call (a Kafka read from stored offsets): when the snapshot no longer holds
+    them, ConcurrentWriteError tells the caller to re-plan; nothing is written.
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
     data = to_arrow(data)
-    dt = try_open(uri)
-    if app_id is not None and dt is not None:
-        done = dt.transaction_version(app_id)
-        if done is not None and done >= app_version:
-            return OperationResult(
-                table=uri, operation="append", version=dt.version(), skipped=True,
-                rows_skipped=data.num_rows, seconds=round(time.perf_counter() - started, 4),
-                details={"app_id": app_id, "app_version": app_version},
-            )
-    schema_mode = None
-    if dt is not None:
-        data, evolve = conform_schema(uri, dt, data)
-        schema_mode = "merge" if evolve else None
-    commit = commit_properties({**({app_id: app_version} if app_id is not None else {}), **(transactions or {})},
-                               metadata)
-    write_deltalake(
-        uri, data, mode="append", schema_mode=schema_mode,
-        partition_by=list(partition_by or (spec.partition_by if spec else ())) or None,
-        configuration=spec.configuration if (spec and dt is None) else None,
-        storage_options=storage_options(), commit_properties=commit,
-    )
-    return _result(uri, "append", started, dt or try_open(uri), rows_inserted=data.num_rows,
-                   details={"app_id": app_id, "app_version": app_version} if app_id else {})
+    parts = list(partition_by or (spec.partition_by if spec else ())) or None
+    guarded = app_id is not None or bool(transactions) or expected is not None
+
+    def plan_and_commit() -> OperationResult:
+        dt = try_open(uri)
+        if dt is None and guarded:  # create empty first: only a snapshot-based commit is conflict-checked
+            ensure_table(uri, data.schema, spec, partition_by=parts)
+            dt = try_open(uri)
+        if expected is not None and dt is not None:
+            moved = {k: (v, dt.transaction_version(k)) for k, v in expected.items() if dt.transaction_version(k) != v}
+            if moved:
+                raise ConcurrentWriteError(
+                    f"table {uri}: positions moved since this batch was planned "
+                    f"({', '.join(f'{k}: {a} -> {b}' for k, (a, b) in sorted(moved.items()))}); re-plan the batch")
+        if app_id is not None and dt is not None:
+            done = dt.transaction_version(app_id)
+            if done is not None and done >= app_version:
+                return OperationResult(
+                    table=uri, operation="append", version=dt.version(), skipped=True,
+                    rows_skipped=data.num_rows, seconds=round(time.perf_counter() - started, 4),
+                    details={"app_id": app_id, "app_version": app_version},
+                )
+        rows, schema_mode = data, None
+        if dt is not None:
+            rows, evolve = conform_schema(uri, dt, data)
+            schema_mode = "merge" if evolve else None
+        commit = commit_properties({**({app_id: app_version} if app_id is not None else {}), **(transactions or {})},
+                                   metadata)
+        write_deltalake(
+            dt if dt is not None else uri, rows, mode="append", schema_mode=schema_mode,
+            partition_by=parts if dt is None else None,
+            configuration=spec.configuration if (spec and dt is None) else None,
+            storage_options=storage_options(), commit_properties=commit,
+        )
+        return _result(uri, "append", started, try_open(uri), rows_inserted=rows.num_rows,
+                       details={"app_id": app_id, "app_version": app_version} if app_id else {})
+
+    if expected is not None:  # the caller's plan may be stale: it re-plans, not us
+        return plan_and_commit()
+    return with_commit_retries(plan_and_commit, what=f"append to {uri}")
+
+
+def ensure_table(uri: str, schema: pa.Schema, spec: TableSpec | None = None, *,
+                 partition_by: list[str] | None = None) -> None:
+    """Create an empty table (registered configuration and partitioning) unless it exists.
+    Concurrent creators race on version 0; the losers find the table and go on."""
+    from deltalake import DeltaTable as _DeltaTable
+
+    try:
+        _DeltaTable.create(uri, schema=schema, mode="ignore", partition_by=partition_by or None,
+                           configuration=spec.configuration if spec else None, storage_options=storage_options())
+    except (CommitFailedError, DeltaError) as exc:
+        if not is_commit_conflict(exc) and try_open(uri) is None:
+            raise
 
 
 def commit_properties(transactions: dict[str, int] | None = None,
@@ -292,44 +366,44 @@ def merge_upsert(
     started = time.perf_counter()
     uri, spec = resolve(table)
     data = to_arrow(data)
-    dt = try_open(uri)
-    keys = check_keys(uri, data, keys or (spec.keys if spec else ()), dt)
+    keys = check_keys(uri, data, keys or (spec.keys if spec else ()), try_open(uri))
     duplicates = duplicate_key_count(data, keys)
     if duplicates:
         raise KeyColumnError(
             f"table {uri}: the merge source has {duplicates} duplicate key row(s) on {keys}; "
             "deduplicate it first (for change streams use apply_cdc, which keeps the newest)"
         )
-    if dt is None:
-        rows = data
-        if delete_when:  # nothing to delete yet: just do not insert rows marked for deletion
-            rows = _filter_sql(data, f"NOT ({delete_when})")
-        write_deltalake(
-            uri, rows, partition_by=list(spec.partition_by) if spec and spec.partition_by else None,
-            configuration=spec.configuration if spec else None, storage_options=storage_options(),
+
+    def plan_and_commit() -> OperationResult:
+        dt = try_open(uri)
+        if dt is None:
+            rows = data
+            if delete_when:  # nothing to delete yet: just do not insert rows marked for deletion
+                rows = _filter_sql(data, f"NOT ({delete_when})")
+            ensure_table(uri, rows.schema, spec, partition_by=list(spec.partition_by) if spec and spec.partition_by else None)
+            dt = try_open(uri)
+        source, evolve = conform_schema(uri, dt, data)
+        merger = dt.merge(
+            source,
+            predicate=" AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys),
+            source_alias="s", target_alias="t", merge_schema=evolve,
         )
-        return _result(uri, "merge", started, try_open(uri), rows_inserted=rows.num_rows,
-                       rows_skipped=data.num_rows - rows.num_rows)
-    data, evolve = conform_schema(uri, dt, data)
-    merger = dt.merge(
-        data,
-        predicate=" AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys),
-        source_alias="s", target_alias="t", merge_schema=evolve,
-    )
-    if delete_when:
-        merger = merger.when_matched_delete(predicate=delete_when)
-    merger = merger.when_matched_update_all(predicate=update_when)
-    merger = merger.when_not_matched_insert_all(predicate=f"NOT ({delete_when})" if delete_when else None)
-    metrics = merger.execute()
-    changed = (metrics["num_target_rows_inserted"] + metrics["num_target_rows_updated"]
-               + metrics["num_target_rows_deleted"])
-    return _result(
-        uri, "merge", started, dt,
-        rows_inserted=metrics["num_target_rows_inserted"],
-        rows_updated=metrics["num_target_rows_updated"],
-        rows_deleted=metrics["num_target_rows_deleted"],
-        rows_skipped=data.num_rows - changed,
-    )
+        if delete_when:
+            merger = merger.when_matched_delete(predicate=delete_when)
+        merger = merger.when_matched_update_all(predicate=update_when)
+        merger = merger.when_not_matched_insert_all(predicate=f"NOT ({delete_when})" if delete_when else None)
+        metrics = merger.execute()
+        changed = (metrics["num_target_rows_inserted"] + metrics["num_target_rows_updated"]
+                   + metrics["num_target_rows_deleted"])
+        return _result(
+            uri, "merge", started, dt,
+            rows_inserted=metrics["num_target_rows_inserted"],
+            rows_updated=metrics["num_target_rows_updated"],
+            rows_deleted=metrics["num_target_rows_deleted"],
+            rows_skipped=data.num_rows - changed,
+        )
+
+    return with_commit_retries(plan_and_commit, what=f"merge into {uri}")
 
 
 def _filter_sql(data: pa.Table, where: str) -> pa.Table:

@@ -37,3 +37,7 @@ class RetentionGuardError(LakehouseError):
 
 class VersionNotAvailableError(LakehouseError):
     """A time-travel or restore target does not exist or its files were vacuumed."""
+
+
+class ConcurrentWriteError(LakehouseError):
+    """Another writer committed what this write was planned against: re-plan, never duplicate."""

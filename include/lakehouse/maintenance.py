@@ -16,10 +16,9 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
-from deltalake.exceptions import CommitFailedError
 
 from include.lakehouse.config import TableSpec, resolve
-from include.lakehouse.delta import open_table
+from include.lakehouse.delta import open_table, with_commit_retries
 from include.lakehouse.errors import LakehouseError, RetentionGuardError, VersionNotAvailableError
 from include.lakehouse.results import OperationResult
 
@@ -44,22 +43,6 @@ def _optimize_result(uri: str, operation: str, started: float, dt: DeltaTable, m
 
 Z_ORDER_MARK = "lakehouse.operation"
 _NON_DATA_OPERATIONS = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "CHECKPOINT"}
-
-
-def with_commit_retries(action, *, what: str, attempts: int = 5, first_delay: float = 0.2):
-    """Run a table rewrite, retrying with exponential backoff when a concurrent writer won the
-    commit race (delta-rs CommitFailedError). Appends that committed meanwhile are kept: each
-    retry re-reads the table and rewrites only what is still there."""
-    delay = first_delay
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except CommitFailedError as exc:
-            if attempt == attempts:
-                raise LakehouseError(f"{what}: still conflicting with concurrent writers after {attempts} tries: {exc}") from exc
-            log.warning("%s: commit conflict (%s), retry %d in %.1fs", what, exc, attempt, delay)
-            time.sleep(delay)
-            delay *= 2
 
 
 def compact(table: "str | TableSpec", *, target_size_mb: float | None = None,

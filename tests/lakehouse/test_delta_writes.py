@@ -115,3 +115,28 @@ def test_merge_into_a_new_table_does_not_insert_rows_marked_for_deletion(tmp_pat
                                 keys=["id"], delete_when="s.deleted = true")
     assert result.rows_inserted == 1 and result.rows_skipped == 1
     assert rows(uri) == [{"id": 1, "status": "s.ok", "deleted": False}]
+
+
+def test_concurrent_exactly_once_appends_never_duplicate(lakehouse_root):
+    """Four processes append the same unit of work at once (a stuck try and its retry, a manual
+    run beside a scheduled one): exactly one commit holds the rows, the others are no-ops."""
+    from tests.processes import race
+
+    uri = str(lakehouse_root / "bronze" / "race")
+    rows = [{"id": i} for i in range(100)]
+    outcomes = race("include.lakehouse.delta.append",
+                    [((uri, rows), {"app_id": "ingest.race.unit-1"}) for _ in range(4)])
+    assert all(status == "ok" for status, _ in outcomes), outcomes
+    assert DeltaTable(uri).to_pyarrow_table().num_rows == 100
+    assert sum(not r.skipped for _, r in outcomes) == 1
+
+
+def test_append_refuses_a_stale_plan(lakehouse_root):
+    """A batch planned from positions another writer has moved is refused, not written."""
+    from include.lakehouse.errors import ConcurrentWriteError
+
+    uri = str(lakehouse_root / "bronze" / "positions")
+    delta.append(uri, [{"id": 1}], transactions={"kafka.c.t.0": 1}, expected={"kafka.c.t.0": None})
+    with pytest.raises(ConcurrentWriteError, match="re-plan"):
+        delta.append(uri, [{"id": 1}], transactions={"kafka.c.t.0": 1}, expected={"kafka.c.t.0": None})
+    assert DeltaTable(uri).to_pyarrow_table().num_rows == 1
