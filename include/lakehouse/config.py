@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from include.lakehouse.errors import UnknownTableError
+from include.lakehouse.config_files import LAYERS  # noqa: F401 - re-exported
+from include.lakehouse.errors import ConfigError, UnknownTableError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_STATE = PROJECT_ROOT / ".local"
 REGISTRY_FILE = Path(__file__).with_name("tables.yaml")
 SOURCES_FILE = Path(__file__).with_name("sources.yaml")
-LAYERS = ("landing", "bronze", "silver", "gold", "features", "predictions", "quarantine", "ops")
 
 
 def lakehouse_root() -> str:
@@ -101,39 +101,66 @@ class TableSpec:
         return conf
 
 
-@lru_cache(maxsize=4)
-def load_registry(path: str | None = None) -> dict[str, TableSpec]:
-    """Read tables.yaml into {"<layer>/<name>": TableSpec}."""
+def _yaml(path: Path) -> dict:
     import yaml
 
-    doc = yaml.safe_load(Path(path or REGISTRY_FILE).read_text()) or {}
-    defaults = doc.get("defaults", {}).get("maintenance", {})
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.name}: not valid YAML: {exc}".replace("\n", " ")) from None
+    if doc is not None and not isinstance(doc, dict):
+        raise ConfigError(f"{path.name}: the top level must be a mapping, got {type(doc).__name__}")
+    return doc or {}
+
+
+def _validate(model, doc: dict, path: Path):
+    """Validate a YAML document with its pydantic model; ConfigError names file, key and problem
+    on one line (as dbt does for a schema.yml typo)."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+            problems.append(f"{where}: {error['msg']}")
+        raise ConfigError(f"{path.name}: {'; '.join(problems)}") from None
+
+
+@lru_cache(maxsize=4)
+def load_registry(path: str | None = None) -> dict[str, TableSpec]:
+    """Read and validate tables.yaml into {"<layer>/<name>": TableSpec}."""
+    from include.lakehouse.config_files import RegistryFile
+
+    file = Path(path or REGISTRY_FILE)
+    doc = _validate(RegistryFile, _yaml(file), file)
+    defaults = doc.defaults.maintenance.model_dump(exclude_unset=True)
     registry: dict[str, TableSpec] = {}
-    for name, spec in (doc.get("tables") or {}).items():
-        layer = name.split("/", 1)[0]
-        if layer not in LAYERS or "/" not in name:
-            raise ValueError(f"tables.yaml: '{name}' must be '<layer>/<name>' with layer in {LAYERS}")
-        policy = {**defaults, **(spec.get("maintenance") or {})}
+    for name, spec in doc.tables.items():
+        policy = {**defaults, **(spec.maintenance.model_dump(exclude_unset=True) if spec.maintenance else {})}
         policy["z_order_by"] = tuple(policy.get("z_order_by") or ())
         registry[name] = TableSpec(
             name=name,
-            layer=layer,
-            partition_by=tuple(spec.get("partition_by") or ()),
-            keys=tuple(spec.get("keys") or ()),
-            sequence_column=spec.get("sequence_column"),
-            change_data_feed=bool(spec.get("change_data_feed", False)),
-            description=spec.get("description", ""),
+            layer=name.split("/", 1)[0],
+            partition_by=tuple(spec.partition_by),
+            keys=tuple(spec.keys),
+            sequence_column=spec.sequence_column,
+            change_data_feed=spec.change_data_feed,
+            description=spec.description,
             maintenance=MaintenancePolicy(**policy),
         )
     return registry
 
 
-@lru_cache(maxsize=1)
-def load_sources() -> dict:
-    """sources.yaml: landing-file contracts (files), Kafka topics, CDC tables, dimensions."""
-    import yaml
+@lru_cache(maxsize=4)
+def load_sources(path: str | None = None) -> dict:
+    """sources.yaml, validated: landing-file contracts (files), Kafka topics, CDC tables,
+    dimensions. Returned as plain dicts (defaults filled in) for the stage modules."""
+    from include.lakehouse.config_files import SourcesFile
 
-    return yaml.safe_load(SOURCES_FILE.read_text()) or {}
+    file = Path(path or SOURCES_FILE)
+    return _validate(SourcesFile, _yaml(file), file).model_dump()
 
 
 def get_table(name: str) -> TableSpec:

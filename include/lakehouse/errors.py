@@ -11,6 +11,11 @@ class LakehouseError(Exception):
     """Base class: every error this package raises on purpose."""
 
 
+class ConfigError(LakehouseError, ValueError):
+    """A configuration file (tables.yaml, sources.yaml) is malformed: the message names the file,
+    the key and the problem on one line."""
+
+
 class UnknownTableError(LakehouseError, KeyError):
     def __init__(self, name: str, known: list[str]):
         hint = ", ".join(sorted(known)[:12]) or "(registry is empty)"
