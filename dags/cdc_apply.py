@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from lakehouse_airflow.assets import table_asset
+from lakehouse_airflow.assets import any_of, configured_cdc_tables, table_asset
 from lakehouse_airflow.defaults import dag_args
 from lakehouse_airflow.operators.data_quality import DataQualityOperator
 
-TABLES = ("customers", "orders", "products")
-BRONZE = [table_asset(f"bronze/shop.public.{t}") for t in TABLES]
+TABLES = configured_cdc_tables()  # silver table -> topic, from sources.yaml
 
 
-@dag(**dag_args("cdc_apply", doc_md=__doc__, schedule=(BRONZE[0] | BRONZE[1] | BRONZE[2]), tags=["cdc", "silver"]))
+@dag(**dag_args("cdc_apply", doc_md=__doc__, schedule=any_of([table_asset(f"bronze/{t}") for t in TABLES.values()]),
+                tags=["cdc", "silver"]))
 def cdc_apply():
     @task(map_index_template="{{ task.op_kwargs['table'] }}")
     def merge_changes_into_silver(table: str, dag_run=None) -> dict:
@@ -39,7 +39,8 @@ def cdc_apply():
         return {"versions": [r.get("version") for r in results]}
 
     merged = merge_changes_into_silver.expand(table=list(TABLES))
-    checks = [DataQualityOperator(task_id=f"validate_silver_{t}", suite=f"silver_{t}") for t in ("orders", "customers")]
+    checks = [DataQualityOperator(task_id=f"validate_silver_{t}", suite=f"silver_{t}") for t in ("orders", "customers")
+              if t in TABLES]
     merged >> checks >> announce_silver(merged)
 
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from lakehouse_airflow.assets import KAFKA_SHOP, table_asset
+from lakehouse_airflow.assets import KAFKA_SHOP, configured_topics, table_asset
 from lakehouse_airflow.defaults import dag_args
 
-BRONZE_TOPICS = [table_asset(f"bronze/{t}") for t in (
-    "shop.order_events", "shop.public.customers", "shop.public.orders", "shop.public.products")]
+BRONZE_TOPICS = [table_asset(f"bronze/{t}") for t in configured_topics()]
 
 
 @dag(**dag_args("ingest_kafka", doc_md=__doc__, schedule=[KAFKA_SHOP], tags=["ingest", "bronze", "kafka"]))

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from lakehouse_airflow.assets import table_asset
+from lakehouse_airflow.assets import any_of, configured_dimensions, table_asset
 from lakehouse_airflow.defaults import dag_args
 from lakehouse_airflow.operators.data_quality import DataQualityOperator
 
-DIMENSIONS = ("dim_customer", "dim_product")
+DIMENSIONS = configured_dimensions()  # gold dimension -> silver source, from sources.yaml
 
 
 @dag(**dag_args("scd2_dimensions", doc_md=__doc__,
-                schedule=(table_asset("silver/customers") | table_asset("silver/products")), tags=["scd2", "gold"]))
+                schedule=any_of([table_asset(f"silver/{s}") for s in sorted(set(DIMENSIONS.values()))]),
+                tags=["scd2", "gold"]))
 def scd2_dimensions():
     @task(map_index_template="{{ task.op_kwargs['dimension'] }}")
     def apply_silver_changes_to_dimension(dimension: str) -> dict:

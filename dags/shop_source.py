@@ -17,7 +17,6 @@ from airflow.sdk import dag, task
 from lakehouse_airflow.assets import KAFKA_SHOP, LANDING_ORDERS
 from lakehouse_airflow.defaults import dag_args, run_day
 
-TOPICS = ["shop.order_events", "shop.public.customers", "shop.public.orders", "shop.public.products"]
 
 
 @dag(**dag_args("shop_source", doc_md=__doc__, schedule="@daily", tags=["source", "shop"]))
@@ -32,12 +31,12 @@ def shop_source():
     def publish_shop_changes_to_kafka(dag_run=None) -> dict:
         from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
 
-        from include.lakehouse.ingest.producer import publish_day
+        from include.lakehouse.ingest.producer import publish_day, published_topics
         from include.lakehouse.shop import ShopSource
 
         producer = KafkaProducerHook(kafka_config_id="kafka_default").get_producer()
         day = ShopSource().day_for(run_day(dag_run))
-        sent = [publish_day(producer, topic, day) for topic in TOPICS]
+        sent = [publish_day(producer, topic, day) for topic in published_topics()]
         return {"topics": sent, "counts": {"messages published": sum(s["messages"] for s in sent)}}
 
     deliver_orders_file_to_landing()

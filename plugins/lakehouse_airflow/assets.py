@@ -14,6 +14,35 @@ def table_asset(name: str) -> Asset:
     return Asset(name=name, uri=f"lakehouse://{name}", group="lakehouse")
 
 
+# Lists the DAG files derive from include/lakehouse/sources.yaml at parse time (one validated
+# YAML read, cached): a topic, CDC table or dimension declared there flows through every DAG.
+def configured_topics() -> list[str]:
+    from include.lakehouse.config import load_sources
+
+    return sorted(load_sources()["topics"])
+
+
+def configured_cdc_tables() -> dict[str, str]:
+    """silver table name -> the topic whose bronze table feeds it."""
+    from include.lakehouse.config import load_sources
+
+    return {name: spec["topic"] for name, spec in sorted(load_sources()["cdc"].items())}
+
+
+def configured_dimensions() -> dict[str, str]:
+    """gold dimension name -> the silver table it is built from."""
+    from include.lakehouse.config import load_sources
+
+    return {name: spec["source"] for name, spec in sorted(load_sources()["dimensions"].items())}
+
+
+def any_of(assets: list[Asset]):
+    """Schedule on any of the assets (an asset expression), e.g. any bronze topic table."""
+    from functools import reduce
+
+    return reduce(lambda a, b: a | b, assets)
+
+
 # Where sources announce new data (not tables): the landing zone and the shop's Kafka topics.
 LANDING_ORDERS = Asset(name="landing/orders", uri="lakehouse://landing/orders", group="landing")
 KAFKA_SHOP = Asset(name="kafka/shop", uri="kafka://kafka_default/shop", group="kafka")

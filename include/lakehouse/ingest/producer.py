@@ -29,6 +29,13 @@ _CHANGES = {"shop.public.customers": ("customer_changes", "customer_id"),
             "shop.public.products": ("product_changes", "product_id")}
 
 
+def published_topics() -> list[str]:
+    """The configured topics (sources.yaml) that the shop publishes, in a stable order."""
+    from include.lakehouse.config import load_sources
+
+    return [t for t in sorted(load_sources()["topics"]) if t == "shop.order_events" or t in _CHANGES]
+
+
 def shop_messages(topic: str, day: str, *, scale: float = 1.0,
                   snapshot: bool = False) -> Iterator[tuple[str, str | None]]:
     """(key, value) pairs of `topic` for `day`; `snapshot`: the initial snapshot first."""
