@@ -24,9 +24,9 @@ from lakehouse_airflow.operators.delta_maintenance import DeltaMaintenanceOperat
 def delta_maintenance():
     @task
     def list_registered_tables() -> list[str]:
-        from include.lakehouse.config import load_registry
+        from include.lakehouse.config import registered_tables
 
-        return sorted(load_registry())
+        return registered_tables()
 
     maintained = DeltaMaintenanceOperator.partial(
         task_id="maintain_table", pool="delta_maintenance",

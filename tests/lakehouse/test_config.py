@@ -43,9 +43,9 @@ def test_a_malformed_sources_file_fails_with_one_line_naming_the_key(tmp_path, o
 
 
 @pytest.mark.parametrize("old, new, names", [
-    ("  silver/products:\n", "  silvr/products:\n", ["tables", "silvr/products", "<layer>/<name>"]),
-    ("    change_data_feed: true  # cdc_apply reads only what is new since its last batch\n  bronze/shop.public.orders",
-     "    change_feed: true\n  bronze/shop.public.orders", ["tables.bronze/shop.public.customers.change_feed"]),
+    ("  gold/dim_product:\n", "  gld/dim_product:\n", ["tables", "gld/dim_product", "<layer>/<name>"]),
+    ("  silver/orders:\n    keys: [order_id]\n    change_data_feed: true", "  silver/orders:\n    keys: [order_id]\n    change_feed: true",
+     ["tables.silver/orders.change_feed"]),
     ("    vacuum_retention_hours: 168", "    vacuum_retention_hours: a week", ["defaults.maintenance.vacuum_retention_hours"]),
 ])
 def test_a_malformed_registry_fails_with_one_line_naming_the_key(tmp_path, old, new, names):
