@@ -148,6 +148,9 @@ def conform_schema(uri: str, dt: DeltaTable, data: pa.Table) -> tuple[pa.Table, 
         raise SchemaEvolutionError(
             f"table {uri}: the new data lacks required (non-null) columns {missing_required}; add them"
         )
+    for name, field in table_fields.items():  # a nullable column the data lacks: null in these rows
+        if name not in incoming:
+            data = data.append_column(table_arrow.field(name), pa.nulls(data.num_rows, table_arrow.field(name).type))
     if new_columns:  # evolve as nullable: older rows have no value for them
         fields = [f.with_nullable(True) if f.name in new_columns else f for f in data.schema]
         data = data.cast(pa.schema(fields, metadata=data.schema.metadata))
