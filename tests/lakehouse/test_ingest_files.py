@@ -14,7 +14,8 @@ import pyarrow.compute as pc
 import pytest
 from deltalake import DeltaTable
 
-from include.lakehouse.ingest.files import ingest_file, ingest_new_files, landing_dir, new_files
+from include.lakehouse.ingest.files import ingest_file, ingest_new_files, landing_dir, new_files, pending_files
+from include.lakehouse.ingest.landing import quarantined_rows
 from include.lakehouse.shop import ShopSource
 from tests.processes import race
 
@@ -35,7 +36,9 @@ def quarantine(root):
 def rows_accounted(root) -> int:
     """Rows in bronze plus rows quarantined (a whole-file record counts its `_rows`, or 1 when
     the file could not be counted)."""
-    return bronze(root).num_rows + sum(r.get("_rows") or 1 for r in quarantine(root))
+    quarantined = sum(r.get("_rows") or 1 for r in quarantine(root))
+    assert quarantined_rows("orders") == quarantined  # what check_bronze's quarantine share counts
+    return bronze(root).num_rows + quarantined
 
 
 def csv_text(rows: list[dict], header: list[str] = HEADER) -> str:
@@ -113,6 +116,7 @@ def test_a_file_still_being_written_waits_until_it_settles_then_loads_once_whole
     results = ingest_new_files("orders", settle_seconds=30)
     assert [(r["file"], r["status"]) for r in results] == [("orders.csv", "waiting")]
     assert "settle" in results[0]["reason"] and new_files("orders", settle_seconds=30) == []
+    assert pending_files("orders", settle_seconds=30) == {"new": [], "settling": ["orders.csv"]}  # the sensor waits
     assert not (lakehouse_root / "bronze" / "orders").exists()
     path.write_text(full)  # done, but only just
     assert ingest_new_files("orders", settle_seconds=30)[0]["status"] == "waiting"

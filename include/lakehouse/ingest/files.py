@@ -175,17 +175,26 @@ def _handled(bronze, source: str, path: Path, sha256: str) -> bool:
                                    or bronze.transaction_version(_legacy_app_id(source, path)) is not None)
 
 
-def new_files(source: str, *, settle_seconds: float | None = None) -> list[Path]:
-    """Settled landing files of `source` whose content is not handled yet (one name per content)."""
-    ready = scan_landing(source, settle_seconds=settle_seconds).ready
+def _unhandled(source: str, paths: list[Path]) -> list[Path]:
     bronze = try_open(f"{lakehouse_root()}/bronze/{source}")
     seen, fresh = set(), []
-    for path in ready:
+    for path in paths:
         sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         if sha256 not in seen and not _handled(bronze, source, path, sha256):
             fresh.append(path)
         seen.add(sha256)
     return fresh
+
+
+def new_files(source: str, *, settle_seconds: float | None = None) -> list[Path]:
+    """Settled landing files of `source` whose content is not handled yet (one name per content)."""
+    return _unhandled(source, scan_landing(source, settle_seconds=settle_seconds).ready)
+
+
+def pending_files(source: str, *, settle_seconds: float | None = None) -> dict[str, list[str]]:
+    """What a sensor waits on: settled files with new content, and files that only need time to settle."""
+    scan = scan_landing(source, settle_seconds=settle_seconds)
+    return {"new": [p.name for p in _unhandled(source, scan.ready)], "settling": [p.name for p in scan.settling]}
 
 
 def _format_and_payload(source: str, name: str, content: bytes) -> tuple[str, bytes]:
@@ -418,5 +427,5 @@ def ingest_new_files(source: str, *, batch_id: str | None = None, settle_seconds
     return results
 
 
-__all__ = ["contract", "scan_landing", "new_files", "parse_file", "ingest_file", "ingest_new_files", "landing_dir",
+__all__ = ["contract", "scan_landing", "new_files", "pending_files", "parse_file", "ingest_file", "ingest_new_files", "landing_dir",
            "file_app_id", "LandingScan", "UnreadableFile"]
