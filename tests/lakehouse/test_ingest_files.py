@@ -36,7 +36,7 @@ def quarantine(root):
 def rows_accounted(root) -> int:
     """Rows in bronze plus rows quarantined (a whole-file record counts its `_rows`, or 1 when
     the file could not be counted)."""
-    quarantined = sum(r.get("_rows") or 1 for r in quarantine(root))
+    quarantined = sum(1 if r["_rows"] is None else r["_rows"] for r in quarantine(root))
     assert quarantined_rows("orders") == quarantined  # what check_bronze's quarantine share counts
     return bronze(root).num_rows + quarantined
 
@@ -168,6 +168,33 @@ def test_bad_files_are_quarantined_whole_once_and_never_block_good_ones(lakehous
     assert len(quarantine(lakehouse_root)) == 4
     assert rows_accounted(lakehouse_root) == shop.orders("2024-01-03").num_rows + 4  # 4 uncountable files
     assert pq_bad == 0
+
+
+def test_a_quarantined_file_renamed_to_a_supported_type_loads_and_an_empty_file_is_reported(lakehouse_root):
+    folder = landing_dir("orders")
+    folder.mkdir(parents=True)
+    (folder / "orders.csv.txt").write_text(csv_text(orders(1, 3)))
+    (folder / "empty.csv").write_bytes(b"")
+    ingest_new_files("orders")
+    assert not bronze(lakehouse_root).num_rows
+    (folder / "orders.csv.txt").rename(folder / "orders.csv")  # the uploader fixes the name
+    assert [r["rows_inserted"] for r in ingest_new_files("orders")] == [3]
+    records = {r["_source_file"]: r for r in quarantine(lakehouse_root)}
+    assert "unsupported file type '.txt'" in records["orders.csv.txt"]["_reason"]
+    assert records["empty.csv"]["_reason"].startswith("empty file") and records["empty.csv"]["_rows"] == 0
+    assert rows_accounted(lakehouse_root) == 3 + 1 + 0  # the .txt was uncountable: one
+
+
+def test_files_loaded_under_the_old_name_size_mtime_identity_are_not_loaded_again(lakehouse_root):
+    from include.lakehouse.delta import append
+    from include.lakehouse.ingest.files import _legacy_app_id, contract_table
+
+    folder = landing_dir("orders")
+    folder.mkdir(parents=True)
+    path = folder / "orders.csv"
+    path.write_text(csv_text(orders(1, 3)))
+    append(str(lakehouse_root / "bronze" / "orders"), contract_table("orders"), app_id=_legacy_app_id("orders", path))
+    assert new_files("orders") == [] and ingest_new_files("orders") == []
 
 
 def test_a_bom_is_tolerated_and_a_wrong_header_quarantines_the_file_without_junk_columns(lakehouse_root):

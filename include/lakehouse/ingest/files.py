@@ -1,30 +1,34 @@
 """Landing files into bronze: each file's content exactly once, settled files only, bad rows and
 bad files to quarantine with the reason; a bad file never blocks the good ones.
 
-Identity is content: a file's app id is `ingest_files.<source>.<sha256 of its bytes>`, committed
-in the same Delta commit as its rows on `bronze/<source>` (the name goes to `_source_file` and
-the commit metadata). The same bytes under a second name, or uploaded again, load nothing; a
-corrected re-upload (same name, size and mtime, other bytes) is new content and loads. Quarantine
-rows for the file commit first under the same app id on `quarantine/<source>`, so a crash
-between the two commits is repaired by the rerun and any number of concurrent runs write each
-row once (delta.append checks and commits on one snapshot).
+Identity is content: a file's app id is `ingest_files.<source>.<format>.<sha256 of its bytes>`,
+committed in the same Delta commit as its rows on `bronze/<source>` (the name goes to
+`_source_file` and the commit metadata). The same bytes under a second name, or uploaded again,
+load nothing; a corrected re-upload (same name, size and mtime, other bytes) is new content and
+loads. The format (from the suffix) is part of the id, so bytes quarantined as `x.txt` load when
+renamed `x.csv`. Files loaded before content identity (app id from name|size|mtime) stay loaded.
+Quarantine rows for the file commit first under the same app id on `quarantine/<source>`, so a
+crash between the two commits is repaired by the rerun, and any number of concurrent runs write
+each row once (delta.append checks and commits on one snapshot).
 
 Settle rule: a file whose name marks it in progress (leading `.` or `_`, or ending in `.tmp`,
-`.temp`, `.part`, `.partial`, `.inprogress`, `.filepart`, `.crdownload`, `_COPYING_`) is never
-read; any other file is read only once its mtime is at least `settle_seconds` old (per source in
-sources.yaml, default 30 s). Such files are reported as waiting and taken by a later run. A
-writer that publishes by renaming a finished temp file into place (the shop does) makes every
-visible file complete, so its source may declare `settle_seconds: 0`.
+`.temp`, `.part`, `.partial`, `.inprogress`, `.filepart`, `.crdownload`, `_COPYING_`, any case)
+is never read; any other file is read only once its mtime is at least `settle_seconds` old (per
+source in sources.yaml, default 30 s; a future mtime waits too). Such files are reported as
+waiting and taken by a later run. A writer that publishes by renaming a finished temp file into
+place (the shop does) makes every visible file complete, so its source may set 0.
 
 Bad input: a row that fails parsing, typing, a required value or a check is one quarantine
-record (raw record + reason); the good rows of its file load. A file that cannot be read as a
-whole (truncated Parquet or gzip, CSV that is not UTF-8, a header naming none of the contract's
-required columns, an unsupported suffix) is ONE quarantine record: `_raw` points to a copy of
-its bytes under `quarantine/_files/<source>/<sha256>/`, `_rows` holds its row count when it
-could still be counted (a wrong header) and is null otherwise (count such a file as one row).
-It is marked handled all the same. For every file: rows in = rows into bronze + quarantined
-rows (`_rows`, null counting 1). Bronze's schema evolves (new nullable string columns) only from
-files with good rows.
+record (raw record + reason, `_rows` 1); the good rows of its file load. A file that cannot be
+read as a whole (truncated Parquet or gzip, CSV that is not UTF-8, a header naming none of the
+contract's required columns, an empty file, an unsupported suffix) is ONE quarantine record
+(`_line` null): `_raw` points to a copy of its bytes under `quarantine/_files/<source>/<sha256>/`,
+`_rows` holds its row count when it could still be counted (a wrong header: its data rows; an
+empty file: 0) and is null when it could not (count such a file as one). It is marked handled
+all the same. For every file: rows in = rows into bronze + quarantined rows (`_rows`, null
+counting one). Bronze's schema evolves (new nullable string columns) only from files with good
+rows; CSV and JSON lines are read BOM-tolerantly, JSON lines line by line (a line that is not
+UTF-8 is one bad row).
 """
 
 from __future__ import annotations
@@ -78,12 +82,14 @@ class FileContract:
 class LandingScan:
     """A landing folder at one moment: files to read now, and files left for a later run."""
     ready: list[Path] = field(default_factory=list)
-    waiting: list[tuple[Path, str]] = field(default_factory=list)  # (file, why it is not read yet)
+    settling: list[tuple[Path, str]] = field(default_factory=list)  # time alone makes them ready
+    in_progress: list[Path] = field(default_factory=list)  # named in progress: never read under this name
 
     @property
-    def settling(self) -> list[Path]:
-        """Waiting files that time alone will make ready (not the ones named in progress)."""
-        return [p for p, why in self.waiting if not why.startswith("name marks it in progress")]
+    def waiting(self) -> list[tuple[Path, str]]:
+        """Every file not read now, with the reason."""
+        named = [(p, "name marks it in progress (a leading . or _, or an in-progress suffix)") for p in self.in_progress]
+        return sorted(self.settling + named)
 
 
 class UnreadableFile(LakehouseError):
@@ -131,9 +137,20 @@ def landing_dir(source: str) -> Path:
     return Path(root) / "landing" / source
 
 
-def file_app_id(source: str, sha256: str) -> str:
-    """The app id recording that this content of `source` is handled (loaded or quarantined)."""
-    return f"ingest_files.{source}.{sha256}"
+def file_format(source: str, name: str) -> tuple[str, bool]:
+    """How a file is read, by its suffix in any letter case: (csv | jsonl | parquet | unsupported,
+    gzip-compressed?). A format the source does not declare in sources.yaml is unsupported."""
+    lower = name.lower()
+    compressed = lower.endswith(".gz")
+    fmt = SUFFIX_FORMATS.get(os.path.splitext(lower[:-3] if compressed else lower)[1])
+    return (fmt if fmt in contract(source).formats else "unsupported"), compressed
+
+
+def file_app_id(source: str, name: str, sha256: str) -> str:
+    """The app id recording that this content of `source` is handled (loaded or quarantined).
+    The format is part of it: the same bytes renamed from `.txt` (quarantined as unsupported)
+    to `.csv` are a new attempt; under any other name of the same format they are the same file."""
+    return f"ingest_files.{source}.{file_format(source, name)[0]}.{sha256}"
 
 
 def _legacy_app_id(source: str, path: Path) -> str:
@@ -160,29 +177,42 @@ def scan_landing(source: str, *, settle_seconds: float | None = None, now: float
     scan = LandingScan()
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
         if _in_progress(path.name):
-            scan.waiting.append((path, "name marks it in progress (a leading . or _, or an in-progress suffix)"))
+            scan.in_progress.append(path)
             continue
-        age = now - path.stat().st_mtime
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:  # renamed or removed since the listing: the next scan sees its new name
+            continue
         if settle > 0 and age < settle:  # a future mtime (clock skew) waits too, unless settle is off
-            scan.waiting.append((path, f"modified {max(age, 0):.0f}s ago, under the settle time of {settle:g}s"))
+            scan.settling.append((path, f"modified {max(age, 0):.0f}s ago, under the settle time of {settle:g}s"))
         else:
             scan.ready.append(path)
     return scan
 
 
 def _handled(bronze, source: str, path: Path, sha256: str) -> bool:
-    return bronze is not None and (bronze.transaction_version(file_app_id(source, sha256)) is not None
-                                   or bronze.transaction_version(_legacy_app_id(source, path)) is not None)
+    if bronze is None:
+        return False
+    if bronze.transaction_version(file_app_id(source, path.name, sha256)) is not None:
+        return True
+    try:
+        return bronze.transaction_version(_legacy_app_id(source, path)) is not None
+    except FileNotFoundError:
+        return False
 
 
 def _unhandled(source: str, paths: list[Path]) -> list[Path]:
     bronze = try_open(f"{lakehouse_root()}/bronze/{source}")
     seen, fresh = set(), []
     for path in paths:
-        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-        if sha256 not in seen and not _handled(bronze, source, path, sha256):
+        try:
+            sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            continue
+        key = file_app_id(source, path.name, sha256)
+        if key not in seen and not _handled(bronze, source, path, sha256):
             fresh.append(path)
-        seen.add(sha256)
+        seen.add(key)
     return fresh
 
 
@@ -194,26 +224,26 @@ def new_files(source: str, *, settle_seconds: float | None = None) -> list[Path]
 def pending_files(source: str, *, settle_seconds: float | None = None) -> dict[str, list[str]]:
     """What a sensor waits on: settled files with new content, and files that only need time to settle."""
     scan = scan_landing(source, settle_seconds=settle_seconds)
-    return {"new": [p.name for p in _unhandled(source, scan.ready)], "settling": [p.name for p in scan.settling]}
+    return {"new": [p.name for p in _unhandled(source, scan.ready)], "settling": [p.name for p, _ in scan.settling]}
 
 
 def _format_and_payload(source: str, name: str, content: bytes) -> tuple[str, bytes]:
-    """The file's format by its (case-insensitive) suffix, and its bytes with gzip undone."""
-    lower = name.lower()
-    compressed = lower.endswith(".gz")
-    stem = lower[:-3] if compressed else lower
-    fmt = SUFFIX_FORMATS.get(os.path.splitext(stem)[1])
-    formats = contract(source).formats
-    if fmt is None or fmt not in formats:
-        takes = ", ".join(s for s, f in SUFFIX_FORMATS.items() if f in formats)
-        raise UnreadableFile(f"unsupported file type '{os.path.splitext(stem)[1] or name}': source '{source}' "
-                             f"takes {takes} files, optionally gzip-compressed (.gz)")
-    if not compressed:
-        return fmt, content
-    try:
-        return fmt, gzip.decompress(content)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise UnreadableFile(f"cannot decompress gzip: {exc}") from None
+    """The file's format and its bytes with gzip undone."""
+    fmt, compressed = file_format(source, name)
+    if fmt == "unsupported":
+        lower = name.lower()
+        suffix = os.path.splitext(lower[:-3] if compressed else lower)[1] or "(no suffix)"
+        takes = ", ".join(s for s, f in SUFFIX_FORMATS.items() if f in contract(source).formats)
+        raise UnreadableFile(f"unsupported file type '{suffix}': source '{source}' takes {takes} files, "
+                             "optionally gzip-compressed (.gz)")
+    if not content:
+        raise UnreadableFile("empty file (0 bytes): no header, no rows", 0)
+    if compressed:
+        try:
+            content = gzip.decompress(content)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise UnreadableFile(f"cannot decompress gzip: {exc}") from None
+    return fmt, content
 
 
 def _check_header(source: str, columns: list[str], rows: int) -> None:
@@ -354,15 +384,18 @@ def _keep_bytes(source: str, name: str, sha256: str, content: bytes) -> str:
 
 def ingest_file(source: str, path: Path, *, batch_id: str | None = None) -> dict[str, Any]:
     """Load one landing file's content exactly once; returns what happened and the row counts."""
-    before = path.stat()
-    content = path.read_bytes()
-    after = path.stat()
     result = {"file": path.name, "rows_inserted": 0, "rows_quarantined": 0, "rows_skipped": 0, "version": None,
               "already_loaded": False}
+    try:
+        before = path.stat()
+        content = path.read_bytes()
+        after = path.stat()
+    except FileNotFoundError:
+        return {**result, "status": "waiting", "reason": "renamed or removed while being read"}
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(content) != after.st_size:
         return {**result, "status": "waiting", "reason": "changed while being read"}
     sha256 = hashlib.sha256(content).hexdigest()
-    key = file_app_id(source, sha256)
+    key = file_app_id(source, path.name, sha256)
     bronze_uri, quarantine_uri = f"{lakehouse_root()}/bronze/{source}", f"{lakehouse_root()}/quarantine/{source}"
     result["content_sha256"] = sha256
     bronze = try_open(bronze_uri)
@@ -391,7 +424,7 @@ def ingest_file(source: str, path: Path, *, batch_id: str | None = None) -> dict
         }, schema=QUARANTINE_SCHEMA)
         written = append(quarantine_uri, quarantine, app_id=key, metadata={"source_file": path.name})
         if not written.skipped:
-            quarantined = sum(r[3] if r[3] is not None else 1 for r in records)
+            quarantined = sum(1 if r[3] is None else r[3] for r in records)
     metadata = pa.table({
         "_ingested_at": pa.array([now] * good.num_rows, pa.timestamp("us", tz="UTC")),
         "_source_file": pa.array([path.name] * good.num_rows, pa.string()),
@@ -427,5 +460,5 @@ def ingest_new_files(source: str, *, batch_id: str | None = None, settle_seconds
     return results
 
 
-__all__ = ["contract", "scan_landing", "new_files", "pending_files", "parse_file", "ingest_file", "ingest_new_files", "landing_dir",
-           "file_app_id", "LandingScan", "UnreadableFile"]
+__all__ = ["contract", "scan_landing", "new_files", "pending_files", "parse_file", "ingest_file", "ingest_new_files",
+           "landing_dir", "file_app_id", "file_format", "LandingScan", "UnreadableFile"]
