@@ -148,13 +148,21 @@ def conform_schema(uri: str, dt: DeltaTable, data: pa.Table) -> tuple[pa.Table, 
         raise SchemaEvolutionError(
             f"table {uri}: the new data lacks required (non-null) columns {missing_required}; add them"
         )
-    for name, field in table_fields.items():  # a nullable column the data lacks: null in these rows
-        if name not in incoming:
-            data = data.append_column(table_arrow.field(name), pa.nulls(data.num_rows, table_arrow.field(name).type))
     if new_columns:  # evolve as nullable: older rows have no value for them
         fields = [f.with_nullable(True) if f.name in new_columns else f for f in data.schema]
         data = data.cast(pa.schema(fields, metadata=data.schema.metadata))
     return data, bool(new_columns)
+
+
+def _with_missing_columns(dt: DeltaTable, data: pa.Table) -> pa.Table:
+    """Appended rows have no value for a (nullable) table column the data lacks, e.g. one an
+    earlier batch added: null there (delta-rs refuses an append whose columns differ).
+    Not for merges: there a missing column means "keep the target's value"."""
+    table_arrow = pa.schema(dt.schema().to_arrow())
+    for name in table_arrow.names:
+        if name not in data.column_names:
+            data = data.append_column(table_arrow.field(name), pa.nulls(data.num_rows, table_arrow.field(name).type))
+    return data
 
 
 def _result(uri: str, operation: str, started: float, dt: DeltaTable | None, **counts: Any) -> OperationResult:
@@ -226,6 +234,7 @@ def append(
         if dt is not None:
             rows, evolve = conform_schema(uri, dt, data)
             schema_mode = "merge" if evolve else None
+            rows = _with_missing_columns(dt, rows)
         commit = commit_properties({**({app_id: app_version} if app_id is not None else {}), **(transactions or {})},
                                    metadata)
         write_deltalake(

@@ -191,12 +191,14 @@ def scan_landing(source: str, *, settle_seconds: float | None = None, now: float
 
 
 def _handled(bronze, source: str, path: Path, sha256: str) -> bool:
+    """Whether bronze records this content as handled: the app id at version 1 or more, the
+    version append writes and skips at (anything lower, e.g. a position a restore forgot, is not)."""
     if bronze is None:
         return False
-    if bronze.transaction_version(file_app_id(source, path.name, sha256)) is not None:
+    if (bronze.transaction_version(file_app_id(source, path.name, sha256)) or 0) >= 1:
         return True
     try:
-        return bronze.transaction_version(_legacy_app_id(source, path)) is not None
+        return (bronze.transaction_version(_legacy_app_id(source, path)) or 0) >= 1
     except FileNotFoundError:
         return False
 
