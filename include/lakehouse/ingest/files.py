@@ -449,7 +449,7 @@ def ingest_new_files(source: str, *, batch_id: str | None = None, settle_seconds
     batch_id = batch_id or uuid.uuid4().hex
     scan = scan_landing(source, settle_seconds=settle_seconds)
     results = []
-    for path in scan.ready:
+    for path in _unhandled(source, scan.ready):  # one bronze snapshot for the cheap check; ingest_file re-checks
         result = ingest_file(source, path, batch_id=batch_id)
         if result["status"] == "already_loaded":  # handled by an earlier or a concurrent run, maybe under another name
             log.info("%s: content already handled (sha256 %s)", path.name, result["content_sha256"])
