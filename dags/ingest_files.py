@@ -1,12 +1,17 @@
 """
 ### ingest_files
 
-Loads new landing files of the `orders` source into **`bronze/orders`**, each file exactly
-once (the file's identity is recorded in the same Delta commit as its rows, so retries and
-reruns load nothing twice), with `_ingested_at`, `_source_file` and `_batch_id`. Rows that
-fail parsing, typing or checks go to **`quarantine/orders`** with the raw record and the
-reason; the good rows of the file still load. New columns evolve bronze's schema.
-Started by the `landing/orders` asset; the sensor also waits for files that arrive late.
+Loads new landing files of the `orders` source into **`bronze/orders`**, each file's
+content exactly once (its sha256 is recorded in the same Delta commit as its rows, so
+retries, reruns, concurrent runs and the same bytes under another name load nothing twice),
+with `_ingested_at`, `_source_file` and `_batch_id`. Files named in progress (`.tmp`,
+`.part`, leading `.`/`_`, ...) or younger than the source's `settle_seconds` wait for a
+later run. Rows that fail parsing, typing or checks go to **`quarantine/orders`** with the
+raw record and reason; the good rows of the file still load. A file that cannot be read
+at all (truncated, not UTF-8, wrong header, unsupported type) is quarantined whole as one
+record and never blocks the others. New columns from files with good rows evolve bronze's
+schema. Started by the `landing/orders` asset; the sensor also waits for files that arrive
+late or are still settling.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from lakehouse_airflow.operators.data_quality import DataQualityOperator
 def ingest_files():
     @task.sensor(poke_interval=30, timeout=timedelta(hours=1), mode="reschedule", soft_fail=True)
     def wait_for_new_landing_files(dag_run=None) -> PokeReturnValue:
-        from include.lakehouse.ingest.files import new_files
+        from include.lakehouse.ingest.files import pending_files
 
-        files = [p.name for p in new_files("orders")]
-        # an asset event means the delivery happened: nothing new then means it is loaded already
+        pending = pending_files("orders")
+        # an asset event means the delivery happened: nothing new and nothing settling means it is loaded already
         delivered = str(getattr(dag_run, "run_type", "")).lower().endswith("asset_triggered")
-        return PokeReturnValue(is_done=bool(files) or delivered, xcom_value=files)
+        return PokeReturnValue(is_done=bool(pending["new"]) or (delivered and not pending["settling"]),
+                               xcom_value=pending["new"])
 
     @task(outlets=[table_asset("bronze/orders"), table_asset("quarantine/orders")])
     def load_new_files_into_bronze(files: list[str], dag_run=None) -> dict:
@@ -38,7 +44,9 @@ def ingest_files():
 
         loaded = ingest_new_files("orders", batch_id=dag_run.run_id)
         return {"files": loaded, "counts": {
-            "files loaded": sum(1 for f in loaded if not f["already_loaded"]),
+            "files loaded": sum(1 for f in loaded if f["status"] == "loaded"),
+            "files quarantined whole": sum(1 for f in loaded if f["status"] == "quarantined"),
+            "files waiting": sum(1 for f in loaded if f["status"] == "waiting"),
             "rows into bronze": sum(f["rows_inserted"] for f in loaded),
             "rows quarantined": sum(f["rows_quarantined"] for f in loaded)}}
 

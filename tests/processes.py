@@ -23,18 +23,19 @@ ROOT = Path(__file__).resolve().parents[1]
 _CTX = mp.get_context("spawn")
 
 
-def _call(target: str, args: tuple, kwargs: dict) -> Any:
+def _resolve(target: str) -> Any:
     module, _, name = target.rpartition(".")
-    return getattr(importlib.import_module(module), name)(*args, **kwargs)
+    return getattr(importlib.import_module(module), name)
 
 
 def _child(target, args, kwargs, env, barrier, results, index):
     os.environ.update(env)
     sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
     try:
+        function = _resolve(target)  # import first: the race starts at the call, not at the (seconds of) imports
         if barrier is not None:
             barrier.wait(timeout=120)
-        results.put((index, "ok", _call(target, args, kwargs)))
+        results.put((index, "ok", function(*args, **kwargs)))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which asserts on it
         results.put((index, "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
 

@@ -154,6 +154,17 @@ def conform_schema(uri: str, dt: DeltaTable, data: pa.Table) -> tuple[pa.Table, 
     return data, bool(new_columns)
 
 
+def _with_missing_columns(dt: DeltaTable, data: pa.Table) -> pa.Table:
+    """Appended rows have no value for a (nullable) table column the data lacks, e.g. one an
+    earlier batch added: null there (delta-rs refuses an append whose columns differ).
+    Not for merges: there a missing column means "keep the target's value"."""
+    table_arrow = pa.schema(dt.schema().to_arrow())
+    for name in table_arrow.names:
+        if name not in data.column_names:
+            data = data.append_column(table_arrow.field(name), pa.nulls(data.num_rows, table_arrow.field(name).type))
+    return data
+
+
 def _result(uri: str, operation: str, started: float, dt: DeltaTable | None, **counts: Any) -> OperationResult:
     metrics = last_commit_metrics(dt) if dt is not None else {}
     return OperationResult(
@@ -223,6 +234,7 @@ def append(
         if dt is not None:
             rows, evolve = conform_schema(uri, dt, data)
             schema_mode = "merge" if evolve else None
+            rows = _with_missing_columns(dt, rows)
         commit = commit_properties({**({app_id: app_version} if app_id is not None else {}), **(transactions or {})},
                                    metadata)
         write_deltalake(

@@ -83,3 +83,28 @@ def test_order_and_product_envelopes_replay_to_the_source_tables():
     assert {e["op"] for e in snapshot} == {"r"} and len(snapshot) == shop.products().num_rows
     updates = shop.product_changes("2024-01-02")
     assert updates and all(e["op"] == "u" and e["before"]["price"] != e["after"]["price"] for e in updates)
+
+
+def test_a_landing_file_appears_whole_or_not_at_all_and_ingest_takes_it_at_once(lakehouse_root):
+    """The shop writes under a `.tmp` name and renames: killed before the rename it leaves only
+    the temp file, which ingest never reads; a finished delivery is loaded by a run right after."""
+    from deltalake import DeltaTable
+
+    from include.lakehouse.ingest.files import ingest_new_files, landing_dir
+    from include.lakehouse.ingest.landing import deliver_orders_file
+    from tests.processes import run_and_kill
+
+    exit_code = run_and_kill("include.lakehouse.ingest.landing.deliver_orders_file", ("2024-01-02",),
+                             {"scale": 0.1}, failpoint="shop.landing_file_written")
+    assert exit_code == -9
+    [leftover] = list(landing_dir("orders").iterdir())
+    assert leftover.name.startswith("orders_2024-01-02.") and leftover.name.endswith(".tmp")
+    assert [r["status"] for r in ingest_new_files("orders")] == ["waiting"]
+    assert not (lakehouse_root / "bronze" / "orders").exists()
+
+    delivered = deliver_orders_file("2024-01-02", scale=0.1)
+    [loaded] = [r for r in ingest_new_files("orders") if r["status"] == "loaded"]  # no settle wait
+    expected = ShopSource(scale=0.1).orders("2024-01-02").num_rows
+    assert loaded["file"] == delivered["file"]
+    assert loaded["rows_inserted"] + loaded["rows_quarantined"] == expected
+    assert DeltaTable(str(lakehouse_root / "bronze" / "orders")).to_pyarrow_table().num_rows == loaded["rows_inserted"]

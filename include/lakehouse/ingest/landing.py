@@ -23,6 +23,22 @@ def deliver_orders_file(logical_day: str, *, scale: float = 1.0, malformed_share
     return {"file": path.name, "format": fmt, "malformed_rows": bad}
 
 
+def quarantined_rows(source: str) -> int:
+    """Rows of `source` in quarantine: a whole-file record counts the file's rows (`_rows`), or one
+    when the file could not be counted; quarantine tables written before `_rows` count records."""
+    import pyarrow.compute as pc
+
+    from include.lakehouse.delta import try_open
+
+    quarantine = try_open(f"{lakehouse_root()}/quarantine/{source}")
+    if quarantine is None:
+        return 0
+    if "_rows" not in {f.name for f in quarantine.schema().fields}:
+        return quarantine.count()
+    rows = quarantine.to_pyarrow_table(columns=["_rows"]).column(0)
+    return int(pc.sum(pc.fill_null(rows, 1)).as_py() or 0)
+
+
 def check_bronze(source: str, *, max_quarantine_share: float = 0.1) -> dict[str, Any]:
     """Bronze has rows, no nulls in required columns, and quarantine stays a small share."""
     from include.lakehouse.delta import try_open
@@ -33,8 +49,7 @@ def check_bronze(source: str, *, max_quarantine_share: float = 0.1) -> dict[str,
     required = list(contract(source).required)
     table = bronze.to_pyarrow_table(columns=required)
     nulls = {c: table.column(c).null_count for c in required if table.column(c).null_count}
-    quarantine = try_open(f"{lakehouse_root()}/quarantine/{source}")
-    quarantined = quarantine.count() if quarantine is not None else 0
+    quarantined = quarantined_rows(source)
     share = quarantined / max(1, quarantined + table.num_rows)
     problems = []
     if table.num_rows == 0:

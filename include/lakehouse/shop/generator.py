@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -21,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
+from include.lakehouse.failpoints import reach
 
 CITIES = ["Oslo", "Bergen", "Berlin", "Munich", "Paris", "Lyon", "Madrid", "Rome", "Milan", "Vienna",
           "Warsaw", "Prague", "Lisbon", "Dublin", "Amsterdam", "Zurich"]
@@ -42,6 +46,19 @@ ORDER_SCHEMA = pa.schema([
     ("placed_at", pa.timestamp("us", tz="UTC")), ("status", pa.string()),
     ("amount", pa.decimal128(12, 2)), ("currency", pa.string()), ("items", pa.int32()),
 ])
+
+
+def _in_progress_name(path: Path) -> Path:
+    """Where a landing file is written before it is published: a `.tmp` name file ingest never
+    reads, unique per writer so two deliveries of the same file never interleave their bytes."""
+    return path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Rename the finished file into place (atomic on one file system): ingest sees the whole
+    file or none of it, so the orders source needs no settle time."""
+    reach("shop.landing_file_written")
+    os.replace(tmp, path)
 
 
 def _activity(customer_ids: np.ndarray) -> np.ndarray:
@@ -364,11 +381,11 @@ class ShopSource:
         if fmt == "parquet":
             for i in bad:
                 rows[i] = {**rows[i], **([{"order_id": None}, {"amount": Decimal("-1.00")}][i % 2])}
-            tmp = path.with_suffix(".parquet.tmp")
             import pyarrow.parquet as pq
 
+            tmp = _in_progress_name(path)
             pq.write_table(pa.Table.from_pylist(rows, schema=ORDER_SCHEMA), tmp)
-            tmp.rename(path)  # readers never see a half-written file
+            _publish(tmp, path)
             return path, len(bad)
         text = io.StringIO()
         if fmt == "csv":
@@ -385,7 +402,7 @@ class ShopSource:
                 text.write((line[: len(line) // 2] if i in bad else line) + "\n")  # bad: truncated JSON
         else:
             raise ValueError(f"unknown landing format '{fmt}': use csv, json or parquet")
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = _in_progress_name(path)
         tmp.write_text(text.getvalue())
-        tmp.rename(path)
+        _publish(tmp, path)
         return path, len(bad)
