@@ -176,6 +176,13 @@ def _target_version(uri: str, dt: DeltaTable, version: int | None, timestamp: da
     return at.version()
 
 
+def target_version(table: "str | TableSpec", *, version: int | None = None,
+                   timestamp: datetime | str | None = None) -> int:
+    """The version a read or restore with these arguments goes to (refused as they would be)."""
+    uri, _ = resolve(table)
+    return _target_version(uri, open_table(uri), version, timestamp)
+
+
 def _load(uri: str, version: int | None, timestamp: datetime | str | None) -> DeltaTable:
     dt = open_table(uri)
     target = _target_version(uri, dt, version, timestamp)
@@ -320,5 +327,5 @@ def table_stats(table: "str | TableSpec") -> dict[str, int]:
     return {"files": actions.num_rows, "bytes": int(size or 0), "version": dt.version()}
 
 
-__all__ = ["compact", "z_order", "vacuum", "checkpoint", "history", "read_table", "restore", "positions_at", "read_changes",
+__all__ = ["compact", "z_order", "vacuum", "checkpoint", "history", "read_table", "restore", "positions_at", "target_version", "read_changes",
            "changed_since_z_order", "files_for_point_lookup", "table_stats", "with_commit_retries"]

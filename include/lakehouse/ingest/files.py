@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.lakehouse.config import SOURCES_FILE, lakehouse_root, load_sources
-from include.lakehouse.delta import append, try_open
+from include.lakehouse.delta import append, position, try_open
 from include.lakehouse.errors import LakehouseError
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
@@ -89,7 +89,7 @@ def new_files(source: str) -> list[Path]:
     bronze = try_open(f"{lakehouse_root()}/bronze/{source}")
     if bronze is None:
         return files
-    return [p for p in files if bronze.transaction_version(file_key(source, p)) is None]
+    return [p for p in files if position(bronze, file_key(source, p)) is None]
 
 
 def _read_records(path: Path) -> tuple[list[dict[str, Any]], list[str], list[tuple[int, str, str]]]:
