@@ -4,6 +4,8 @@
 its last z-order, vacuums with the table's retention (the guard in maintenance.vacuum
 applies) and checkpoints, and returns a before/after report. `log_maintenance` appends
 reports (and restores) to `ops/maintenance_log`, the on-call record of what was done.
+`restore_to` is on-call's restore: the table's positions roll back with its data, and the
+report names the downstream tables that consumed beyond the target (restore never touches them).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ LOG_SCHEMA = pa.schema([
     ("files_before", pa.int64()), ("files_after", pa.int64()), ("bytes_before", pa.int64()),
     ("bytes_after", pa.int64()), ("version_before", pa.int64()), ("version_after", pa.int64()),
     ("files_removed", pa.int64()), ("seconds", pa.float64()), ("detail", pa.string()),
-    ("reason", pa.string()), ("requested_by", pa.string()),
+    ("reason", pa.string()), ("requested_by", pa.string()), ("try_number", pa.int64()),
 ])
 
 
@@ -66,14 +68,16 @@ def apply_policy(name: str, *, dry_run: bool = False, vacuum_override_reason: st
     }
 
 
-def log_maintenance(rows: list[dict[str, Any]], *, run_id: str | None = None) -> int:
-    """Append report rows to ops/maintenance_log, once per (run_id, table): a retry logs nothing twice."""
+def log_maintenance(rows: list[dict[str, Any]], *, run_id: str | None = None, try_number: int | None = None) -> int:
+    """Append report rows to ops/maintenance_log, once per (run_id, try, table): the same try
+    logs nothing twice, and a retry that succeeds after a failed try is logged next to it."""
     now = datetime.now(timezone.utc)
     records = [{**{f.name: None for f in LOG_SCHEMA}, **{k: v for k, v in r.items() if k in LOG_SCHEMA.names},
-                "logged_at": now, "run_id": run_id} for r in rows]
+                "logged_at": now, "run_id": run_id, "try_number": try_number} for r in rows]
     table = pa.Table.from_pylist(records, schema=LOG_SCHEMA)
     tables = ",".join(sorted({str(r.get("table_name")) for r in rows}))
-    result = append(LOG_TABLE, table, app_id=f"maintenance_log.{run_id}.{tables}" if run_id else None)
+    attempt = f".try{try_number}" if try_number is not None else ""
+    result = append(LOG_TABLE, table, app_id=f"maintenance_log.{run_id}{attempt}.{tables}" if run_id else None)
     return result.rows_inserted
 
 
@@ -129,8 +133,24 @@ def downstream_ahead(name: str, restored_to: int) -> list[dict[str, Any]]:
     return ahead
 
 
+def _list_versions(name: str, *, reason: str, requested_by: str | None, run_id: str | None,
+                   try_number: int | None, limit: int = 10) -> dict[str, Any]:
+    """A dry run without a target: the versions on-call can choose from, newest first."""
+    stats = m.table_stats(name)
+    commits = [f"v{c['version']} {datetime.fromtimestamp(c['timestamp'] / 1000, timezone.utc):%Y-%m-%dT%H:%M:%SZ} "
+               f"{c.get('operation')}" for c in m.history(name, limit)]
+    row = {"table_name": name, "operation": "restore", "status": "dry_run", "dry_run": True, "reason": reason,
+           "requested_by": requested_by, "files_before": stats["files"], "files_after": stats["files"],
+           "bytes_before": stats["bytes"], "bytes_after": stats["bytes"], "version_before": stats["version"],
+           "version_after": stats["version"], "seconds": 0.0,
+           "detail": "no version or timestamp given; newest versions: " + "; ".join(commits)}
+    log_maintenance([row], run_id=run_id, try_number=try_number)
+    return {**row, "positions_reset": {}, "downstream": []}
+
+
 def restore_to(name: str, *, reason: str, version: int | None = None, timestamp: str | None = None,
-               requested_by: str | None = None, dry_run: bool = False, run_id: str | None = None) -> dict[str, Any]:
+               requested_by: str | None = None, dry_run: bool = False, run_id: str | None = None,
+               try_number: int | None = None) -> dict[str, Any]:
     """Restore a registered table to a version or timestamp, and record who and why.
 
     Refuses without a reason, with both a version and a timestamp, with a target that does not
@@ -146,7 +166,9 @@ def restore_to(name: str, *, reason: str, version: int | None = None, timestamp:
     if not (reason or "").strip():
         raise LakehouseError(f"restore of {name}: give a reason (it goes to {LOG_TABLE} for the next on-call)")
     if version is None and not timestamp:
-        raise LakehouseError(f"restore of {name}: give a version or a timestamp")
+        if not dry_run:
+            raise LakehouseError(f"restore of {name}: give a version or a timestamp")
+        return _list_versions(name, reason=reason, requested_by=requested_by, run_id=run_id, try_number=try_number)
     if version is not None and timestamp:
         raise LakehouseError(f"restore of {name}: give a version or a timestamp, not both "
                              f"(got version {version} and timestamp {timestamp})")
@@ -180,5 +202,5 @@ def restore_to(name: str, *, reason: str, version: int | None = None, timestamp:
             f"{d['table']} (consumed up to v{d['consumed_up_to']}) to version {d['restore_to_version']}"
             for d in downstream)
     row["seconds"] = round(time.perf_counter() - started, 3)
-    log_maintenance([row], run_id=run_id)
+    log_maintenance([row], run_id=run_id, try_number=try_number)
     return {**row, "positions_reset": {k: list(v) for k, v in moved.items()}, "downstream": downstream}

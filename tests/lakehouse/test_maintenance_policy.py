@@ -225,3 +225,26 @@ def test_restored_silver_reapplies_later_bronze_changes_and_names_gold_to_restor
     assert "gold/dim_customer" in row["detail"]
     apply_bronze_changes("customers")
     assert silver() == latest
+
+
+def test_restore_table_dag_defaults_list_versions_and_a_timestamp_is_never_ignored(lakehouse_root):
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    dags = Path(__file__).resolve().parents[2] / "dags"
+    params = DagBag(dag_folder=str(dags / "restore_table.py")).dags["restore_table"].params.dump()
+    assert params["version"] is None and params["timestamp"] is None and params["dry_run"] is True
+    uri = silver_orders(lakehouse_root, 3)
+    listing = restore_to("silver/orders", version=params["version"], timestamp=params["timestamp"],
+                         reason=params["reason"], dry_run=params["dry_run"], run_id="r0")
+    assert listing["status"] == "dry_run" and "v2" in listing["detail"] and DeltaTable(uri).version() == 2
+    first = m.history(uri)[-1]["timestamp"] / 1000
+    at_first = datetime.fromtimestamp(first, timezone.utc).isoformat()
+    with pytest.raises(LakehouseError, match="not both"):
+        restore_to("silver/orders", version=0, timestamp=at_first, reason="the old DAG default", run_id="r1")
+    with pytest.raises(VersionNotAvailableError, match="before the table's first version"):
+        restore_to("silver/orders", timestamp="2001-01-01T00:00:00", reason="too early", run_id="r2")
+    assert restore_to("silver/orders", timestamp=at_first, reason="back to the start", run_id="r3")["version_after"] == 3
+    assert DeltaTable(uri).count() == 200
