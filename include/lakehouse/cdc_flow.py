@@ -28,7 +28,7 @@ from include.lakehouse.config import SOURCES_FILE, get_table, lakehouse_root, lo
 from include.lakehouse.delta import append, try_open
 from include.lakehouse.delta import position as delta_position
 from include.lakehouse.errors import LakehouseError
-from include.lakehouse.maintenance import read_changes
+from include.lakehouse.maintenance import read_changes_since
 from include.lakehouse.scd import apply_scd2
 
 OPS = {"c", "r", "u", "d"}
@@ -104,7 +104,7 @@ def _read_feed(dt, done: int | None, current: int) -> pa.Table:
     snapshot of inserts instead, and its feed is switched on for every later batch.
     """
     try:
-        return read_changes(dt.table_uri, starting_version=0 if done is None else done + 1, ending_version=current)
+        return read_changes_since(dt.table_uri, done, current)
     except Exception:  # feed off (LakehouseError) or switched on after version 0 (DeltaError)
         if done is not None:
             raise

@@ -2,7 +2,8 @@
 history, reads at a version or time, restore, and change data feed reads.
 
 A restore rolls back the positions the table records (Delta app transactions) together with
-its data, so what the restore removed is read again by the next ingest or CDC run.
+its data, so what the restore removed is read again by the next ingest or CDC run; a consumer
+of the change feed reads past restores (read_changes_since), never through them.
 
 The vacuum guard is the point of this module: a retention shorter than the guard
 (default 168 h, LAKEHOUSE_VACUUM_MIN_RETENTION_HOURS) destroys time travel and can break
@@ -23,7 +24,8 @@ from deltalake import CommitProperties, DeltaTable
 
 from include.lakehouse.config import TableSpec, resolve, storage_options
 from include.lakehouse.delta import FORGOTTEN, commit_properties, open_table, position, with_commit_retries
-from include.lakehouse.errors import LakehouseError, RetentionGuardError, VersionNotAvailableError
+from include.lakehouse.errors import (LakehouseError, RestoredUpstreamError, RetentionGuardError,
+                                     VersionNotAvailableError)
 from include.lakehouse.results import OperationResult
 
 log = logging.getLogger(__name__)
@@ -299,6 +301,57 @@ def read_changes(table: "str | TableSpec", *, starting_version: int = 0,
     return feed.cast(pa.schema([f.with_type(plain.get(f.type, f.type)) for f in feed.schema]))
 
 
+def feed_ranges(table: "str | TableSpec", done: int | None, current: int) -> list[tuple[int, int]]:
+    """The version ranges of the change feed a consumer that applied everything up to `done`
+    must read to reach `current`, oldest first, leaving out what restores undid.
+
+    A restore commit's feed is file-level (every row of a removed file deleted, every row of a
+    re-added one inserted), not the change it stands for, and the commits between its target
+    and itself were undone: so a restore at R to X contributes nothing, and the reader goes on
+    from X. A consumer that had already applied undone changes (X < done) cannot be caught up by
+    reading: RestoredUpstreamError says to restore the consumer as well.
+    """
+    uri, _ = resolve(table)
+    start = -1 if done is None else done
+    if current <= start:
+        return []
+    dt = open_table(uri)
+    restores = {}
+    for commit in dt.history(max(dt.version() - start, 1)):
+        if start < commit["version"] <= current and commit.get("operation") == "RESTORE":
+            target = commit.get("restored_to_version", (commit.get("operationParameters") or {}).get("version"))
+            if target is None:
+                raise LakehouseError(f"table {uri}: restore commit {commit['version']} does not say which version "
+                                     "it restored (restored to a timestamp by another tool); rebuild the consumer")
+            restores[commit["version"]] = int(target)
+    ranges, upper = [], current
+    for restore_commit in sorted(restores, reverse=True):
+        if restore_commit > upper:
+            continue  # inside a range an even later restore undid
+        if restore_commit < upper:
+            ranges.append((restore_commit + 1, upper))
+        upper = restores[restore_commit]
+        if upper < start:
+            raise RestoredUpstreamError(
+                f"table {uri} was restored at version {restore_commit} to version {upper}, undoing versions "
+                f"{upper + 1}..{restore_commit - 1}, but this consumer had already applied up to version {start}: "
+                f"restore the consumer to its newest version that consumed no further than {upper} "
+                f"(restore_table, dry run first; the upstream restore's report names it), then rerun")
+    if upper > start:
+        ranges.append((start + 1, upper))
+    return sorted(ranges)
+
+
+def read_changes_since(table: "str | TableSpec", done: int | None, current: int) -> pa.Table:
+    """What changed after version `done` up to `current` (change feed rows), restores honoured
+    (feed_ranges): the one way a consumer reads its upstream's feed."""
+    ranges = feed_ranges(table, done, current)
+    if not ranges:  # everything in between was undone: no rows, the feed's columns
+        return read_changes(table, starting_version=current, ending_version=current).slice(0, 0)
+    return pa.concat_tables([read_changes(table, starting_version=a, ending_version=b) for a, b in ranges],
+                            promote_options="default")
+
+
 def changed_since_z_order(table: "str | TableSpec") -> bool:
     """True when data was written after the last z-order (or the table was never z-ordered)."""
     for commit in open_table(table).history():
@@ -328,4 +381,5 @@ def table_stats(table: "str | TableSpec") -> dict[str, int]:
 
 
 __all__ = ["compact", "z_order", "vacuum", "checkpoint", "history", "read_table", "restore", "positions_at", "target_version", "read_changes",
+           "feed_ranges", "read_changes_since",
            "changed_since_z_order", "files_for_point_lookup", "table_stats", "with_commit_retries"]

@@ -10,7 +10,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from include.lakehouse import maintenance as m
 from include.lakehouse.delta import FORGOTTEN, append, position
-from include.lakehouse.errors import LakehouseError, RetentionGuardError, VersionNotAvailableError
+from include.lakehouse.errors import LakehouseError, RestoredUpstreamError, RetentionGuardError, VersionNotAvailableError
 
 
 def small_files_table(uri, files=6):
@@ -117,6 +117,30 @@ def test_restore_and_time_travel_refuse_conflicting_or_impossible_targets(tmp_pa
     with pytest.raises(LakehouseError, match="not an ISO timestamp"):
         m.restore(uri, timestamp="yesterday")
     assert m.restore(uri, timestamp=created.isoformat()).details["restored_to_version"] == 0
+
+
+def test_a_change_feed_reader_reads_past_restores_and_refuses_undone_changes(tmp_path):
+    uri = str(tmp_path / "t")
+    DeltaTable.create(uri, schema=pa.schema([("id", pa.int64())]), configuration={"delta.enableChangeDataFeed": "true"})
+    for i in range(1, 5):  # versions 1..4 insert ids 1..4
+        write_deltalake(uri, pa.table({"id": [i]}), mode="append")
+    m.restore(uri, version=2)  # 5: back to ids 1, 2 (3, 4 undone)
+    write_deltalake(uri, pa.table({"id": [6]}), mode="append")  # 6
+    m.restore(uri, version=5)  # 7: 6 undone
+    write_deltalake(uri, pa.table({"id": [8]}), mode="append")  # 8
+    assert m.feed_ranges(uri, None, 8) == [(0, 2), (8, 8)]
+    assert m.feed_ranges(uri, 1, 8) == [(2, 2), (8, 8)]
+    assert m.feed_ranges(uri, 5, 8) == [(8, 8)] and m.feed_ranges(uri, 8, 8) == []
+    inserted = m.read_changes_since(uri, 1, 8)
+    assert sorted(inserted.column("id").to_pylist()) == [2, 8]
+    assert set(inserted.column("_change_type").to_pylist()) == {"insert"}
+    assert m.read_changes_since(uri, 5, 7).num_rows == 0
+    with pytest.raises(RestoredUpstreamError, match=r"restored at version 7 to version 5.*applied up to version 6"):
+        m.feed_ranges(uri, 6, 8)
+    with pytest.raises(RestoredUpstreamError, match=r"restored at version 5 to version 2.*applied up to version 3"):
+        m.feed_ranges(uri, 3, 8)
+    m.restore(uri, version=4)  # 9: ids 1..4 again, so a consumer that applied 3 or 4 is fine once more
+    assert m.feed_ranges(uri, 3, 9) == [(4, 4)]
 
 
 def test_checkpoint_and_change_data_feed(tmp_path):

@@ -11,7 +11,8 @@ from deltalake import DeltaTable, write_deltalake
 
 from include.lakehouse import maintenance as m
 from include.lakehouse.config import get_table
-from include.lakehouse.errors import LakehouseError, RetentionGuardError, UnknownTableError, VersionNotAvailableError
+from include.lakehouse.errors import (LakehouseError, RestoredUpstreamError, RetentionGuardError, UnknownTableError,
+                                     VersionNotAvailableError)
 from include.lakehouse.maintenance_policy import apply_policy, restore_to
 
 
@@ -213,7 +214,12 @@ def test_restored_silver_reapplies_later_bronze_changes_and_names_gold_to_restor
         apply_bronze_changes("customers")
         build_dimension("dim_customer")
         versions.append(DeltaTable(get_table("silver/customers").uri).version())
-    latest = silver()
+    def history() -> list[tuple]:
+        rows = DeltaTable(get_table("gold/dim_customer").uri).to_pyarrow_table().to_pylist()
+        return sorted((r["customer_id"], r["city"], r["segment"], r["valid_from"], r["valid_to"], r["is_current"],
+                       r["is_deleted"]) for r in rows)
+
+    latest, dimension = silver(), history()
     assert latest == {r["customer_id"]: r for r in shop.customers(days[-1]).to_pylist()}
     dim = DeltaTable(get_table("gold/dim_customer").uri)
     row = restore_to("silver/customers", version=versions[0], reason="bad merge", run_id="r1")
@@ -225,6 +231,11 @@ def test_restored_silver_reapplies_later_bronze_changes_and_names_gold_to_restor
     assert "gold/dim_customer" in row["detail"]
     apply_bronze_changes("customers")
     assert silver() == latest
+    with pytest.raises(RestoredUpstreamError, match=r"silver/customers/? was restored at version \d+ to version"):  # never reads through it
+        build_dimension("dim_customer")
+    restore_to("gold/dim_customer", version=gold["restore_to_version"], reason="follow silver", run_id="r2")
+    build_dimension("dim_customer")
+    assert history() == dimension
 
 
 def test_restore_table_dag_defaults_list_versions_and_a_timestamp_is_never_ignored(lakehouse_root):
