@@ -13,8 +13,9 @@ that it is restorable and reports row counts and positions without changing anyt
 table records go back to their values at the target, so the next ingest / CDC run reads
 again everything after it (exactly once). **Downstream tables are not touched**: the report's
 `downstream` lists each table that already consumed changes the restore undid (e.g. the gold
-dimensions built from a restored silver table) and the version to restore it to. Restore those
-too (dry run first), then rerun the pipeline.
+dimensions built from a restored silver table) and the version to restore it to; until it is
+restored, its CDC / SCD2 task fails with RestoredUpstreamError rather than apply the undo as
+changes. Restore those too (dry run first), then rerun the pipeline.
 """
 
 from __future__ import annotations
