@@ -179,6 +179,7 @@ def restore_to(name: str, *, reason: str, version: int | None = None, timestamp:
     if target_version == before["version"]:
         raise LakehouseError(f"restore of {name}: already at version {target_version}; nothing to restore")
     current_rows = m.read_table(spec, columns=[]).num_rows
+    downstream = downstream_ahead(name, target_version)  # before committing: a failure here changes nothing
     row = {"table_name": name, "operation": "restore", "reason": reason, "requested_by": requested_by,
            "dry_run": dry_run, "files_before": before["files"], "bytes_before": before["bytes"],
            "version_before": before["version"]}
@@ -196,7 +197,6 @@ def restore_to(name: str, *, reason: str, version: int | None = None, timestamp:
                    bytes_after=after["bytes"],
                    detail=f"restored to version {target_version}: {current_rows} -> {target.num_rows} rows; "
                           f"{len(moved)} position(s) rolled back, the next run reads again what came after")
-    downstream = downstream_ahead(name, target_version)
     if downstream:
         row["detail"] += "; downstream still holds the undone changes, restore it too: " + ", ".join(
             f"{d['table']} (consumed up to v{d['consumed_up_to']}) to version {d['restore_to_version']}"
