@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from include.lakehouse.redaction import redact_url  # noqa: E402
 from scripts import localenv  # noqa: E402
 
 ROOT = localenv.ROOT
@@ -487,7 +488,7 @@ def print_summary(records: list[RunRecord], alerts_before: int, alerts_file: Pat
             print(f"  {a.get('kind')} [{a.get('severity')}] -> {', '.join(a.get('channels') or ['outbox'])}: "
                   f"{str(a.get('summary'))[:110]}")
     print("\nwhere alerts go (include/lakehouse/alerting.yaml): outbox " + str(alerts_file) + "; " + "; ".join(
-        f"{name} {'-> ' + os.environ[var] if os.environ.get(var) else 'not configured (' + var + ')'}"
+        f"{name} {'-> ' + redact_url(os.environ[var]) if os.environ.get(var) else 'not configured (' + var + ')'}"
         for name, var in (("webhook", "LAKEHOUSE_ALERT_WEBHOOK_URL"), ("slack", "LAKEHOUSE_SLACK_CONN_ID"),
                           ("email", "LAKEHOUSE_ALERT_EMAIL_TO"))) + "; self-test: make canary")
     ok = sum(r.state == "success" for r in records)

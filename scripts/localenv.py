@@ -25,9 +25,26 @@ def java_home() -> str | None:
     return str(Path(java).resolve().parents[1]) if java else None
 
 
+def _private_home(home: Path) -> None:
+    """AIRFLOW_HOME holds the keys, the login passwords and the metadata DB: owner only."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home.chmod(0o700)
+
+
+def _private_file(path: Path, text: str) -> None:
+    """Create a file readable by its owner only, from the first byte (no chmod window)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # a concurrent caller created it first: theirs stands
+        return
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
 def _secrets(home: Path) -> dict[str, str]:
     path = home / "secrets.json"
     if path.exists():
+        path.chmod(0o600)  # one written before this rule
         return json.loads(path.read_text())
     from base64 import urlsafe_b64encode
 
@@ -36,21 +53,21 @@ def _secrets(home: Path) -> dict[str, str]:
         "secret_key": secrets.token_urlsafe(32),
         "fernet_key": urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     }
-    home.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
-    return values
+    _private_file(path, json.dumps(values))
+    return json.loads(path.read_text())
 
 
 def airflow_env(home: Path | None = None, port: int | None = None) -> dict[str, str]:
     """Variables for every local Airflow process (set on top of os.environ)."""
     home = Path(home or os.environ.get("LAKEHOUSE_AIRFLOW_HOME") or LOCAL / "airflow")
     port = int(port or os.environ.get("LAKEHOUSE_AIRFLOW_PORT", 8080))
+    _private_home(home)
     keys = _secrets(home)
-    passwords = home / "passwords.json"
-    if not passwords.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        passwords.write_text(json.dumps({"admin": "admin"}))
+    passwords = home / "passwords.json"  # the simple auth manager's logins
+    if passwords.exists():
+        passwords.chmod(0o600)  # one written before this rule, or rewritten by Airflow
+    else:
+        _private_file(passwords, json.dumps({"admin": "admin"}))
     env = {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),

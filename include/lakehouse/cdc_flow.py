@@ -26,8 +26,9 @@ import pyarrow.compute as pc
 from include.lakehouse.cdc import apply_cdc
 from include.lakehouse.config import SOURCES_FILE, get_table, lakehouse_root, load_sources
 from include.lakehouse.delta import append, try_open
+from include.lakehouse.delta import position as delta_position
 from include.lakehouse.errors import LakehouseError
-from include.lakehouse.maintenance import read_changes
+from include.lakehouse.maintenance import read_changes_since
 from include.lakehouse.scd import apply_scd2
 
 OPS = {"c", "r", "u", "d"}
@@ -103,7 +104,7 @@ def _read_feed(dt, done: int | None, current: int) -> pa.Table:
     snapshot of inserts instead, and its feed is switched on for every later batch.
     """
     try:
-        return read_changes(dt.table_uri, starting_version=0 if done is None else done + 1, ending_version=current)
+        return read_changes_since(dt.table_uri, done, current)
     except Exception:  # feed off (LakehouseError) or switched on after version 0 (DeltaError)
         if done is not None:
             raise
@@ -129,7 +130,7 @@ def apply_bronze_changes(table: str, *, batch_id: str | None = None) -> dict[str
         return {"table": table, "skipped": True, "detail": f"bronze/{topic} not there yet"}
     position = f"cdc_apply.bronze/{topic}"
     target = try_open(silver.uri)
-    done = target.transaction_version(position) if target is not None else None
+    done = delta_position(target, position)
     current = bronze.version()
     if done is not None and done >= current:
         return {"table": table, "skipped": True, "detail": f"bronze/{topic} v{current} already applied",
@@ -171,7 +172,7 @@ def build_dimension(name: str) -> dict[str, Any]:
     gold = get_table(f"gold/{name}")
     position = f"scd2.silver/{dim['source']}"
     target = try_open(gold.uri)
-    done = target.transaction_version(position) if target is not None else None
+    done = delta_position(target, position)
     current = silver.version()
     if done is not None and done >= current:
         return {"dimension": name, "skipped": True, "detail": f"silver v{current} already applied", "counts": {}}

@@ -109,6 +109,19 @@ def try_open(table: "str | TableSpec") -> DeltaTable | None:
     return DeltaTable(uri, storage_options=storage_options())
 
 
+FORGOTTEN = -1  # an app transaction a restore rolled back to "never written" (Delta cannot delete one)
+
+
+def position(dt: DeltaTable | None, app_id: str) -> int | None:
+    """The version recorded for `app_id` (a stream position, a loaded file's mark), or None when
+    it was never recorded or a restore forgot it (FORGOTTEN): read every position through this,
+    never with `transaction_version` directly, or a restored table skips what came after."""
+    if dt is None:
+        return None
+    version = dt.transaction_version(app_id)
+    return None if version is None or version < 0 else version
+
+
 def last_commit_metrics(dt: DeltaTable) -> dict[str, Any]:
     dt.update_incremental()
     history = dt.history(1)
@@ -217,13 +230,13 @@ def append(
             ensure_table(uri, data.schema, spec, partition_by=parts)
             dt = try_open(uri)
         if expected is not None and dt is not None:
-            moved = {k: (v, dt.transaction_version(k)) for k, v in expected.items() if dt.transaction_version(k) != v}
+            moved = {k: (v, position(dt, k)) for k, v in expected.items() if position(dt, k) != v}
             if moved:
                 raise ConcurrentWriteError(
                     f"table {uri}: positions moved since this batch was planned "
                     f"({', '.join(f'{k}: {a} -> {b}' for k, (a, b) in sorted(moved.items()))}); re-plan the batch")
         if app_id is not None and dt is not None:
-            done = dt.transaction_version(app_id)
+            done = position(dt, app_id)
             if done is not None and done >= app_version:
                 return OperationResult(
                     table=uri, operation="append", version=dt.version(), skipped=True,

@@ -46,3 +46,7 @@ class VersionNotAvailableError(LakehouseError):
 
 class ConcurrentWriteError(LakehouseError):
     """Another writer committed what this write was planned against: re-plan, never duplicate."""
+
+
+class RestoredUpstreamError(LakehouseError):
+    """A consumer already applied changes that a restore of its upstream table undid."""

@@ -4,7 +4,8 @@ An alert is a dict (dag, run, task, try, owner, logical date, deadline, UI link,
 dedup key) sent to the channels include/lakehouse/alerting.yaml routes for its DAG/owner:
 the log and a JSON-lines outbox (always; LAKEHOUSE_ALERTS_FILE, default
 .local/alerts/alerts.jsonl), a PagerDuty Events v2 shaped webhook, Slack and email through
-the providers' notifiers. A channel failing must never fail or hide what raised the alert.
+the providers' notifiers. A channel failing must never fail or hide what raised the alert,
+and its error is logged with URLs cut to scheme://host/… (webhook URLs carry their token).
 """
 
 from __future__ import annotations
@@ -66,6 +67,14 @@ def pagerduty_event(alert: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _configured_secrets() -> tuple[str | None, ...]:
+    """What a channel error must never print: the webhook URL (its path and query carry the
+    token) and the PagerDuty routing key."""
+    url = os.environ.get("LAKEHOUSE_ALERT_WEBHOOK_URL") or ""
+    path = url.split("://", 1)[-1].partition("/")[2]
+    return url, ("/" + path if path else None), os.environ.get("LAKEHOUSE_PAGERDUTY_ROUTING_KEY")
+
+
 def _send_webhook(alert: dict[str, Any]) -> bool:
     url = os.environ.get("LAKEHOUSE_ALERT_WEBHOOK_URL")
     if not url:
@@ -86,9 +95,23 @@ def _send_slack(alert: dict[str, Any]) -> bool:
     from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
 
     icon = {"info": ":white_check_mark:", "warning": ":warning:"}.get(alert.get("severity"), ":rotating_light:")
-    SlackWebhookNotifier(slack_webhook_conn_id=conn_id,
-                         text=f"{icon} {alert['summary']} <{alert.get('url') or ''}|open run>").notify({})
+    notifier = SlackWebhookNotifier(slack_webhook_conn_id=conn_id,
+                                    text=f"{icon} {alert['summary']} <{alert.get('url') or ''}|open run>")
+    notifier.hook.extra_client_args["logger"] = _slack_client_log  # slack_sdk logs the webhook URL on retries
+    notifier.notify({})
     return True
+
+
+class _RedactUrls(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        from include.lakehouse.redaction import redact_urls
+
+        record.msg, record.args = redact_urls(record.getMessage(), _configured_secrets()), ()
+        return True
+
+
+_slack_client_log = logging.getLogger(f"{__name__}.slack_client")
+_slack_client_log.addFilter(_RedactUrls())
 
 
 def _send_email(alert: dict[str, Any]) -> bool:
@@ -120,9 +143,11 @@ def send_alert(alert: dict[str, Any]) -> dict[str, Any]:
                 delivered.append(channel)
         except Exception as exc:  # a notifier must never mask the failure it reports
             if channel not in _broken_channels:
+                from include.lakehouse.redaction import redact_urls
+
                 _broken_channels.add(channel)
                 log.error("alert channel %s failed (%s: %s); further errors of it are not logged", channel,
-                          type(exc).__name__, exc)
+                          type(exc).__name__, redact_urls(str(exc), _configured_secrets()))
     alert["channels"] = ["outbox", *delivered]
     log.error("ALERT %s [%s]: %s", alert.get("kind"), severity, alert.get("summary"))
     try:

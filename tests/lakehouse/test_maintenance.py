@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from include.lakehouse import maintenance as m
-from include.lakehouse.errors import LakehouseError, RetentionGuardError, VersionNotAvailableError
+from include.lakehouse.delta import FORGOTTEN, append, position
+from include.lakehouse.errors import LakehouseError, RestoredUpstreamError, RetentionGuardError, VersionNotAvailableError
 
 
 def small_files_table(uri, files=6):
@@ -71,6 +74,73 @@ def test_time_travel_and_restore(tmp_path):
     assert m.history(uri, 1)[0]["operation"] == "RESTORE"
     with pytest.raises(VersionNotAvailableError, match="version 42 does not exist"):
         m.restore(uri, version=42)
+
+
+def test_restore_rolls_positions_back_to_the_restored_version_in_the_same_commit(tmp_path):
+    """Delta RESTORE keeps app transactions (delta-rs: transaction_version is unchanged after
+    restore); ours sets each one changed after the target back to its value there, and forgets
+    (FORGOTTEN, read as None by delta.position) those that did not exist yet."""
+    uri = str(tmp_path / "t")
+    append(uri, pa.table({"id": [1]}), transactions={"stream.0": 10, "file.a": 1})
+    append(uri, pa.table({"id": [2]}), transactions={"stream.0": 20, "stream.1": 5, "file.b": 1})
+    append(uri, pa.table({"id": [3]}), transactions={"stream.0": 30})
+    result = m.restore(uri, version=1)
+    dt = DeltaTable(uri)
+    assert dt.version() == result.version == 4  # one commit: data and positions together
+    assert sorted(dt.to_pyarrow_table().column("id").to_pylist()) == [1]
+    assert {k: position(dt, k) for k in ("stream.0", "stream.1", "file.a", "file.b")} == {
+        "stream.0": 10, "stream.1": None, "file.a": 1, "file.b": None}
+    assert dt.transaction_version("file.b") == FORGOTTEN
+    assert result.details["positions_reset"] == {"stream.0": [30, 10], "stream.1": [5, None], "file.b": [1, None]}
+    # the appends the restore undid can now be written again, exactly once
+    assert not append(uri, pa.table({"id": [2]}), app_id="file.b").skipped
+    assert append(uri, pa.table({"id": [2]}), app_id="file.b").skipped
+
+
+def test_restore_and_time_travel_refuse_conflicting_or_impossible_targets(tmp_path):
+    uri = str(tmp_path / "t")
+    write_deltalake(uri, pa.table({"id": [1]}))
+    created = datetime.fromtimestamp(m.history(uri)[-1]["timestamp"] / 1000, timezone.utc)
+    write_deltalake(uri, pa.table({"id": [2]}), mode="append")
+    with pytest.raises(LakehouseError, match="a version or a timestamp, not both"):
+        m.restore(uri, version=0, timestamp=created.isoformat())
+    with pytest.raises(LakehouseError, match="a version or a timestamp, not both"):
+        m.read_table(uri, version=0, timestamp=created.isoformat())
+    with pytest.raises(VersionNotAvailableError, match="before the table's first version"):
+        m.restore(uri, timestamp=(created - timedelta(days=1)).isoformat())
+    with pytest.raises(VersionNotAvailableError, match="in the future"):
+        m.restore(uri, timestamp=(datetime.now(timezone.utc) + timedelta(days=1)).isoformat())
+    with pytest.raises(VersionNotAvailableError, match="version 2 does not exist"):
+        m.restore(uri, version=2)
+    with pytest.raises(LakehouseError, match="already at version 1"):
+        m.restore(uri, version=1)
+    with pytest.raises(LakehouseError, match="not an ISO timestamp"):
+        m.restore(uri, timestamp="yesterday")
+    assert m.restore(uri, timestamp=created.isoformat()).details["restored_to_version"] == 0
+
+
+def test_a_change_feed_reader_reads_past_restores_and_refuses_undone_changes(tmp_path):
+    uri = str(tmp_path / "t")
+    DeltaTable.create(uri, schema=pa.schema([("id", pa.int64())]), configuration={"delta.enableChangeDataFeed": "true"})
+    for i in range(1, 5):  # versions 1..4 insert ids 1..4
+        write_deltalake(uri, pa.table({"id": [i]}), mode="append")
+    m.restore(uri, version=2)  # 5: back to ids 1, 2 (3, 4 undone)
+    write_deltalake(uri, pa.table({"id": [6]}), mode="append")  # 6
+    m.restore(uri, version=5)  # 7: 6 undone
+    write_deltalake(uri, pa.table({"id": [8]}), mode="append")  # 8
+    assert m.feed_ranges(uri, None, 8) == [(0, 2), (8, 8)]
+    assert m.feed_ranges(uri, 1, 8) == [(2, 2), (8, 8)]
+    assert m.feed_ranges(uri, 5, 8) == [(8, 8)] and m.feed_ranges(uri, 8, 8) == []
+    inserted = m.read_changes_since(uri, 1, 8)
+    assert sorted(inserted.column("id").to_pylist()) == [2, 8]
+    assert set(inserted.column("_change_type").to_pylist()) == {"insert"}
+    assert m.read_changes_since(uri, 5, 7).num_rows == 0
+    with pytest.raises(RestoredUpstreamError, match=r"restored at version 7 to version 5.*applied up to version 6"):
+        m.feed_ranges(uri, 6, 8)
+    with pytest.raises(RestoredUpstreamError, match=r"restored at version 5 to version 2.*applied up to version 3"):
+        m.feed_ranges(uri, 3, 8)
+    m.restore(uri, version=4)  # 9: ids 1..4 again, so a consumer that applied 3 or 4 is fine once more
+    assert m.feed_ranges(uri, 3, 9) == [(4, 4)]
 
 
 def test_checkpoint_and_change_data_feed(tmp_path):

@@ -100,3 +100,28 @@ def test_success_after_failure_sends_one_recovery_that_resolves_the_incident(tmp
     sent = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     assert [a["kind"] for a in sent] == ["task_failed", "recovery"]
     assert sent[1]["dedup_key"] == sent[0]["dedup_key"] and alerts.pagerduty_event(sent[1])["event_action"] == "resolve"
+
+
+def test_no_printed_text_carries_a_webhook_token(tmp_path, monkeypatch, caplog, capsys):
+    """Channel errors, the Slack client's retry log and `make demo`'s summary show webhook URLs
+    as scheme://host/… only: the token in their path never reaches a log or a terminal."""
+    from scripts.local_airflow import print_summary
+
+    outbox = tmp_path / "alerts.jsonl"
+    monkeypatch.setenv("LAKEHOUSE_ALERTS_FILE", str(outbox))
+    monkeypatch.setenv("LAKEHOUSE_ALERT_WEBHOOK_URL", "hooks.example.com/services/T0/B0/HOOKTOKEN")  # no scheme
+    monkeypatch.setenv("AIRFLOW_CONN_LEAKY_SLACK", json.dumps(
+        {"conn_type": "slackwebhook", "password": "http://127.0.0.1:9/services/T0/B0/SLACKTOKEN"}))
+    monkeypatch.setenv("LAKEHOUSE_SLACK_CONN_ID", "leaky_slack")  # refused: the client retries, then fails
+    alerts._broken_channels.clear()
+    sent = alerts.send_alert({"kind": "task_failed", "summary": "x failed", "dag_id": "ingest_files",
+                              "owner": "data-platform"})
+    assert sent["channels"] == ["outbox"]
+    assert [r for r in caplog.records if "alert channel webhook failed" in r.getMessage()]
+    assert [r for r in caplog.records if "alert channel slack failed" in r.getMessage()]
+    monkeypatch.setenv("LAKEHOUSE_ALERT_WEBHOOK_URL", "https://hooks.example.com/services/T0/B0/HOOKTOKEN?k=1")
+    print_summary([], 0, outbox)
+    printed = capsys.readouterr()
+    assert "webhook -> https://hooks.example.com/…" in printed.out
+    everything = caplog.text + printed.out + printed.err + outbox.read_text()
+    assert "HOOKTOKEN" not in everything and "SLACKTOKEN" not in everything

@@ -26,3 +26,26 @@ def test_success_and_failure_are_both_logged_and_a_retry_logs_once(lakehouse_roo
     rows = {(r["table_name"], r["status"]) for r in read_table("ops/maintenance_log").to_pylist()}
     assert rows == {("silver/customers", "success"), ("gold/dim_customer", "failed")}
     assert read_table("ops/maintenance_log").num_rows == 2
+
+
+def test_a_success_after_a_failed_try_is_logged_next_to_it(lakehouse_root, monkeypatch):
+    from types import SimpleNamespace
+
+    from include.lakehouse import maintenance_policy
+
+    for i in range(3):
+        write_deltalake(get_table("silver/customers").uri, pa.table({"customer_id": [i]}), mode="append")
+    real = maintenance_policy.apply_policy
+
+    def flaky(*args, **kwargs):
+        monkeypatch.setattr(maintenance_policy, "apply_policy", real)
+        raise LakehouseError("object store timed out")
+
+    monkeypatch.setattr(maintenance_policy, "apply_policy", flaky)
+    task = DeltaMaintenanceOperator(task_id="maintain_table", table="silver/customers")
+    with pytest.raises(LakehouseError, match="timed out"):
+        task.execute({"run_id": "run-1", "params": {}, "ti": SimpleNamespace(try_number=1)})
+    task.execute({"run_id": "run-1", "params": {}, "ti": SimpleNamespace(try_number=2)})
+    task.execute({"run_id": "run-1", "params": {}, "ti": SimpleNamespace(try_number=2)})  # same try again
+    rows = sorted((r["try_number"], r["status"]) for r in read_table("ops/maintenance_log").to_pylist())
+    assert rows == [(1, "failed"), (2, "success")]

@@ -53,7 +53,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.lakehouse.config import SOURCES_FILE, lakehouse_root, load_sources
-from include.lakehouse.delta import append, try_open
+from include.lakehouse.delta import append, position, try_open
 from include.lakehouse.errors import LakehouseError
 
 log = logging.getLogger(__name__)
@@ -195,10 +195,10 @@ def _handled(bronze, source: str, path: Path, sha256: str) -> bool:
     version append writes and skips at (anything lower, e.g. a position a restore forgot, is not)."""
     if bronze is None:
         return False
-    if (bronze.transaction_version(file_app_id(source, path.name, sha256)) or 0) >= 1:
+    if (position(bronze, file_app_id(source, path.name, sha256)) or 0) >= 1:
         return True
     try:
-        return (bronze.transaction_version(_legacy_app_id(source, path)) or 0) >= 1
+        return (position(bronze, _legacy_app_id(source, path)) or 0) >= 1
     except FileNotFoundError:
         return False
 

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from include.lakehouse.config import lakehouse_root, load_registry, load_sources
-from include.lakehouse.delta import append, try_open
+from include.lakehouse.delta import append, position, try_open
 from include.lakehouse.errors import LakehouseError
 
 BRONZE_SCHEMA = pa.schema([
@@ -101,7 +101,7 @@ def ingest_topic(topic: str, config: dict[str, Any], *, max_messages: int = 100_
     bronze_uri = f"{lakehouse_root()}/bronze/{topic}"
     registered = f"bronze/{topic}" in load_registry()  # registered: created with its table properties (CDF)
     bronze = try_open(bronze_uri)
-    start = {p: (bronze.transaction_version(_position_key(cluster, topic, p)) if bronze else None) for p in partitions}
+    start = {p: position(bronze, _position_key(cluster, topic, p)) for p in partitions}
     consumer = Consumer({**config, "group.id": config.get("group.id", "lakehouse-bronze"),
                          "enable.auto.commit": False, "enable.partition.eof": False})
     rows, bad, next_offset = [], [], {}

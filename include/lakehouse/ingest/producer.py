@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from include.lakehouse.config import lakehouse_root
-from include.lakehouse.delta import append, try_open
+from include.lakehouse.delta import append, position, try_open
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.shop import ShopSource
 
@@ -63,7 +63,7 @@ def publish_day(producer, topic: str, day: str, *, scale: float = 1.0) -> dict[s
     """Send one topic's messages for `day` unless they were delivered before."""
     delivery = f"deliver.{topic}.{day}.{scale}"
     log = try_open(f"{lakehouse_root()}/{DELIVERIES}")
-    if log is not None and log.transaction_version(delivery) is not None:
+    if position(log, delivery) is not None:
         return {"topic": topic, "day": day, "messages": 0, "already_delivered": True}
     first = log is None or not log.to_pyarrow_table(columns=["topic"]).filter(
         pa.compute.equal(pa.compute.field("topic"), topic)).num_rows

@@ -3,7 +3,8 @@
 Compaction, z-order (when due), vacuum with the table's retention and checkpoint, via
 include.lakehouse.maintenance_policy; the before/after report goes to XCom and to
 ops/maintenance_log. A failure is logged there too (with the error) before the task fails,
-and, mapped per table, never stops the other tables.
+and, mapped per table, never stops the other tables. Rows are kept once per try, so a retry
+that succeeds is logged next to the failed try.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class DeltaMaintenanceOperator(BaseOperator):
         from include.lakehouse.maintenance_policy import apply_policy, format_report, log_maintenance
 
         run_id = context["run_id"] if context else None
+        ti = context.get("ti") if context else None
+        try_number = getattr(ti, "try_number", None)  # a retry's row stands next to the failed try's
         if self.dry_run is None:  # not set on the task: the run's `dry_run` param decides
             self.dry_run = bool((context.get("params") or {}).get("dry_run", False)) if context else False
         try:
@@ -36,10 +39,10 @@ class DeltaMaintenanceOperator(BaseOperator):
                                   vacuum_override_reason=self.vacuum_override_reason)
         except Exception as exc:
             log_maintenance([{"table_name": self.table, "operation": "maintenance", "status": "failed",
-                              "dry_run": self.dry_run, "detail": str(exc)[:2000]}], run_id=run_id)
+                              "dry_run": self.dry_run, "detail": str(exc)[:2000]}], run_id=run_id, try_number=try_number)
             raise
         if report["status"] != "skipped":
-            log_maintenance([report], run_id=run_id)
+            log_maintenance([report], run_id=run_id, try_number=try_number)
         for line in format_report([report]):
             self.log.info("%s", line)
         return report
