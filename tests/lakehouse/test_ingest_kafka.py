@@ -266,3 +266,16 @@ def test_every_message_lands_once_in_bronze_or_quarantine_across_runs_and_races(
     assert_every_message_landed_once(lakehouse_root, sent)
     again = ingest_topic(TOPIC, kafka_broker)
     assert (again["rows_inserted"], again["rows_quarantined"]) == (0, 0)
+
+
+def test_the_bronze_check_catches_a_message_quarantined_twice_or_in_both_tables(lakehouse_root, kafka_broker):
+    producer = Producer(kafka_broker)
+    producer.produce(TOPIC, key="a", value=json.dumps({"n": 1}), partition=0)
+    producer.produce(TOPIC, key="b", value=b"not json", partition=0)
+    producer.flush(30)
+    ingest_topic(TOPIC, kafka_broker)
+    assert check_topic_bronze(TOPIC) == {"topic": TOPIC, "rows": 1, "quarantined": 1}
+    quarantine = str(lakehouse_root / "quarantine" / TOPIC)
+    delta.append(quarantine, DeltaTable(quarantine).to_pyarrow_table())  # the old bug: quarantined again
+    with pytest.raises(LakehouseError, match="1 message.*landed twice"):
+        check_topic_bronze(TOPIC)

@@ -224,16 +224,21 @@ def ingest_topic(topic: str, config: dict[str, Any], *, max_messages: int = 100_
 
 
 def check_topic_bronze(topic: str) -> dict[str, Any]:
-    """Interim bronze check (the data-quality issue brings GX suites): every (partition,
-    offset) at most once, and a payload on every message that is not a tombstone."""
+    """Interim bronze check (the data-quality issue brings GX suites): every message (partition,
+    offset) landed at most once, in bronze or in quarantine but never both, and a payload on
+    every bronze message that is not a tombstone."""
     bronze = try_open(f"{lakehouse_root()}/bronze/{topic}")
     if bronze is None:
-        return {"topic": topic, "rows": 0}
+        return {"topic": topic, "rows": 0, "quarantined": 0}
+    quarantine = try_open(f"{lakehouse_root()}/quarantine/{topic}")
     table = bronze.to_pyarrow_table(columns=["partition", "offset", "payload", "tombstone"])
-    duplicates = table.num_rows - table.group_by(["partition", "offset"]).aggregate([]).num_rows
+    bad = quarantine.to_pyarrow_table(columns=["partition", "offset"]) if quarantine else None
+    landed = pa.concat_tables([table.select(["partition", "offset"])] + ([bad] if bad is not None else []))
+    twice = landed.num_rows - landed.group_by(["partition", "offset"]).aggregate([]).num_rows
     empty = table.filter(pa.compute.and_(pa.compute.is_null(table.column("payload")),
                                          pa.compute.invert(table.column("tombstone")))).num_rows
-    if duplicates or empty:
-        raise LakehouseError(f"bronze/{topic} check failed: {duplicates} duplicate (partition, offset) pair(s), "
-                             f"{empty} message(s) without payload that are not tombstones")
-    return {"topic": topic, "rows": table.num_rows}
+    if twice or empty:
+        raise LakehouseError(f"bronze/{topic} check failed: {twice} message(s) (partition, offset) landed twice "
+                             f"(in bronze, in quarantine or in both), {empty} message(s) without payload that "
+                             "are not tombstones")
+    return {"topic": topic, "rows": table.num_rows, "quarantined": bad.num_rows if bad is not None else 0}
