@@ -10,7 +10,8 @@ is refused when the positions it planned from have moved: a concurrent run on th
 topic, or a retry beside a stuck try, makes the losers re-plan from the winner's positions,
 so any number of runs land each message once. A bounded run (`max_messages`) records
 positions only for what it read; a run that cannot reach the end of every partition within
-its safety timeout fails and commits nothing, never reporting an unfinished partition as done.
+its safety timeout fails without committing what it read, never reporting an unfinished
+partition as done.
 
 Messages that are not UTF-8 JSON go to `quarantine/<topic>` with the reason, never block
 their partition, and are quarantined once: the quarantine commit records its own positions
