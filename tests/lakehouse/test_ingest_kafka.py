@@ -216,6 +216,10 @@ def test_non_utf8_keys_keep_their_bytes(lakehouse_root, kafka_broker):
         (None, b"\xff\x01"), (None, b"\xff\x02"), ("caf\u00e9", None), (None, None)]
     bad = DeltaTable(str(lakehouse_root / "quarantine" / TOPIC)).to_pyarrow_table().to_pylist()
     assert [(r["key"], r["key_raw"], r["_raw"]) for r in bad] == [(None, b"\xfe", b"\xff not json")]
+    producer.produce(TOPIC, key=b"\xff\x03", value=json.dumps({"n": 5}), partition=1)
+    producer.flush(30)
+    assert ingest_topic(TOPIC, kafka_broker)["rows_inserted"] == 1  # the evolved table takes the next batch
+    assert bronze_numbers(lakehouse_root) == [1, 2, 3, 4, 5]
 
 
 def test_a_slow_first_fetch_does_not_skip_a_partition(lakehouse_root, kafka_broker):
@@ -227,6 +231,33 @@ def test_a_slow_first_fetch_does_not_skip_a_partition(lakehouse_root, kafka_brok
     result = ingest_topic(TOPIC, slow)
     assert result["rows_inserted"] == 300
     assert bronze_numbers(lakehouse_root) == list(range(300))
+
+
+def test_runs_end_while_a_producer_keeps_writing_and_land_each_message_once(lakehouse_root, kafka_broker):
+    """A topic that never goes quiet: each run still ends (every partition reported its end at
+    least once since the run started) and the next one goes on from there."""
+    import threading
+    import time
+
+    stop, sent = threading.Event(), [0]
+
+    def keep_producing():
+        while not stop.is_set():
+            produce(kafka_broker, sent[0], 20)
+            sent[0] += 20
+            time.sleep(0.02)
+
+    producer = threading.Thread(target=keep_producing)
+    producer.start()
+    try:
+        time.sleep(0.5)
+        during = [ingest_topic(TOPIC, kafka_broker, timeout_seconds=15) for _ in range(3)]
+    finally:
+        stop.set()
+        producer.join()
+    assert all(run["complete"] and run["rows_inserted"] > 0 for run in during)
+    ingest_topic(TOPIC, kafka_broker)
+    assert bronze_numbers(lakehouse_root) == list(range(sent[0]))
 
 
 def test_an_unfinished_partition_fails_the_run_and_commits_nothing(lakehouse_root, kafka_broker):

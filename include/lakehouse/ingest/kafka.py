@@ -126,7 +126,10 @@ def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None
     Bad messages below `quarantined` are counted, not collected: a dead run quarantined them."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-    consumer = Consumer({**config, "group.id": config.get("group.id", "lakehouse-bronze"),
+    # The client reports a partition's end only on a fetch that brought nothing new, and a broker
+    # holds a fetch up to fetch.wait.max.ms (500 ms by default) for new messages: on a partition
+    # written more often than that, no fetch comes back empty and its end is never reported.
+    consumer = Consumer({"fetch.wait.max.ms": 10, **config, "group.id": config.get("group.id", "lakehouse-bronze"),
                          "enable.auto.commit": False, "enable.partition.eof": True,
                          # a stored position the log no longer holds is an error, not a silent jump
                          "auto.offset.reset": "error"})
@@ -144,8 +147,9 @@ def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None
             for msg in consumer.consume(min(1000, max_messages - read), timeout=1.0):
                 p, error = msg.partition(), msg.error()
                 if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
+                    if error.code() == KafkaError._PARTITION_EOF:  # the batch ends here for p
                         batch.unfinished.discard(p)
+                        consumer.pause([TopicPartition(topic, p)])
                         continue
                     raise LakehouseError(f"topic {topic} partition {p} (from offset {start.get(p)}): {error}")
                 read += 1
