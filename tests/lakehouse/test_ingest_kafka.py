@@ -278,10 +278,11 @@ def test_a_bounded_run_records_only_what_it_read(lakehouse_root, kafka_broker):
 
 def test_every_message_lands_once_in_bronze_or_quarantine_across_runs_and_races(lakehouse_root, kafka_broker):
     """Invariant over a random mix (good JSON, non-JSON, non-UTF-8 values, non-UTF-8 keys,
-    tombstones): rows in = rows in bronze + rows quarantined, after races, bounded runs and reruns."""
+    tombstones): rows in = rows in bronze + rows quarantined, after races, a kill between the two
+    commits, bounded runs and reruns."""
     import random
 
-    from tests.processes import race
+    from tests.processes import race, run_and_kill
 
     rng = random.Random(20261124)
     sent = produce_mix(kafka_broker, rng, 0, 600)
@@ -290,6 +291,8 @@ def test_every_message_lands_once_in_bronze_or_quarantine_across_runs_and_races(
     assert_every_message_landed_once(lakehouse_root, sent)
 
     sent = merge_sent(sent, produce_mix(kafka_broker, rng, 600, 400))
+    assert run_and_kill(INGEST, (TOPIC, kafka_broker), failpoint="kafka.after_quarantine_commit") == -9
+    sent = merge_sent(sent, produce_mix(kafka_broker, rng, 1000, 100))
     ingest_topic(TOPIC, kafka_broker, max_messages=150)
     outcomes = race(INGEST, [((TOPIC, kafka_broker), {"max_messages": rng.choice([100, 1000])}) for _ in range(2)])
     assert all(status == "ok" for status, _ in outcomes), outcomes
