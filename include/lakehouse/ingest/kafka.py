@@ -45,8 +45,9 @@ BRONZE_SCHEMA = pa.schema([
     ("_ingested_at", pa.timestamp("us", tz="UTC")), ("_batch_id", pa.string()),
 ])
 QUARANTINE_SCHEMA = pa.schema([
-    ("key", pa.string()), ("key_raw", pa.binary()), ("partition", pa.int32()), ("offset", pa.int64()), ("_raw", pa.binary()),
-    ("_reason", pa.string()), ("_ingested_at", pa.timestamp("us", tz="UTC")), ("_batch_id", pa.string()),
+    ("key", pa.string()), ("key_raw", pa.binary()), ("partition", pa.int32()), ("offset", pa.int64()),
+    ("_raw", pa.binary()), ("_reason", pa.string()),
+    ("_ingested_at", pa.timestamp("us", tz="UTC")), ("_batch_id", pa.string()),
 ])
 
 
@@ -123,7 +124,7 @@ class _Batch:
 def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None], quarantined: dict[int, int | None],
                  *, max_messages: int, deadline: float, batch_id: str) -> _Batch:
     """Read every partition from `start` until the client reports its end (or `max_messages`).
-    Bad messages below `quarantined` are counted, not collected: a dead run quarantined them."""
+    Bad messages below `quarantined` are counted, not collected: they are in quarantine already."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
     # The client reports a partition's end only on a fetch that brought nothing new, and a broker
@@ -143,7 +144,7 @@ def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None
                 raise LakehouseError(
                     f"topic {topic}: did not reach the end of partition(s) {sorted(batch.unfinished)} before the "
                     f"safety timeout ({read} message(s) read); nothing was committed for this batch. The broker "
-                    f"is slow or stalled: check it and rerun, or raise timeout_seconds")
+                    "is slow or stalled: check it and rerun, or raise timeout_seconds")
             for msg in consumer.consume(min(1000, max_messages - read), timeout=1.0):
                 p, error = msg.partition(), msg.error()
                 if error is not None:
