@@ -3,11 +3,12 @@
 
 Appends new messages of every configured topic (`include/lakehouse/sources.yaml`) to
 **`bronze/<topic>`** with key, partition, offset, timestamp and the raw payload, through
-the `kafka_default` connection. Partitions are assigned explicitly and read from the next
-offset recorded in bronze's own Delta log, in the same commit as the data: a crash or retry
-never duplicates and never skips. Undecodable messages go to **`quarantine/<topic>`** with
-the reason and never block their partition; tombstones are kept (`tombstone = true`).
-`check_bronze_topics` then proves no (partition, offset) landed twice.
+the `kafka_default` connection. All partitions are assigned at once and read from the next
+offset recorded in bronze's own Delta log (in the same commit as the data) to the end the
+client reports: a crash, a retry or a concurrent run never duplicates and never skips.
+Undecodable messages go to **`quarantine/<topic>`** once, with the reason, and never block
+their partition; tombstones are kept (`tombstone = true`); non-UTF-8 keys keep their bytes
+(`key_raw`). `check_bronze_topics` then proves no (partition, offset) landed twice.
 One mapped task per topic; started by the `kafka/shop` asset (swap in a timetable, e.g.
 `*/10 * * * *`, for a real cluster).
 """

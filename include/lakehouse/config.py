@@ -222,6 +222,17 @@ def get_table(name: str) -> TableSpec:
     return matched
 
 
+def table_ref(name: str) -> str:
+    """The registry name when the table is registered (by name or pattern), else its path under
+    LAKEHOUSE_ROOT (an unconfigured topic a user ingests by hand): writes then take the
+    registered configuration whenever there is one."""
+    try:
+        get_table(name)
+        return name
+    except UnknownTableError:
+        return f"{lakehouse_root()}/{name}"
+
+
 def is_path(ref: str) -> bool:
     """A table reference is a path/URI (used as is) rather than a registry name."""
     return "://" in ref or ref.startswith(("/", "./", "../")) or os.path.isabs(ref)

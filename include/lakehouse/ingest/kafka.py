@@ -1,38 +1,53 @@
-"""Kafka topics into bronze, exactly once, by explicit partition assignment.
+"""Kafka topics into bronze, exactly once and complete, by explicit partition assignment.
 
-Each run reads, per partition, from the next offset recorded in `bronze/<topic>` itself:
-the commit that appends a batch also records, as Delta app transactions
-(`kafka.<cluster>.<topic>.<partition>` -> next offset), how far each partition was read.
-Data and positions commit together, so a crash after reading, or after writing but
-before the task ends, never duplicates and never skips. No consumer group is joined
-(slow, and its commits are not atomic with the data). Messages that are not UTF-8 JSON go
-to `quarantine/<topic>` with the reason and never block their partition; tombstones
-(null values: deletes downstream) are kept with `tombstone = true`.
+Each run plans from one snapshot of `bronze/<topic>`: per partition, the next offset that
+bronze's own Delta log records (app transactions `kafka.<cluster>.<topic>.<partition>` ->
+next offset), committed together with the rows that got it there. The run assigns every
+partition at once and reads each to its end, which is a fact the client reports
+(end-of-partition event), never a guess from idle polls or the broker's high watermark (the
+embedded broker's lags). It then appends the rows and the new positions in one commit that
+is refused when the positions it planned from have moved: a concurrent run on the same
+topic, or a retry beside a stuck try, makes the losers re-plan from the winner's positions,
+so any number of runs land each message once. A bounded run (`max_messages`) records
+positions only for what it read; a run that cannot reach the end of every partition within
+its safety timeout fails without committing what it read, never reporting an unfinished
+partition as done.
+
+Messages that are not UTF-8 JSON go to `quarantine/<topic>` with the reason, never block
+their partition, and are quarantined once: the quarantine commit records its own positions
+(same app ids, on the quarantine table), and a message below them is known to be there
+already, so a run killed between the quarantine and the bronze commit is rerun without
+duplicates. Rows in = rows in bronze + rows quarantined. Tombstones (null values: deletes
+downstream) are kept in bronze with `tombstone = true`; a key that is not UTF-8 keeps its
+bytes in `key_raw` (`key` is null), a UTF-8 key is in `key`. No consumer group is joined
+(slow, and its commits are not atomic with the data).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
 
-from include.lakehouse.config import lakehouse_root, load_registry, load_sources
-from include.lakehouse.delta import append, position, try_open
+from include.lakehouse.config import load_sources, table_ref
+from include.lakehouse.delta import append, position, try_open, with_commit_retries
 from include.lakehouse.errors import LakehouseError
+from include.lakehouse.failpoints import reach
 
 BRONZE_SCHEMA = pa.schema([
-    ("key", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
+    ("key", pa.string()), ("key_raw", pa.binary()), ("partition", pa.int32()), ("offset", pa.int64()),
     ("timestamp", pa.timestamp("ms", tz="UTC")), ("payload", pa.string()), ("tombstone", pa.bool_()),
     ("_ingested_at", pa.timestamp("us", tz="UTC")), ("_batch_id", pa.string()),
 ])
 QUARANTINE_SCHEMA = pa.schema([
-    ("key", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()), ("_raw", pa.binary()),
-    ("_reason", pa.string()), ("_ingested_at", pa.timestamp("us", tz="UTC")), ("_batch_id", pa.string()),
+    ("key", pa.string()), ("key_raw", pa.binary()), ("partition", pa.int32()), ("offset", pa.int64()),
+    ("_raw", pa.binary()), ("_reason", pa.string()),
+    ("_ingested_at", pa.timestamp("us", tz="UTC")), ("_batch_id", pa.string()),
 ])
 
 
@@ -86,81 +101,146 @@ def _decode(value: bytes | None) -> tuple[str | None, str | None]:
         return None, f"not JSON: {exc}"
 
 
-def ingest_topic(topic: str, config: dict[str, Any], *, max_messages: int = 100_000, batch_id: str | None = None,
-                 idle_polls: int = 2, poll_seconds: float = 1.0) -> dict[str, Any]:
-    """Append the messages of `topic` not yet in bronze (bounded by `max_messages`)."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+def _key(raw: bytes | None) -> tuple[str | None, bytes | None]:
+    """(key, key_raw): a UTF-8 key as text; any other key as its bytes, never U+FFFD (two
+    distinct binary keys must stay distinct, e.g. for compaction or CDC downstream)."""
+    if raw is None:
+        return None, None
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return None, raw
 
+
+@dataclass
+class _Batch:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    bad: list[dict[str, Any]] = field(default_factory=list)
+    already_quarantined: int = 0
+    next_offset: dict[int, int] = field(default_factory=dict)
+    unfinished: set[int] = field(default_factory=set)
+
+
+def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None], quarantined: dict[int, int | None],
+                 *, max_messages: int, deadline: float, batch_id: str) -> _Batch:
+    """Read every partition from `start` until the client reports its end (or `max_messages`).
+    Bad messages below `quarantined` are counted, not collected: they are in quarantine already."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    # The client reports a partition's end only on a fetch that brought nothing new, and a broker
+    # holds a fetch up to fetch.wait.max.ms (500 ms by default) for new messages: on a partition
+    # written more often than that, no fetch comes back empty and its end is never reported.
+    consumer = Consumer({"fetch.wait.max.ms": 10, **config, "group.id": config.get("group.id", "lakehouse-bronze"),
+                         "enable.auto.commit": False, "enable.partition.eof": True,
+                         # a stored position the log no longer holds is an error, not a silent jump
+                         "auto.offset.reset": "error"})
+    batch = _Batch(unfinished=set(start))
+    now = datetime.now(timezone.utc)
+    read = 0
+    try:
+        consumer.assign([TopicPartition(topic, p, o if o is not None else OFFSET_BEGINNING) for p, o in start.items()])
+        while batch.unfinished and read < max_messages:
+            if time.monotonic() > deadline:
+                raise LakehouseError(
+                    f"topic {topic}: did not reach the end of partition(s) {sorted(batch.unfinished)} before the "
+                    f"safety timeout ({read} message(s) read); nothing was committed for this batch. The broker "
+                    "is slow or stalled: check it and rerun, or raise timeout_seconds")
+            for msg in consumer.consume(min(1000, max_messages - read), timeout=1.0):
+                p, error = msg.partition(), msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:  # the batch ends here for p
+                        batch.unfinished.discard(p)
+                        consumer.pause([TopicPartition(topic, p)])
+                        continue
+                    raise LakehouseError(f"topic {topic} partition {p} (from offset {start.get(p)}): {error}")
+                read += 1
+                offset = msg.offset()
+                batch.next_offset[p] = offset + 1
+                key, key_raw = _key(msg.key())
+                payload, reason = _decode(msg.value())
+                if reason:
+                    if quarantined.get(p) is not None and offset < quarantined[p]:
+                        batch.already_quarantined += 1
+                    else:
+                        batch.bad.append({"key": key, "key_raw": key_raw, "partition": p, "offset": offset,
+                                          "_raw": msg.value(), "_reason": reason, "_ingested_at": now,
+                                          "_batch_id": batch_id})
+                    continue
+                ts_type, ts = msg.timestamp()
+                batch.rows.append({"key": key, "key_raw": key_raw, "partition": p, "offset": offset,
+                                   "timestamp": datetime.fromtimestamp(ts / 1000, timezone.utc) if ts_type else None,
+                                   "payload": payload, "tombstone": payload is None,
+                                   "_ingested_at": now, "_batch_id": batch_id})
+    finally:
+        consumer.close()
+    return batch
+
+
+def ingest_topic(topic: str, config: dict[str, Any], *, max_messages: int = 100_000, batch_id: str | None = None,
+                 timeout_seconds: float = 900.0) -> dict[str, Any]:
+    """Append the messages of `topic` not yet in bronze (at most `max_messages`), re-planning
+    when a concurrent run committed first. `timeout_seconds` only guards against a stalled
+    broker: reaching it fails the run."""
     started = time.perf_counter()
+    deadline = time.monotonic() + timeout_seconds
     metadata = cluster_metadata(config)
     if topic not in metadata.topics:
         raise LakehouseError(f"topic '{topic}' does not exist on {config.get('bootstrap.servers')}; "
                              f"known: {sorted(t for t in metadata.topics if not t.startswith('__'))}")
     cluster = metadata.cluster_id or "kafka"
     partitions = sorted(metadata.topics[topic].partitions)
-    bronze_uri = f"{lakehouse_root()}/bronze/{topic}"
-    registered = f"bronze/{topic}" in load_registry()  # registered: created with its table properties (CDF)
-    bronze = try_open(bronze_uri)
-    start = {p: position(bronze, _position_key(cluster, topic, p)) for p in partitions}
-    consumer = Consumer({**config, "group.id": config.get("group.id", "lakehouse-bronze"),
-                         "enable.auto.commit": False, "enable.partition.eof": False})
-    rows, bad, next_offset = [], [], {}
-    now = datetime.now(timezone.utc)
+    bronze, quarantine = table_ref(f"bronze/{topic}"), table_ref(f"quarantine/{topic}")
     batch_id = batch_id or uuid.uuid4().hex
-    try:
-        for p in partitions:
-            consumer.assign([TopicPartition(topic, p, start[p] if start[p] is not None else OFFSET_BEGINNING)])
-            empty = 0
-            # read until polls come back empty: high watermarks are not trusted (see ARCHITECTURE.md)
-            while empty < idle_polls and len(rows) + len(bad) < max_messages:
-                messages = consumer.consume(min(1000, max_messages - len(rows) - len(bad)), timeout=poll_seconds)
-                if not messages:
-                    empty += 1
-                    continue
-                empty = 0
-                for msg in messages:
-                    if msg.error():
-                        raise LakehouseError(f"topic {topic} partition {p}: {msg.error()}")
-                    key = msg.key().decode("utf-8", "replace") if msg.key() is not None else None
-                    payload, error = _decode(msg.value())
-                    next_offset[p] = msg.offset() + 1
-                    if error:
-                        bad.append({"key": key, "partition": p, "offset": msg.offset(), "_raw": msg.value(),
-                                    "_reason": error, "_ingested_at": now, "_batch_id": batch_id})
-                        continue
-                    ts_type, ts = msg.timestamp()
-                    rows.append({"key": key, "partition": p, "offset": msg.offset(),
-                                 "timestamp": datetime.fromtimestamp(ts / 1000, timezone.utc) if ts_type else None,
-                                 "payload": payload, "tombstone": payload is None,
-                                 "_ingested_at": now, "_batch_id": batch_id})
-    finally:
-        consumer.close()
-    if not next_offset:
-        return {"topic": topic, "rows_inserted": 0, "rows_quarantined": 0, "partitions": len(partitions),
-                "seconds": round(time.perf_counter() - started, 3)}
-    positions = {_position_key(cluster, topic, p): o for p, o in next_offset.items()}
-    if bad:  # keyed by the batch's positions: a rerun of the same batch does not quarantine twice
-        append(f"{lakehouse_root()}/quarantine/{topic}", pa.Table.from_pylist(bad, schema=QUARANTINE_SCHEMA),
-               app_id="quarantine." + hashlib.sha1(json.dumps(positions, sort_keys=True).encode()).hexdigest())
-    result = append(f"bronze/{topic}" if registered else bronze_uri, pa.Table.from_pylist(rows, schema=BRONZE_SCHEMA),
-                    transactions=positions,
-                    metadata={"batch_id": batch_id, "cluster": cluster})
-    return {"topic": topic, "rows_inserted": result.rows_inserted, "rows_quarantined": len(bad),
-            "partitions": len(partitions), "version": result.version, "next_offsets": {str(k): v for k, v in next_offset.items()},
+    plans, quarantined_here = 0, 0  # over every plan of this run: an earlier plan may have quarantined
+
+    def plan_and_commit() -> dict[str, Any]:
+        nonlocal plans, quarantined_here
+        plans += 1
+        bronze_table, quarantine_table = try_open(bronze), try_open(quarantine)
+        keys = {p: _position_key(cluster, topic, p) for p in partitions}
+        start = {p: position(bronze_table, keys[p]) if bronze_table else None for p in partitions}
+        quarantined = {p: position(quarantine_table, keys[p]) if quarantine_table else None for p in partitions}
+        batch = _read_to_end(topic, config, start, quarantined, max_messages=max_messages, deadline=deadline,
+                             batch_id=batch_id)
+        result = {"topic": topic, "rows_inserted": 0, "rows_already_quarantined": batch.already_quarantined,
+                  "partitions": len(partitions), "complete": not batch.unfinished, "version": None,
+                  "next_offsets": {str(p): o for p, o in sorted(batch.next_offset.items())}}
+        if not batch.next_offset:
+            return result
+        read = sorted(batch.next_offset)
+        if batch.bad:  # before bronze: once bronze records a position, nothing below it is read again
+            append(quarantine, pa.Table.from_pylist(batch.bad, schema=QUARANTINE_SCHEMA),
+                   transactions={keys[p]: max(batch.next_offset[p], quarantined[p] or 0) for p in read},
+                   expected={keys[p]: quarantined[p] for p in read}, metadata={"batch_id": batch_id})
+            quarantined_here += len(batch.bad)
+            reach("kafka.after_quarantine_commit")
+        written = append(bronze, pa.Table.from_pylist(batch.rows, schema=BRONZE_SCHEMA),
+                         transactions={keys[p]: batch.next_offset[p] for p in read},
+                         expected={keys[p]: start[p] for p in read},
+                         metadata={"batch_id": batch_id, "cluster": cluster})
+        return {**result, "rows_inserted": written.rows_inserted, "version": written.version}
+
+    result = with_commit_retries(plan_and_commit, what=f"ingest of topic {topic} into bronze")
+    return {**result, "rows_quarantined": quarantined_here, "plans": plans,
             "seconds": round(time.perf_counter() - started, 3)}
 
 
 def check_topic_bronze(topic: str) -> dict[str, Any]:
-    """Interim bronze check (the data-quality issue brings GX suites): every (partition,
-    offset) at most once, and a payload on every message that is not a tombstone."""
-    bronze = try_open(f"{lakehouse_root()}/bronze/{topic}")
+    """Interim bronze check (the data-quality issue brings GX suites): every message (partition,
+    offset) landed at most once, in bronze or in quarantine but never both, and a payload on
+    every bronze message that is not a tombstone."""
+    bronze = try_open(table_ref(f"bronze/{topic}"))
     if bronze is None:
-        return {"topic": topic, "rows": 0}
+        return {"topic": topic, "rows": 0, "quarantined": 0}
+    quarantine = try_open(table_ref(f"quarantine/{topic}"))
     table = bronze.to_pyarrow_table(columns=["partition", "offset", "payload", "tombstone"])
-    duplicates = table.num_rows - table.group_by(["partition", "offset"]).aggregate([]).num_rows
+    bad = quarantine.to_pyarrow_table(columns=["partition", "offset"]) if quarantine else None
+    landed = pa.concat_tables([table.select(["partition", "offset"])] + ([bad] if bad is not None else []))
+    twice = landed.num_rows - landed.group_by(["partition", "offset"]).aggregate([]).num_rows
     empty = table.filter(pa.compute.and_(pa.compute.is_null(table.column("payload")),
                                          pa.compute.invert(table.column("tombstone")))).num_rows
-    if duplicates or empty:
-        raise LakehouseError(f"bronze/{topic} check failed: {duplicates} duplicate (partition, offset) pair(s), "
-                             f"{empty} message(s) without payload that are not tombstones")
-    return {"topic": topic, "rows": table.num_rows}
+    if twice or empty:
+        raise LakehouseError(f"bronze/{topic} check failed: {twice} message(s) (partition, offset) landed twice "
+                             f"(in bronze, in quarantine or in both), {empty} message(s) without payload that "
+                             "are not tombstones")
+    return {"topic": topic, "rows": table.num_rows, "quarantined": bad.num_rows if bad is not None else 0}
