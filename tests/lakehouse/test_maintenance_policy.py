@@ -173,18 +173,18 @@ def test_restored_bronze_topic_reads_its_later_offsets_again_exactly_once(lakeho
         return sorted(json.loads(p)["n"] for p in payloads.to_pylist())
 
     produce(0, 150)
-    first = ingest_topic(topic, kafka_broker, idle_polls=1, poll_seconds=1.0)
+    first = ingest_topic(topic, kafka_broker)
     after_first = numbers()
     produce(150, 150)
-    ingest_topic(topic, kafka_broker, idle_polls=1, poll_seconds=1.0)
+    ingest_topic(topic, kafka_broker)
     assert numbers() == list(range(300))
     restore_to(f"bronze/{topic}", version=first["version"], reason="bad batch", run_id="r1")
     assert numbers() == after_first
-    ingest_topic(topic, kafka_broker, idle_polls=1, poll_seconds=1.0)
+    ingest_topic(topic, kafka_broker)
     assert numbers() == list(range(300))
     restore_to(f"bronze/{topic}", version=0, reason="start over", run_id="r2")  # every partition forgotten
     assert numbers() == []
-    ingest_topic(topic, kafka_broker, idle_polls=1, poll_seconds=1.0)
+    ingest_topic(topic, kafka_broker)
     assert numbers() == list(range(300))
 
 
