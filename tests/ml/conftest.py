@@ -47,7 +47,7 @@ def ml_lakehouse(lakehouse_root, tmp_path, monkeypatch):
 SYNTHETIC_CUSTOMERS = 300
 
 
-def synthetic_features(as_of: str, seed: int = 0, n: int = SYNTHETIC_CUSTOMERS):
+def synthetic_features(as_of: str, seed: int = 0, n: int = SYNTHETIC_CUSTOMERS, first_id: int = 1):
     """Features of `n` customers as of a date (the features table's columns); churn is likely when
     recency is high and activity low, so a model learns something real."""
     import numpy as np
@@ -56,7 +56,7 @@ def synthetic_features(as_of: str, seed: int = 0, n: int = SYNTHETIC_CUSTOMERS):
     from include.lakehouse.ml import settings as ml
 
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"customer_id": np.arange(1, n + 1, dtype="int64"),
+    frame = pd.DataFrame({"customer_id": np.arange(first_id, first_id + n, dtype="int64"),
                           "as_of_date": date.fromisoformat(as_of)})
     for column in ml.NUMERIC_FEATURES:
         frame[column] = rng.gamma(2.0, 10.0, n).round(2)
@@ -87,7 +87,8 @@ def write_world(as_of_dates: list[str], churned_by_date: dict | None = None, see
 
     world, orders = {}, []
     for i, as_of in enumerate(as_of_dates):
-        frame = synthetic_features(as_of, seed=seed + i)
+        # customers of different dates are different people: label windows of nearby dates overlap
+        frame = synthetic_features(as_of, seed=seed + i, first_id=1 + 100_000 * i)
         churned = (churned_by_date or {}).get(as_of)
         churned = true_churn(frame, seed=seed + 100 + i) if churned is None else np.asarray(churned)
         start = date.fromisoformat(as_of)
@@ -124,7 +125,7 @@ def fit_pipeline(frame, churned, *, invert: bool = False):
     from include.lakehouse.ml.training import _pipeline
 
     y = 1 - np.asarray(churned) if invert else np.asarray(churned)
-    return _pipeline().fit(frame[ml.FEATURES], y)
+    return _pipeline().set_params(model__max_iter=30).fit(frame[ml.FEATURES], y)  # small: tests stay fast
 
 
 def register(pipeline, trained_as_of: str, frame) -> str:
