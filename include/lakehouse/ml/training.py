@@ -103,6 +103,14 @@ def _auc(model, x: pd.DataFrame, y: pd.Series) -> float:
     return float(roc_auc_score(y, scores(model, x)))
 
 
+def model_requirements() -> list[str]:
+    """The serving environment, declared: MLflow's inference of it spawns a process that imports
+    the model (tens of seconds) and picked up whatever the training process had loaded (pytest)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")]
+
+
 def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     """Train on the features of `as_of` (pinned version) with point-in-time labels; register,
     alias `challenger`, promote to `champion` when better on the holdout. Returns the outcome."""
@@ -145,6 +153,7 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
         signature = infer_signature(x_train, model.predict_proba(x_train.head(50)))
         info = mlflow.sklearn.log_model(model, name="model", registered_model_name=ml.MODEL_NAME, signature=signature,
                                         input_example=x_train.head(3), pyfunc_predict_fn="predict_proba",
+                                        pip_requirements=model_requirements(),
                                         # we built this model: its tree arrays are trusted when it loads
                                         skops_trusted_types=[
                                             "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"])
