@@ -371,8 +371,8 @@ def bench_ml() -> dict:
             "rows_explained_per_second": scored["explained_per_second"],
             "explanation_rows_written": scored["counts"]["explanations"],
             "max_additivity_error": scored["max_additivity_error"],
-            "note": "feature build: one as-of date in a warm local[2] session; scoring per second covers the whole "
-                    "task (model load, explanations, writes); explanations per second the SHAP step alone"}
+            "note": "feature build: one as-of date in a warm local[2] session; scoring per second: the serving path "
+                    "(model load, scoring, writes) as before; explanations per second: the SHAP step alone"}
 
 
 BENCHES = {"parse": bench_parse, "scd2": bench_scd2, "cdc": bench_cdc, "zorder": bench_zorder,

@@ -62,7 +62,7 @@ def _plots(y: np.ndarray, p: np.ndarray, importance: dict[str, float]) -> dict[s
     fig, ax = plt.subplots(figsize=(4, 3.5))
     ax.imshow(matrix, cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, str(value), ha="center", va="center")
+        ax.text(j, i, str(value), ha="center", va="center", color="white" if value > matrix.max() / 2 else "black")
     ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["stays", "churns"], yticklabels=["stays", "churns"],
            xlabel="predicted", ylabel="actual", title=f"Confusion matrix at {ml.SERVING_THRESHOLD}")
     plots[f"Confusion matrix (threshold {ml.SERVING_THRESHOLD})"] = _png(fig)
