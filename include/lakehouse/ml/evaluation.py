@@ -185,9 +185,9 @@ def evaluate(run_day: str) -> dict[str, Any]:
         models["challenger"] = contender
     cutoffs = {role: data_cutoff(client, v) for role, v in models.items()}
     loaded = {role: mlflow.pyfunc.load_model(f"models:/{ml.MODEL_NAME}/{v.version}") for role, v in models.items()}
-    orders_version = open_table("silver/orders").version()
     rows, paired, pooled = [], {"y": [], "champion": [], "challenger": []}, {"y": [], "p": []}
-    dates = matured_as_of_dates(run_day)
+    dates = matured_as_of_dates(run_day)  # none without silver/orders
+    orders_version = open_table("silver/orders").version() if dates else None
     evaluated_at = datetime.now(timezone.utc)
     for as_of in dates:
         eligible = [r for r in models if cutoffs[r] is None or date.fromisoformat(as_of) >= cutoffs[r]]
