@@ -115,6 +115,11 @@ def test_demo_runs_every_dag_through_a_real_airflow(tmp_path):
     newest = features[features["as_of_date"] == features["as_of_date"].max()]
     assert len(scores) == len(newest) and set(scores["model_version"]) == {"1"}
     assert "holdout AUC" in out and "scored" in out and "drift check" in out
+    # every score explained (top-k SHAP rows), the shadow and the matured-label evaluation reported
+    explanations = DeltaTable(str(lakehouse / "predictions" / "churn_explanations")).to_pandas()
+    assert len(explanations) % len(scores) == 0 and set(explanations["model_version"]) == {"1"}
+    assert "explanations" in out and "shadow: " in out and "decision: " in out
+    assert (tmp_path / "reports" / "models" / "customer_churn_v1.html").exists()
     # Great Expectations ran on every layer; results and data docs are kept
     assert "GX silver_orders:" in out and "GX predictions_churn_scores: passed" in out
     assert (tmp_path / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()

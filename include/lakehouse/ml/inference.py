@@ -1,6 +1,8 @@
 """Batch inference: the registry's champion scores one features partition; predictions carry
 the model name, version, MLflow run and feature table version; a rerun of a date replaces
-its partition. Nothing is written unless every row was scored."""
+its partition. Nothing is written unless every row was scored and explained (the SHAP
+additivity check passed). A challenger, when there is one, scores the same rows in shadow
+into predictions/churn_shadow_scores: compared, logged, never served."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ import time
 from datetime import date, datetime, timezone
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from include.lakehouse.delta import overwrite_partition
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.ml import settings as ml
+from include.lakehouse.ml.explain import explain, top_k_rows
 
 
 class NothingToScore(LakehouseError):
@@ -48,20 +52,97 @@ def score(as_of: str | None = None) -> dict[str, Any]:
         raise LakehouseError(f"features {as_of} do not match model {ml.MODEL_NAME} v{model_version.version}'s "
                              f"signature: {exc}; nothing was written") from exc
     n = len(frame)
+    explain_started = time.perf_counter()
+    explanations = explain(model.get_raw_model(), frame[expected])  # raises (nothing written) unless additive
+    explain_seconds = time.perf_counter() - explain_started
+    explanation_rows = top_k_rows(explanations, frame[expected], frame["customer_id"], as_of, model_version.version)
     rows = pa.table({
         "customer_id": pa.array(frame["customer_id"], pa.int64()),
         "as_of_date": pa.array([date.fromisoformat(as_of)] * n, pa.date32()),
         "churn_probability": pa.array(probability, pa.float64()),
-        "churn_predicted": pa.array(probability >= 0.5),
+        "churn_predicted": pa.array(probability >= ml.SERVING_THRESHOLD),
         "model_name": pa.array([ml.MODEL_NAME] * n),
         "model_version": pa.array([str(model_version.version)] * n),
         "mlflow_run_id": pa.array([model_version.run_id] * n),
         "feature_table_version": pa.array([features_version] * n, pa.int64()),
         "scored_at": pa.array([datetime.now(timezone.utc)] * n, pa.timestamp("us", tz="UTC")),
     })
+    shadow_started = time.perf_counter()
+    shadow = _shadow_scores(client, model_version, frame, probability, as_of)
+    shadow_seconds = time.perf_counter() - shadow_started
     result = overwrite_partition(ml.PREDICTIONS_TABLE, rows, partition={"as_of_date": as_of})
-    seconds = time.perf_counter() - started
-    return {**result.to_dict(), "model_version": str(model_version.version), "as_of_date": as_of,
-            "scored_per_second": round(n / seconds), "counts": {"customers scored": n},
-            "report_lines": [f"scored {n} customers for {as_of} with {ml.MODEL_NAME} v{model_version.version} "
-                             f"(features v{features_version})"]}
+    overwrite_partition(ml.EXPLANATIONS_TABLE, explanation_rows, partition={"as_of_date": as_of})
+    if shadow.get("rows") is not None:
+        overwrite_partition(ml.SHADOW_TABLE, shadow.pop("rows"), partition={"as_of_date": as_of})
+    seconds = time.perf_counter() - started - explain_seconds - shadow_seconds  # the serving path, as before
+    importance = explanations.global_importance()
+    figures = {"scored_per_second": round(n / seconds), "explained_per_second": round(n / max(explain_seconds, 1e-9)),
+               "max_additivity_error": explanations.max_additivity_error}
+    _log_run(as_of, model_version, figures, importance, shadow)
+    lines = [f"scored {n} customers for {as_of} with {ml.MODEL_NAME} v{model_version.version} "
+             f"(features v{features_version}); {explanation_rows.num_rows} explanations (top "
+             f"{explanation_rows.num_rows // max(n, 1)} features each, additivity error "
+             f"{explanations.max_additivity_error:.1e}); top feature {next(iter(importance))}"]
+    lines.append(shadow["summary"])
+    counts = {"customers scored": n, "explanations": explanation_rows.num_rows,
+              "shadow scores": shadow.get("rows_scored", 0)}
+    return {**result.to_dict(), "model_version": str(model_version.version), "as_of_date": as_of, **figures,
+            "global_importance": importance, "shadow": shadow, "counts": counts, "report_lines": lines}
+
+
+def _shadow_scores(client, champion_version, frame, served, as_of: str) -> dict[str, Any]:
+    """The challenger's scores on the rows the champion served, and how they compare. A challenger
+    that cannot score is reported (and alerted by the DAG), never a reason not to serve."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from scipy.stats import spearmanr
+
+    from include.lakehouse.ml.training import scores
+
+    try:
+        challenger = client.get_model_version_by_alias(ml.MODEL_NAME, "challenger")
+    except MlflowException:
+        challenger = None
+    if challenger is None or str(challenger.version) == str(champion_version.version):
+        return {"summary": "shadow: no challenger besides the champion, nothing scored in shadow"}
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{ml.MODEL_NAME}/{challenger.version}")
+        shadow = scores(model, frame[model.metadata.get_input_schema().input_names()])
+    except Exception as exc:
+        return {"challenger_version": str(challenger.version), "error": f"{type(exc).__name__}: {exc}",
+                "summary": f"shadow: challenger v{challenger.version} could not score {as_of}: {exc}"}
+    n = len(frame)
+    agreement = float(np.mean((shadow >= ml.SERVING_THRESHOLD) == (served >= ml.SERVING_THRESHOLD)))
+    shift = float(np.mean(shadow - served))
+    rank = spearmanr(shadow, served).statistic if n > 1 else float("nan")
+    rows = pa.table({
+        "customer_id": pa.array(frame["customer_id"], pa.int64()),
+        "as_of_date": pa.array([date.fromisoformat(as_of)] * n, pa.date32()),
+        "model_name": pa.array([ml.MODEL_NAME] * n),
+        "shadow_model_version": pa.array([str(challenger.version)] * n),
+        "champion_model_version": pa.array([str(champion_version.version)] * n),
+        "shadow_probability": pa.array(shadow, pa.float64()),
+        "champion_probability": pa.array(served, pa.float64()),
+        "shadow_predicted": pa.array(shadow >= ml.SERVING_THRESHOLD),
+        "scored_at": pa.array([datetime.now(timezone.utc)] * n, pa.timestamp("us", tz="UTC")),
+    })
+    metrics = {"shadow_agreement": round(agreement, 4), "shadow_score_shift": round(shift, 4),
+               "shadow_rank_correlation": None if np.isnan(rank) else round(float(rank), 4)}
+    return {"challenger_version": str(challenger.version), "rows": rows, "rows_scored": n, **metrics,
+            "summary": f"shadow: challenger v{challenger.version} scored the same {n} rows (not served): agreement "
+                       f"{agreement:.3f}, score shift {shift:+.4f}, rank correlation {metrics['shadow_rank_correlation']}"}
+
+
+def _log_run(as_of: str, model_version, figures: dict, importance: dict[str, float], shadow: dict) -> None:
+    """One MLflow run per scoring: throughput, the global importance of the served version, the shadow comparison."""
+    import mlflow
+
+    with mlflow.start_run(run_name=f"inference_{as_of}"):
+        mlflow.set_tags({"kind": "batch_inference", "model_version": model_version.version, "as_of_date": as_of,
+                         **({"shadow_model_version": shadow["challenger_version"]} if "challenger_version" in shadow
+                            else {}), **({"shadow_error": shadow["error"][:500]} if "error" in shadow else {})})
+        mlflow.log_metrics({**figures, **{f"shap_mean_abs.{f}": v for f, v in importance.items()},
+                            **{k: shadow[k] for k in ("shadow_agreement", "shadow_score_shift",
+                                                      "shadow_rank_correlation") if shadow.get(k) is not None}})
+        mlflow.log_dict({"model_name": ml.MODEL_NAME, "model_version": str(model_version.version), "as_of_date": as_of,
+                         "mean_abs_shap": importance}, f"explanations/global_importance_v{model_version.version}.json")

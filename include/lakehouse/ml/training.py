@@ -1,6 +1,7 @@
 """Training with MLflow: point-in-time labels, features at pinned Delta versions, a registered
-model version with alias `challenger`, promoted to `champion` only when it beats the current
-champion on the same holdout (the first model becomes champion)."""
+model version with alias `challenger` and its model card, promoted to `champion` only when it
+beats the current champion on the same holdout (the first model becomes champion); later,
+evaluate_models promotes or rolls back on matured labels (ml/evaluation.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ import pyarrow.compute as pc
 from include.lakehouse.delta import open_table, try_open
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.ml import settings as ml
+from include.lakehouse.ml.evaluation import move_champion
+from include.lakehouse.ml.explain import explain
+from include.lakehouse.ml.model_card import write_card
 
 
 class NoTrainingData(LakehouseError):
@@ -99,6 +103,14 @@ def _auc(model, x: pd.DataFrame, y: pd.Series) -> float:
     return float(roc_auc_score(y, scores(model, x)))
 
 
+def model_requirements() -> list[str]:
+    """The serving environment, declared: MLflow's inference of it spawns a process that imports
+    the model (tens of seconds) and picked up whatever the training process had loaded (pytest)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")]
+
+
 def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     """Train on the features of `as_of` (pinned version) with point-in-time labels; register,
     alias `challenger`, promote to `champion` when better on the holdout. Returns the outcome."""
@@ -119,6 +131,7 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     x_train, x_hold, y_train, y_hold = train_test_split(x, y, test_size=0.25, random_state=7, stratify=y)
     model = _pipeline().fit(x_train, y_train)
     holdout_auc = _auc(model, x_hold, y_hold)
+    importance = explain(model, x_hold).global_importance()  # fails here, not at scoring, if unexplainable
 
     client = mlflow_client()
     current = champion(client)
@@ -128,7 +141,7 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
                            "model": type(estimator).__name__, "max_iter": estimator.max_iter,
                            "learning_rate": estimator.learning_rate, "features": ",".join(ml.FEATURES)})
         mlflow.log_metrics({"holdout_auc": holdout_auc, "train_rows": len(x_train), "holdout_rows": len(x_hold),
-                            "churn_rate": float(y.mean())})
+                            "churn_rate": float(y.mean()), **{f"shap_mean_abs.{f}": v for f, v in importance.items()}})
         mlflow.set_tags({"features_table": ml.FEATURES_TABLE, "features_version": features_version,
                          **{f"source.{k}": str(frame[f"{k}_version"].iloc[0]) for k in ("orders", "customers", "events")}})
         with tempfile.TemporaryDirectory() as tmp:
@@ -140,24 +153,36 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
         signature = infer_signature(x_train, model.predict_proba(x_train.head(50)))
         info = mlflow.sklearn.log_model(model, name="model", registered_model_name=ml.MODEL_NAME, signature=signature,
                                         input_example=x_train.head(3), pyfunc_predict_fn="predict_proba",
+                                        pip_requirements=model_requirements(),
                                         # we built this model: its tree arrays are trusted when it loads
                                         skops_trusted_types=[
                                             "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"])
     version = str(info.registered_model_version)
+    facts = {"model": ml.MODEL_NAME, "version": version, "mlflow run": run.info.run_id,
+             "estimator": type(estimator).__name__, "features as of": as_of,
+             "label window": f"({as_of}, {date.fromisoformat(as_of) + timedelta(days=ml.LABEL_WINDOW_DAYS)}]",
+             "features table": f"{ml.FEATURES_TABLE} v{features_version}",
+             **{f"source {k}": f"v{frame[f'{k}_version'].iloc[0]}" for k in ("orders", "customers", "events")},
+             "rows (train / holdout)": f"{len(x_train)} / {len(x_hold)}", "churn rate": f"{float(y.mean()):.3f}",
+             "holdout AUC": f"{holdout_auc:.3f}"}
+    card = write_card(client, run.info.run_id, version, facts, y_hold.to_numpy(), scores(model, x_hold), importance, x)
     client.set_registered_model_alias(ml.MODEL_NAME, "challenger", version)
     champion_auc = None
     if current is not None:
         old = mlflow.pyfunc.load_model(f"models:/{ml.MODEL_NAME}/{current.version}")
         champion_auc = _auc(old, x_hold, y_hold)
     promoted = champion_auc is None or holdout_auc > champion_auc
-    if promoted:
-        client.set_registered_model_alias(ml.MODEL_NAME, "champion", version)
     verdict = ("champion (first model)" if current is None else
                f"champion (beat v{current.version}: {champion_auc:.3f})" if promoted else
                f"challenger only (champion v{current.version} has {champion_auc:.3f})")
+    if promoted:
+        move_champion(client, version, action="promote_at_training", from_version=current.version if current else None,
+                      reason=f"v{version} trained on {as_of}: holdout AUC {holdout_auc:.3f} -> {verdict}",
+                      evidence={"holdout_auc": holdout_auc, "champion_auc": champion_auc})
     return {"model_name": ml.MODEL_NAME, "model_version": version, "run_id": run.info.run_id,
             "holdout_auc": round(holdout_auc, 4), "champion_auc": None if champion_auc is None else round(champion_auc, 4),
             "promoted": promoted, "as_of_date": as_of, "features_version": features_version,
+            "model_card": str(card), "global_importance": importance,
             "report_lines": [f"{ml.MODEL_NAME} v{version} trained on {as_of}: holdout AUC {holdout_auc:.3f} -> {verdict}"]}
 
 
