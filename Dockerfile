@@ -1,7 +1,8 @@
-# Astro Runtime 3.3 (Airflow 3.3, Python 3.12). `astro dev start` builds this image;
+# Astro Runtime 3.3-2 (Airflow 3.3.2), its Python 3.11 variant: the Python requirements-lock.txt is
+# resolved and tested with (the default variant is newer). `astro dev start` builds this image;
 # requirements.txt and packages.txt are installed by the runtime's ONBUILD steps, which also copy
 # the project into /usr/local/airflow. tests/astro/test_image_fidelity.py checks this file.
-FROM astrocrpublic.azurecr.io/runtime:3.3-2
+FROM astrocrpublic.azurecr.io/runtime:3.3-2-python-3.11
 
 # include/ (the lakehouse package) and plugins/ must be importable by every component,
 # including the triggerer that runs deadline callbacks by dotted path.
