@@ -1,15 +1,25 @@
-# Astro Runtime 3.3 (Airflow 3.3). `astro dev start` builds this image; requirements.txt and
-# packages.txt are installed by the runtime's ONBUILD steps.
-FROM astrocrpublic.azurecr.io/runtime:3.3-2
+# Astro Runtime 3.3-2 (Airflow 3.3.2), its Python 3.11 variant: the Python requirements-lock.txt is
+# resolved and tested with (the default variant is newer). `astro dev start` builds this image;
+# requirements.txt and packages.txt are installed by the runtime's ONBUILD steps, which also copy
+# the project into /usr/local/airflow. tests/astro/test_image_fidelity.py checks this file.
+FROM astrocrpublic.azurecr.io/runtime:3.3-2-python-3.11
 
 # include/ (the lakehouse package) and plugins/ must be importable by every component,
 # including the triggerer that runs deadline callbacks by dotted path.
+# `astro dev start` bind-mounts dags/, plugins/, include/ and tests/ over the image, and each
+# component is its own container: so the dbt manifest is built outside those folders, and all
+# state (Delta tables, dbt's DuckDB file, MLflow, GX, reports, the alert outbox) lives under
+# lakehouse_state/, the named volume docker-compose.override.yml mounts into every component
+# (or set LAKEHOUSE_ROOT to s3://, abfss://, gs://).
 ENV PYTHONPATH=/usr/local/airflow:/usr/local/airflow/plugins \
     JAVA_HOME=/usr/lib/jvm/default-java \
-    LAKEHOUSE_ROOT=/usr/local/airflow/.local/lakehouse \
+    LAKEHOUSE_ROOT=/usr/local/airflow/lakehouse_state/lakehouse \
+    LAKEHOUSE_ALERTS_FILE=/usr/local/airflow/lakehouse_state/alerts/alerts.jsonl \
+    DBT_MANIFEST_PATH=/usr/local/airflow/dbt_manifest/manifest.json \
     AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
     GX_ANALYTICS_ENABLED=False
 
-# Cosmos renders dbt_transform from a manifest built here, once, not at DAG parse time
-# (the runtime's ONBUILD steps have copied the project into /usr/local/airflow already).
-RUN cd /usr/local/airflow && python -m include.lakehouse.dbt_project
+# The volume's mount point exists in the image so Docker gives the new volume its owner (astro).
+# Cosmos renders dbt_transform from the manifest built here, once, not at DAG parse time.
+RUN mkdir -p /usr/local/airflow/lakehouse_state \
+    && cd /usr/local/airflow && python -m include.lakehouse.dbt_project

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test ui bench install lock reset clean help dbt-docs canary
+.PHONY: demo test ui bench install lock reset clean help dbt-docs canary astro-check
 
 help:
 	@echo "make demo   - set up on first use, run every DAG once through a local Airflow, print a summary"
@@ -13,6 +13,7 @@ help:
 	@echo "make ui     - Airflow UI (airflow standalone) on the project's DAGs and settings"
 	@echo "make canary - alert self-test: alert_canary misses its deadline and fails a task; checks every alert arrived"
 	@echo "make bench  - run the benchmarks, results in bench/results/"
+	@echo "make astro-check - astro dev start without Docker: the project's Astro containers emulated, pipeline run, restart, rerun"
 	@echo "make reset  - delete all local state (.local/: Airflow DB, Delta tables, alerts)"
 	@echo "make lock   - re-resolve requirements-lock.txt from requirements-dev.txt"
 	@echo "make dbt-docs - dbt docs for include/dbt (local target) in include/dbt/target"
@@ -40,6 +41,11 @@ ui: install
 
 test: install
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# `astro dev start` proven without Docker (tests/astro/emulation.py); `make test` runs the fast
+# Astro checks (tests/astro/test_*.py without the `astro` mark: fresh-clone parse, topics, volumes, image)
+astro-check: $(VENV)/.installed
+	@$(PY) -m pytest -m astro tests/astro $(PYTEST_ARGS)
 
 dbt-docs: install
 	@$(PY) -c "from include.lakehouse.dbt_project import run_dbt; import sys; sys.exit(0 if run_dbt(['docs', 'generate']).success else 1)"

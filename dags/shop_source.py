@@ -5,8 +5,10 @@ The synthetic shop as an upstream system. Every day it **delivers the day's orde
 into `landing/orders` (CSV, JSON lines or Parquet, rotating by day, about 2% malformed
 rows, as real feeds are) and **publishes to Kafka** (connection `kafka_default`) its order
 events (`shop.order_events`) and the Debezium change envelopes of its tables
-(`shop.public.customers`, `shop.public.orders`, `shop.public.products`). Nothing already
-delivered is sent again. Emits `landing/orders` (starts `ingest_files`) and `kafka/shop`
+(`shop.public.customers`, `shop.public.orders`, `shop.public.products`), after creating
+any of those topics the cluster lacks with the partitions and retention of
+`include/lakehouse/sources.yaml` (real clusters, like the compose's Kafka, do not auto-create
+them). Nothing already delivered is sent again. Emits `landing/orders` (starts `ingest_files`) and `kafka/shop`
 (starts `ingest_kafka`).
 """
 
@@ -27,6 +29,16 @@ def shop_source():
 
         return deliver_orders_file(run_day(dag_run))
 
+    @task
+    def create_kafka_topics() -> dict:
+        from airflow.providers.apache.kafka.hooks.client import KafkaAdminClientHook
+
+        from include.lakehouse.kafka_topics import ensure_topics
+
+        result = ensure_topics(KafkaAdminClientHook(kafka_config_id="kafka_default").get_conn)
+        return {**result, "counts": {"Kafka topics created": len(result["created"])},
+                "report_lines": result["differs"]}
+
     @task(outlets=[KAFKA_SHOP])
     def publish_shop_changes_to_kafka(dag_run=None) -> dict:
         from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
@@ -40,7 +52,7 @@ def shop_source():
         return {"topics": sent, "counts": {"messages published": sum(s["messages"] for s in sent)}}
 
     deliver_orders_file_to_landing()
-    publish_shop_changes_to_kafka()
+    create_kafka_topics() >> publish_shop_changes_to_kafka()
 
 
 shop_source()

@@ -31,7 +31,10 @@ def client_config(port: int) -> dict[str, str]:
 
 def start(port: int, log: Path) -> subprocess.Popen:
     """Start a broker, wait until it answers, create the configured topics."""
-    from include.lakehouse.ingest.kafka import cluster_metadata, create_topics
+    from confluent_kafka.admin import AdminClient
+
+    from include.lakehouse.ingest.kafka import cluster_metadata
+    from include.lakehouse.kafka_topics import ensure_topics
 
     proc = subprocess.Popen(broker_cmd(port), stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 30
@@ -44,5 +47,5 @@ def start(port: int, log: Path) -> subprocess.Popen:
                 proc.kill()
                 raise RuntimeError(f"the embedded Kafka broker did not start; see {log}")
             time.sleep(0.5)
-    create_topics(client_config(port))
+    ensure_topics(AdminClient(client_config(port)))
     return proc

@@ -152,9 +152,11 @@ class Components:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, cmd: list[str]) -> None:
-        out = (self.logs / f"{name}.log").open("w")
-        self.procs[name] = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+    def start(self, name: str, cmd: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
+        """Start `cmd` as component `name` (`env`, when given, replaces the shared environment:
+        the Astro emulation gives each component its own container's)."""
+        out = (self.logs / f"{name}.log").open("a")
+        self.procs[name] = subprocess.Popen(cmd, env=env or self.env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
                                             start_new_session=True, preexec_fn=_die_with_parent)
 
     def check_alive(self) -> None:

@@ -18,9 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main(argv: list[str] | None = None) -> int:
     from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient
 
     from include.lakehouse.errors import LakehouseError
-    from include.lakehouse.ingest.kafka import create_topics, topics
+    from include.lakehouse.ingest.kafka import topics
+    from include.lakehouse.kafka_topics import ensure_topics
     from include.lakehouse.ingest.producer import publish_day
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = {"bootstrap.servers": args.bootstrap}
     try:
-        create_topics(config)
+        ensure_topics(AdminClient(config))
         producer = Producer(config)
         for topic in sorted(topics()):
             sent = publish_day(producer, topic, args.day, scale=args.scale)

@@ -2,7 +2,10 @@
 and publishing its marts from DuckDB back to the lakehouse as Delta tables.
 
 Cosmos renders the project from a manifest built ahead of time (`make` and the Dockerfile run
-`build_manifest`), so parsing the DAG never runs dbt. Everything here is cheap to import.
+`build_manifest`), so parsing the DAG never runs dbt. Where the manifest lives is
+DBT_MANIFEST_PATH: the Astro image builds it outside the folders `astro dev start` bind-mounts
+over the image (dags/, plugins/, include/, tests/), which would hide anything built under
+include/; locally it is include/dbt/target/manifest.json. Everything here is cheap to import.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from include.lakehouse.config import lakehouse_root, local_dir
 from include.lakehouse.results import OperationResult
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
-MANIFEST = PROJECT_DIR / "target" / "manifest.json"
+LOCAL_MANIFEST = PROJECT_DIR / "target" / "manifest.json"
 PROFILE = "lakehouse"
 # marts published to gold/<name> after a successful run on the local (DuckDB) target
 MARTS = ("fct_orders", "fct_daily_revenue", "dim_customers_current", "customer_lifetime_value")
@@ -96,12 +99,26 @@ def run_dbt(args: list[str], dbt_target: str | None = None, project_dir: Path = 
                 os.environ[key] = value
 
 
-def build_manifest() -> Path:
-    """`dbt parse` -> include/dbt/target/manifest.json (what Cosmos renders the DAG from)."""
-    result = run_dbt(["parse", "--quiet"], dbt_target="local")
-    if not result.success or not MANIFEST.exists():
+def manifest_path() -> Path:
+    """The manifest Cosmos renders dbt_transform from: DBT_MANIFEST_PATH, else the local build's."""
+    return Path(os.environ.get("DBT_MANIFEST_PATH") or LOCAL_MANIFEST)
+
+
+def missing_manifest_message(path: Path | None = None) -> str:
+    path = path or manifest_path()
+    return (f"dbt manifest not found at {path}: dbt_transform has no dbt tasks until it is built. "
+            f"Locally run `make` (or `python -m include.lakehouse.dbt_project`); under `astro dev start` "
+            f"the Dockerfile builds it into DBT_MANIFEST_PATH: rebuild the image (`astro dev restart`).")
+
+
+def build_manifest(path: Path | None = None) -> Path:
+    """`dbt parse` -> the manifest Cosmos renders the DAG from (default manifest_path()); the
+    rest of dbt's target folder (partial parse state, graph) goes next to it."""
+    path = Path(path or manifest_path())
+    result = run_dbt(["parse", "--quiet", "--target-path", str(path.parent.resolve())], dbt_target="local")
+    if not result.success or not path.exists():
         raise RuntimeError(f"dbt parse failed: {result.exception or 'see the dbt log above'}")
-    return MANIFEST
+    return path
 
 
 SOURCES = ("silver/customers", "silver/orders", "silver/products", "gold/dim_customer")

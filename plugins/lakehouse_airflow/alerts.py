@@ -2,10 +2,14 @@
 
 An alert is a dict (dag, run, task, try, owner, logical date, deadline, UI link, severity,
 dedup key) sent to the channels include/lakehouse/alerting.yaml routes for its DAG/owner:
-the log and a JSON-lines outbox (always; LAKEHOUSE_ALERTS_FILE, default
-.local/alerts/alerts.jsonl), a PagerDuty Events v2 shaped webhook, Slack and email through
+the log and a JSON-lines outbox (always; LAKEHOUSE_ALERTS_FILE, default alerts/alerts.jsonl
+next to a local LAKEHOUSE_ROOT), a PagerDuty Events v2 shaped webhook, Slack and email through
 the providers' notifiers. A channel failing must never fail or hide what raised the alert,
 and its error is logged with URLs cut to scheme://host/… (webhook URLs carry their token).
+
+Which failures are still open (so a later success sends a recovery) is kept in the Airflow
+metadata DB as Variables, which every component of a deployment shares (under `astro dev
+start` each component is its own container); the outbox is a record, never read back.
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def outbox_path() -> Path:
-    return Path(os.environ.get("LAKEHOUSE_ALERTS_FILE") or PROJECT_ROOT / ".local" / "alerts" / "alerts.jsonl")
+    if os.environ.get("LAKEHOUSE_ALERTS_FILE"):
+        return Path(os.environ["LAKEHOUSE_ALERTS_FILE"])
+    from include.lakehouse.config import local_dir
+
+    return local_dir("alerts") / "alerts.jsonl"
 
 
 def run_url(dag_id: str, run_id: str | None) -> str:
@@ -182,6 +190,41 @@ def skip_and_alert(kind: str, reason: Exception) -> NoReturn:
     raise AirflowSkipException(str(reason)) from reason
 
 
+INCIDENT_PREFIX = "lakehouse_incident__"
+
+
+def incident_key(dag_id: str, task_id: str) -> str:
+    return f"{INCIDENT_PREFIX}{dag_id}__{task_id}"
+
+
+def open_incident(dag_id: str, task_id: str, alert: dict[str, Any]) -> None:
+    """Remember the failure alert of a task until it recovers (a Variable in the metadata DB)."""
+    from airflow.sdk import Variable
+
+    try:
+        Variable.set(incident_key(dag_id, task_id), {k: alert.get(k) for k in ("dedup_key", "run_id", "sent_at")},
+                     description="open alert incident: the task's last alert was a failure; "
+                                 "its next success sends a recovery and removes this",
+                     serialize_json=True)
+    except Exception as exc:  # the failure alert itself went out; only its recovery is at stake
+        log.error("could not record the open incident of %s.%s (%s: %s)", dag_id, task_id, type(exc).__name__, exc)
+
+
+def close_incident(dag_id: str, task_id: str) -> dict[str, Any] | None:
+    """The open incident of this task, removed; None when its last alert was not a failure."""
+    from airflow.sdk import Variable
+
+    key = incident_key(dag_id, task_id)
+    try:
+        incident = Variable.get(key, default=None, deserialize_json=True)
+        if incident is not None:
+            Variable.delete(key)
+    except Exception as exc:
+        log.error("could not read the open incident of %s.%s (%s: %s)", dag_id, task_id, type(exc).__name__, exc)
+        return None
+    return incident
+
+
 class FailureNotifier(BaseNotifier):
     """on_failure_callback of every task (see defaults.py): one alert per failed try."""
 
@@ -192,46 +235,24 @@ class FailureNotifier(BaseNotifier):
     def notify(self, context) -> None:
         fields = task_fields(context)
         dag_id, run_id, task_id = fields["dag_id"], fields["run_id"], fields["task_id"]
-        send_alert({
+        alert = send_alert({
             "kind": self.kind,
             "summary": f"{dag_id}.{task_id} failed (try {fields['try_number']}): {context.get('exception')!s:.300}",
             **fields,
             "dedup_key": f"{dag_id}/{run_id}/{task_id}",
         })
-
-
-def _open_incident(dag_id: str, task_id: str) -> dict[str, Any] | None:
-    """The newest failure alert of this task in the outbox that no recovery followed."""
-    path = outbox_path()
-    if not path.exists():
-        return None
-    incident = None
-    with path.open() as fh:
-        for line in fh:
-            if f'"{task_id}"' not in line:
-                continue
-            try:
-                alert = json.loads(line)
-            except ValueError:
-                continue
-            if alert.get("dag_id") != dag_id or alert.get("task_id") != task_id:
-                continue
-            if alert.get("kind") == "task_failed":
-                incident = alert
-            elif alert.get("kind") == "recovery":
-                incident = None
-    return incident
+        open_incident(dag_id, task_id, alert)
 
 
 class RecoveryNotifier(BaseNotifier):
     """on_success_callback of every task: when the task's last alert was a failure, say it
-    recovered (PagerDuty `resolve` with the failure's dedup key). Incidents are read from the
-    alert outbox, so this needs the outbox on a filesystem the workers share."""
+    recovered (PagerDuty `resolve` with the failure's dedup key). Open incidents live in the
+    metadata DB (see open_incident), so any worker, in any container, sees them."""
 
     def notify(self, context) -> None:
         fields = task_fields(context)
         dag_id, run_id, task_id = fields["dag_id"], fields["run_id"], fields["task_id"]
-        incident = _open_incident(dag_id, task_id)
+        incident = close_incident(dag_id, task_id)
         if incident is None:
             return
         send_alert({"kind": "recovery", "severity": "info", **fields,

@@ -85,9 +85,28 @@ def test_deadline_callback_sends_a_deadline_alert(tmp_path, monkeypatch):
     assert alert["dedup_key"] == "ingest_files/scheduled__2024/deadline/warning" and alert["severity"] == "warning"
 
 
+class VariableStore:
+    """Stands in for the metadata DB's Variables (the task runner's API) in a unit test."""
+
+    def __init__(self):
+        self.values: dict[str, object] = {}
+
+    def set(self, key, value, description=None, serialize_json=False):
+        self.values[key] = json.loads(json.dumps(value))
+
+    def get(self, key, default=None, deserialize_json=False):
+        return self.values.get(key, default)
+
+    def delete(self, key):
+        self.values.pop(key, None)
+
+
 def test_success_after_failure_sends_one_recovery_that_resolves_the_incident(tmp_path, monkeypatch):
+    from airflow import sdk
+
     monkeypatch.setenv("LAKEHOUSE_ALERTS_FILE", str(tmp_path / "alerts.jsonl"))
     monkeypatch.delenv("LAKEHOUSE_ALERT_WEBHOOK_URL", raising=False)
+    monkeypatch.setattr(sdk, "Variable", VariableStore())
 
     def ti(run_id, try_number=1):
         return SimpleNamespace(dag_id="ingest_files", run_id=run_id, task_id="load", try_number=try_number)
@@ -125,3 +144,21 @@ def test_no_printed_text_carries_a_webhook_token(tmp_path, monkeypatch, caplog, 
     assert "webhook -> https://hooks.example.com/…" in printed.out
     everything = caplog.text + printed.out + printed.err + outbox.read_text()
     assert "HOOKTOKEN" not in everything and "SLACKTOKEN" not in everything
+
+
+def test_recovery_needs_no_shared_outbox(tmp_path, monkeypatch):
+    """Under `astro dev start` the task that failed and the one that recovers may run in
+    different containers, each with its own disk: the open incident comes from the metadata DB."""
+    from airflow import sdk
+
+    monkeypatch.delenv("LAKEHOUSE_ALERT_WEBHOOK_URL", raising=False)
+    monkeypatch.setattr(sdk, "Variable", VariableStore())
+    task = SimpleNamespace(owner="data-platform")
+    monkeypatch.setenv("LAKEHOUSE_ALERTS_FILE", str(tmp_path / "scheduler-a" / "alerts.jsonl"))
+    alerts.FailureNotifier().notify({"ti": SimpleNamespace(dag_id="d", run_id="r1", task_id="t", try_number=3),
+                                     "task": task, "exception": ValueError("boom")})
+    monkeypatch.setenv("LAKEHOUSE_ALERTS_FILE", str(tmp_path / "scheduler-b" / "alerts.jsonl"))
+    alerts.RecoveryNotifier().notify({"ti": SimpleNamespace(dag_id="d", run_id="r2", task_id="t", try_number=1),
+                                      "task": task})
+    recovered = [json.loads(line) for line in (tmp_path / "scheduler-b" / "alerts.jsonl").read_text().splitlines()]
+    assert [a["kind"] for a in recovered] == ["recovery"] and recovered[0]["dedup_key"] == "d/r1/t"
