@@ -83,8 +83,16 @@ class FileSource(_Strict):
         return self
 
 
-class TopicSettings(_Strict):
+class TopicDefaults(_Strict):
     partitions: int = Field(1, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)  # must outlast the longest pause of ingest_kafka
+
+
+class TopicSettings(_Strict):
+    """A topic's own keys; what it leaves unset comes from `topic_defaults`."""
+    partitions: int | None = Field(None, ge=1)
+    replication_factor: int | None = Field(None, ge=1)
     retention_ms: int | None = Field(None, ge=-1)
 
 
@@ -106,9 +114,18 @@ class Dimension(_Strict):
 
 class SourcesFile(_Strict):
     files: dict[str, FileSource] = {}
+    topic_defaults: TopicDefaults = TopicDefaults()
     topics: dict[str, TopicSettings] = {}
     cdc: dict[str, CdcTable] = {}
     dimensions: dict[str, Dimension] = {}
+
+    @model_validator(mode="after")
+    def _fill_topic_defaults(self) -> "SourcesFile":
+        defaults = self.topic_defaults.model_dump()
+        filled = {name: TopicSettings(**{**defaults, **spec.model_dump(exclude_none=True)})
+                  for name, spec in self.topics.items()}
+        object.__setattr__(self, "topics", filled)
+        return self
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "SourcesFile":

@@ -16,7 +16,6 @@ from typing import Any
 from include.lakehouse.config import load_sources
 from include.lakehouse.errors import LakehouseError
 
-DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -32,20 +31,10 @@ class TopicSpec:
 
 
 def topic_specs() -> list[TopicSpec]:
-    """sources.yaml topics; `topic_defaults` fills what a topic does not say."""
-    doc = load_sources()
-    defaults = doc.get("topic_defaults") or {}
-    specs = []
-    for name, spec in (doc.get("topics") or {}).items():
-        merged = {**defaults, **(spec or {})}
-        try:
-            specs.append(TopicSpec(name=name, partitions=int(merged["partitions"]),
-                                   replication_factor=int(merged.get("replication_factor", 1)),
-                                   retention_ms=int(merged.get("retention_ms", DEFAULT_RETENTION_MS))))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise LakehouseError(f"sources.yaml topics.{name}: needs an integer `partitions` "
-                                 f"(and optional replication_factor, retention_ms): {exc!r}") from None
-    return specs
+    """sources.yaml topics, `topic_defaults` filled in (validated by config_files.SourcesFile)."""
+    return [TopicSpec(name=name, partitions=spec["partitions"], replication_factor=spec["replication_factor"],
+                      retention_ms=spec["retention_ms"])
+            for name, spec in load_sources()["topics"].items()]
 
 
 def ensure_topics(admin) -> dict[str, Any]:

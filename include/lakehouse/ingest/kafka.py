@@ -69,20 +69,6 @@ def cluster_metadata(config: dict[str, Any], timeout: float = 10.0):
         ) from None
 
 
-def create_topics(config: dict[str, Any]) -> list[str]:
-    """Create the configured topics that do not exist yet; returns those created."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    existing = set(cluster_metadata(config).topics)
-    wanted = [NewTopic(name, num_partitions=int(spec.get("partitions", 1)), replication_factor=1)
-              for name, spec in topics().items() if name not in existing]
-    if wanted:
-        admin = AdminClient(config)  # keep the client alive until its futures resolve
-        for future in admin.create_topics(wanted).values():
-            future.result(timeout=30)
-    return [t.topic for t in wanted]
-
-
 def _position_key(cluster: str, topic: str, partition: int) -> str:
     return f"kafka.{cluster}.{topic}.{partition}"
 
