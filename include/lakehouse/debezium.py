@@ -5,12 +5,12 @@ Owns the reading of one message: the envelope (`before`, `after`, `op`, `source.
 `__lsn`, `__source_ts_ms`), with or without the JsonConverter schema
 (`{"schema": ..., "payload": ...}`), and undoing Debezium's value encodings: timestamps
 (ZonedTimestamp ISO strings, Timestamp ms, MicroTimestamp, NanoTimestamp), Date (days),
-Time/MicroTime/NanoTime, Decimal (precise: base64 two's-complement bytes with the scale
-from the schema or the table config; string; double) and VariableScaleDecimal. A
-message's schema, when present, decides how its fields are decoded; without one the
-`cdc:` entry in sources.yaml does (`timestamps`, `dates`, `times`, `decimals`,
-`decimal_handling`), and a timestamp column takes a number (micros, or the unit
-configured) or an ISO-8601 string.
+Time/MicroTime/NanoTime (kept as "HH:MM:SS.ffffff" strings: Delta has no time type),
+Decimal (precise: base64 two's-complement bytes with the scale from the schema or the
+table config; string; double) and VariableScaleDecimal. A message's schema, when present,
+decides how its fields are decoded; without one the `cdc:` entry in sources.yaml does
+(`timestamps`, `dates`, `times`, `decimals`, `decimal_handling`), and a timestamp column
+takes a number (micros, or the unit configured) or an ISO-8601 string.
 
 Every problem is reported per message, as a ValueError whose text is the reason; nothing
 here decides what happens to a bad message (the caller quarantines it) and one bad value
@@ -54,7 +54,7 @@ class Encoding:
         if self.kind == "date":
             return pa.date32()
         if self.kind == "time":
-            return pa.time64("us")
+            return pa.string()  # Delta has no time type: ISO-8601 "HH:MM:SS.ffffff" sorts and reads as one
         if self.kind == "decimal":
             return pa.decimal128(min(self.precision, 38), self.scale if self.scale is not None else 0)
         if self.kind == "binary":
@@ -130,8 +130,6 @@ def encoding_for_type(arrow_type: pa.DataType, configured: Encoding | None) -> E
         return Encoding("timestamp")
     if pa.types.is_date(arrow_type):
         return Encoding("date")
-    if pa.types.is_time(arrow_type):
-        return Encoding("time")
     if pa.types.is_decimal(arrow_type):
         return Encoding("decimal", scale=arrow_type.scale, precision=arrow_type.precision)
     return None
@@ -178,7 +176,13 @@ def _date(value: Any) -> date:
     return date(1970, 1, 1) + timedelta(days=_integer(value))
 
 
-def _time(value: Any, unit: str) -> time:
+def _time(value: Any, unit: str) -> str:
+    return _time_of_day(value, unit).isoformat(timespec="microseconds")
+
+
+def _time_of_day(value: Any, unit: str) -> time:
+    if isinstance(value, time):
+        return value
     if isinstance(value, str):
         text = value.strip()
         try:

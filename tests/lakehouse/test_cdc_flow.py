@@ -151,3 +151,65 @@ def test_source_schema_change_evolves_silver_and_a_dropped_column_is_kept(lakeho
     rows = {r["customer_id"]: r for r in DeltaTable(get_table("silver/customers").uri).to_pyarrow_table().to_pylist()}
     assert (rows[1]["city"], rows[1]["loyalty_tier"], rows[1]["email"]) == ("Rome", "gold", "a@x")
     assert (rows[2]["city"], rows[2]["email"]) == ("Paris", None)
+
+
+def quarantined() -> list[dict]:
+    uri = get_table("silver/customers").uri.replace("/silver/customers", f"/quarantine/cdc.{TOPIC}")
+    return DeltaTable(uri).to_pyarrow_table().to_pylist() if DeltaTable.is_deltatable(uri) else []
+
+
+def bronze_version() -> int:
+    return DeltaTable(get_table(f"bronze/{TOPIC}").uri).version()
+
+
+def test_a_batch_that_changes_nothing_moves_the_position_and_a_bad_message_is_quarantined_once(lakehouse_root):
+    first = envelope("c", {"city": "Oslo", "updated_at": ts(1)}, 1)
+    land([first])
+    apply_bronze_changes("customers")
+    land(["{not json", first])  # a bad message beside a redelivery: silver does not change
+    apply_bronze_changes("customers")
+    assert DeltaTable(get_table("silver/customers").uri).transaction_version(f"cdc_apply.bronze/{TOPIC}") == \
+        bronze_version()
+    land([envelope("u", {"city": "Bergen", "updated_at": ts(2)}, 2)])
+    apply_bronze_changes("customers")
+    land(["[1, 2]"])  # only bad messages in a batch: the position moves on all the same
+    apply_bronze_changes("customers")
+    assert apply_bronze_changes("customers")["skipped"]
+    assert sorted(r["_raw"] for r in quarantined()) == ["[1, 2]", "{not json"]
+    assert silver_rows()[1]["city"] == "Bergen"
+
+
+def test_quarantine_is_once_per_message_when_a_killed_run_rereads_its_versions(lakehouse_root):
+    """Quarantine written, silver not (killed): the rerun re-reads the same bronze versions
+    plus newer ones and quarantines only what is new."""
+    from include.lakehouse import cdc_flow
+
+    land(["{not json", envelope("c", {"city": "Oslo", "updated_at": ts(1)}, 1)])
+    cdc_flow._quarantine(TOPIC, [{"_raw": "{not json", "_reason": "x", "partition": 0, "offset": 0,
+                                   "_bronze_version": bronze_version()}], bronze_version())
+    land(["{also bad"])
+    apply_bronze_changes("customers")
+    assert sorted(r["_raw"] for r in quarantined()) == ["{also bad", "{not json"]
+    assert set(silver_rows()) == {1}
+
+
+def test_one_bad_value_quarantines_its_message_and_the_rest_apply(lakehouse_root):
+    good = {"customer_id": 1, "name": "Ada", "email": "a@x", "city": "Oslo", "country": "NO", "segment": "consumer",
+            "created_at": 1_704_067_200_000_000, "updated_at": 1_704_067_200_000_000}
+
+    def change(lsn, **values):
+        return json.dumps({"op": "c", "after": {**good, "customer_id": lsn, **values},
+                           "source": {"lsn": lsn, "ts_ms": 1_704_067_200_000}})
+
+    land([change(1), change(2, customer_id="abc"), change(3, city=42), change(4),
+          json.dumps({"op": "u", "after": [1, "Ada"], "source": {"lsn": 5}}), change(6, updated_at="yesterday")])
+    result = apply_bronze_changes("customers")  # silver does not exist yet: types from the batch
+    assert set(silver_rows()) == {1, 4} and result["quarantined"] == 4
+    land([change(7, customer_id="7"), change(8, created_at=1.5), change(9, country=None), change(10, name=["x"])])
+    apply_bronze_changes("customers")  # silver exists: its types decide
+    assert set(silver_rows()) == {1, 4, 9}
+    reasons = {json.loads(r["_raw"])["source"]["lsn"]: r["_reason"] for r in quarantined()}
+    assert "column customer_id: 'abc'" in reasons[2] and "column city: 42 is not a string" in reasons[3]
+    assert "after image is a list" in reasons[5] and "'yesterday' is not an ISO-8601 timestamp" in reasons[6]
+    assert "column customer_id: '7'" in reasons[7] and "column created_at: 1.5 is not an integer" in reasons[8]
+    assert "column name: ['x'] is not a string" in reasons[10]
