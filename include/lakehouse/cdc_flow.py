@@ -24,7 +24,7 @@ once, or a run beside a compaction, apply every change exactly once.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -196,8 +196,8 @@ def _change_times(feed: pa.Table, deleted: pa.ChunkedArray, keys: list[str], eff
     An insert/update: its effective column (else its `_source_ts`, else the commit time).
     A delete: the source time of the first delete event after the deleted row's state (its
     tombstone: silver's feed only shows the row as it was), never before the version it
-    closes began (a millisecond source clock against a microsecond column); the silver
-    commit time only when no tombstone says."""
+    closes began (a millisecond source clock against a microsecond column: at equal times
+    the later change wins); the silver commit time only when no tombstone says."""
     commit = feed.column("_commit_timestamp").cast(UTC_MICROS)
     state_time = pc.coalesce(_column_or_nulls(feed, effective), _column_or_nulls(feed, "_source_ts"), commit)
     if not pc.any(deleted).as_py():
@@ -222,7 +222,7 @@ def _change_times(feed: pa.Table, deleted: pa.ChunkedArray, keys: list[str], eff
     for i, row in enumerate(rows):
         began = times[row] if effective in feed.column_names and feed.column(effective)[int(row)].is_valid else None
         when = source_ts[i] or commit[int(row)].as_py()
-        if began is not None and when <= began:
-            when = began + timedelta(microseconds=1)
+        if began is not None and when < began:  # at the same time, the later change (the delete) wins
+            when = began
         times[row] = when
     return pa.array(times, UTC_MICROS)
