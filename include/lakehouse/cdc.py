@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from include.lakehouse.config import TableSpec, resolve, storage_options
 from include.lakehouse.delta import (
-    append, check_keys, check_positions, commit_properties, conform_schema, ensure_table, merge_upsert, quote, to_arrow,
+    append, check_keys, check_positions, commit_properties, conform_schema, ensure_table, quote, to_arrow,
     try_open, with_commit_retries,
 )
 from include.lakehouse.failpoints import reach
@@ -116,11 +116,12 @@ def apply_cdc(
     def plan_and_commit() -> OperationResult:
         dt = try_open(uri)
         check_positions(uri, dt, expected)
-        batch = _drop_behind_tombstones(uri, newest, keys, op_column)
+        stones = tombstones(uri, keys + [APPLIED_SEQUENCE])
+        batch = _drop_behind_tombstones(newest, stones, keys, op_column)
         is_delete = pc.equal(batch.column(op_column), DELETE_OP)
         deletes = batch.filter(is_delete).select(stone_columns)
         if deletes.num_rows:  # tombstones first: a crash after this leaves a rerunnable state
-            _record_tombstones(uri, deletes, keys)
+            _record_tombstones(uri, deletes, keys, stones)
         reach("cdc.after_tombstones")
         rows = batch.drop_columns([op_column])
         if dt is None:  # created empty, so the first merge is conflict-checked like any other
@@ -173,30 +174,42 @@ def tombstones(uri: str, columns: list[str] | None = None) -> pa.Table | None:
     return tomb.to_pyarrow_table(columns=columns)
 
 
-def _drop_behind_tombstones(uri: str, batch: pa.Table, keys: list[str], op_column: str) -> pa.Table:
+def _drop_behind_tombstones(batch: pa.Table, stones: pa.Table | None, keys: list[str], op_column: str) -> pa.Table:
     """Drop upserts whose sequence is not newer than the key's latest recorded delete.
 
     Deletes are never dropped: one whose tombstone a killed run already recorded must still
     be applied, and the merge ignores a delete older than the row it finds."""
-    if batch.num_rows == 0:
-        return batch
-    stones = tombstones(uri, keys + [APPLIED_SEQUENCE])
-    if stones is None or stones.num_rows == 0:
+    if batch.num_rows == 0 or stones is None or stones.num_rows == 0:
         return batch
     latest = stones.group_by(keys).aggregate([(APPLIED_SEQUENCE, "max")]).rename_columns(keys + ["__deleted_at"])
-    latest = latest.cast(pa.schema([batch.schema.field(k) for k in keys] + [latest.schema.field("__deleted_at")]))
-    probe = batch.select(keys).append_column("__row", pa.array(np.arange(batch.num_rows), pa.int64()))
-    hits = probe.join(latest, keys=keys, join_type="inner")
     deleted_at = np.full(batch.num_rows, np.iinfo(np.int64).min)
-    deleted_at[hits.column("__row").to_numpy()] = hits.column("__deleted_at").to_numpy()
+    rows, found = _matches(batch, latest, keys)
+    deleted_at[rows] = latest.column("__deleted_at").take(pa.array(found)).to_numpy()
     keep = (batch.column(APPLIED_SEQUENCE).to_numpy() > deleted_at) | pc.equal(
         batch.column(op_column), DELETE_OP).to_numpy(zero_copy_only=False)
     return batch.filter(pa.array(keep))
 
 
-def _record_tombstones(uri: str, deletes: pa.Table, keys: list[str]) -> None:
-    """Add the batch's delete events (once each: keyed by key and sequence)."""
-    merge_upsert(tombstone_uri(uri), deletes, keys=keys + [APPLIED_SEQUENCE], update_when="false")
+def _matches(rows: pa.Table, other: pa.Table, on: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (row in `rows`, row in `other`) equal on the columns `on` (inner join)."""
+    left = rows.select(on).append_column("__left", pa.array(np.arange(rows.num_rows), pa.int64()))
+    right = other.select(on).cast(left.select(on).schema).append_column(
+        "__right", pa.array(np.arange(other.num_rows), pa.int64()))
+    pairs = left.join(right, keys=on, join_type="inner")
+    return pairs.column("__left").to_numpy(), pairs.column("__right").to_numpy()
+
+
+def _record_tombstones(uri: str, deletes: pa.Table, keys: list[str], known: pa.Table | None) -> None:
+    """Add the batch's delete events not recorded yet (one row per key and sequence: an
+    append, cheaper than a merge; two runs racing may both add one, which the lookups,
+    taking the newest or the first after a state, do not mind)."""
+    if known is not None and known.num_rows:
+        recorded, _ = _matches(deletes, known, keys + [APPLIED_SEQUENCE])
+        fresh = np.ones(deletes.num_rows, bool)
+        fresh[recorded] = False
+        deletes = deletes.filter(pa.array(fresh))
+    if deletes.num_rows:
+        append(tombstone_uri(uri), deletes)
 
 
 __all__ = ["apply_cdc", "latest_per_key", "tombstone_uri", "tombstones", "APPLIED_SEQUENCE"]
