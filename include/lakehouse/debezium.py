@@ -395,6 +395,9 @@ def typed_changes(parsed: list[tuple[dict[str, Any], dict[str, Encoding]]], spec
                 decoded[index] = None
         values[column] = decoded
     good = [i for i in range(len(parsed)) if i not in bad]
+    # a column no message has a value for, and the table does not have yet, has no type to
+    # create it with (Delta has no null type): it arrives with its first value
+    columns = [c for c in columns if not pa.types.is_null(types[c]) or c in table_types]
     arrays = {}
     for column in columns:
         kept = [values[column][i] for i in good]

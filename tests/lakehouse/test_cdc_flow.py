@@ -290,3 +290,12 @@ def test_a_cdc_run_killed_after_its_tombstones_deletes_on_rerun(lakehouse_root):
     build_dimension("dim_customer")
     dim = DeltaTable(get_table("gold/dim_customer").uri).to_pyarrow_table().to_pylist()
     assert [(r["customer_id"], r["valid_to"], r["is_deleted"]) for r in dim if r["customer_id"] == 1] == [(1, ts(2), True)]
+
+
+def test_a_column_without_any_value_yet_does_not_block_the_first_batch(lakehouse_root):
+    land([json.dumps(debezium_envelope("customers", "c", None, {**customer(1, "Oslo", ts(1)), "segment": None},
+                                       ts(1), 1))])
+    assert apply_bronze_changes("customers")["quarantined"] == 0
+    land([json.dumps(debezium_envelope("customers", "u", None, customer(1, "Rome", ts(2)), ts(2), 2))])
+    apply_bronze_changes("customers")
+    assert (silver_rows()[1]["city"], silver_rows()[1]["segment"]) == ("Rome", "consumer")
