@@ -357,14 +357,25 @@ def _inferred_type(values: list[Any]) -> pa.DataType:
         return pa.array(sample[:1]).type
 
 
+def declared_types(spec: dict[str, Any]) -> dict[str, pa.DataType]:
+    """The column types a table's cdc: entry declares under `columns:` (the names landing
+    files use: int64, string, timestamp, decimal(p,s), ...)."""
+    from include.lakehouse.ingest.files import _arrow_type
+
+    return {column: _arrow_type(name) for column, name in (spec.get("columns") or {}).items()}
+
+
 def typed_changes(parsed: list[tuple[dict[str, Any], dict[str, Encoding]]], spec: dict[str, Any],
                   table_types: dict[str, pa.DataType]) -> tuple[pa.Table, list[tuple[int, str]]]:
     """Parsed messages -> one Arrow table of the good ones, and (index, reason) for the bad ones.
 
-    A column's type is the target table's when it has the column, else the one its
-    encoding gives (schema, then config), else the one most messages agree on; a message
-    whose value does not fit is bad, with the column and value in the reason."""
+    A column's type is the target table's when it has the column, else the one the config
+    declares (`columns:`, then the encodings), else the one the message schemas give, else
+    the one most messages agree on; a message whose value does not fit is bad, with the
+    column and value in the reason. Declare at least the keys: before the table exists, a
+    lone bad first message would otherwise decide a column's type."""
     configured = config_encodings(spec)
+    table_types = {**declared_types(spec), **table_types}
     columns = list(dict.fromkeys(c for row, _ in parsed for c in row))
     bad: dict[int, str] = {}
     types: dict[str, pa.DataType] = {}

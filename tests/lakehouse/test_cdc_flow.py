@@ -204,7 +204,7 @@ def test_one_bad_value_quarantines_its_message_and_the_rest_apply(lakehouse_root
 
     land([change(1), change(2, customer_id="abc"), change(3, city=42), change(4),
           json.dumps({"op": "u", "after": [1, "Ada"], "source": {"lsn": 5}}), change(6, updated_at="yesterday")])
-    result = apply_bronze_changes("customers")  # silver does not exist yet: types from the batch
+    result = apply_bronze_changes("customers")  # silver does not exist yet: types from sources.yaml
     assert set(silver_rows()) == {1, 4} and result["quarantined"] == 4
     land([change(7, customer_id="7"), change(8, created_at=1.5), change(9, country=None), change(10, name=["x"])])
     apply_bronze_changes("customers")  # silver exists: its types decide

@@ -9,7 +9,8 @@ chain: silver equals a plain reference (the newest event per key by LSN; a delet
 the key), and gold keeps the SCD2 invariants: its current versions are silver's rows; a
 key's versions never overlap and never end before they start; one current version per
 live key, none for a deleted one (with silver's tracked and type 1 values); every version starts at a source change time and a
-version closed by a delete ends at that delete's source time.
+version closed by a delete ends at that delete's source time. Messages with a bad key, a bad
+value or a bad image are quarantined once each and never stop the good ones.
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ def streams(draw):
             events.append({"key": key, "op": op, "lsn": lsn, "at": at, "row": row,
                            "message": debezium_envelope("customers", op, alive.get(key), row, at, lsn)})
             alive[key] = row
+    for bad in draw(st.lists(st.sampled_from(["key", "type", "image"]), max_size=2)):  # to quarantine
+        lsn += 1
+        row = dict(events[0]["message"]["after"])  # a create: as Debezium encoded it
+        row = {"key": {**row, "customer_id": "abc"}, "type": {**row, "city": 42}, "image": [1, 2]}[bad]
+        events.append({"key": None, "op": "bad", "lsn": lsn, "at": at,
+                       "message": {"op": "u", "after": row, "source": {"lsn": lsn, "ts_ms": 0}}})
     redelivered = draw(st.lists(st.integers(0, len(events) - 1), max_size=4))
     order = draw(st.permutations(list(range(len(events))) + redelivered))
     if draw(st.booleans()):  # often nearly in order: Kafka keeps a partition's order
@@ -90,14 +97,14 @@ def land(messages: list[dict], first_offset: int) -> None:
 def reference_silver(delivered: list[dict]) -> dict[int, dict]:
     """The plain rule: per key, the event with the highest LSN; a delete means no row."""
     newest: dict[int, dict] = {}
-    for event in delivered:
+    for event in (e for e in delivered if e["op"] != "bad"):
         if event["key"] not in newest or event["lsn"] > newest[event["key"]]["lsn"]:
             newest[event["key"]] = event
     return {k: e["row"] for k, e in newest.items() if e["op"] != "d"}
 
 
 def read(table: str) -> list[dict]:
-    uri = get_table(table).uri
+    uri = get_table(table).uri if table.split("/")[0] != "quarantine" else f"{os.environ['LAKEHOUSE_ROOT']}/{table}"
     return DeltaTable(uri).to_pyarrow_table().to_pylist() if DeltaTable.is_deltatable(uri) else []
 
 
@@ -107,9 +114,10 @@ def check_chain(delivered: list[dict]) -> None:
     assert {k: (r["city"], r["name"], r["updated_at"]) for k, r in silver.items()} == \
         {k: (r["city"], r["name"], r["updated_at"]) for k, r in expected.items()}
     gold = read("gold/dim_customer")
-    if not gold and not silver:
-        return
-    source_times = {(e["key"], e["at"]) for e in delivered if e["op"] != "d"}
+    bad = [e["message"] for e in delivered if e["op"] == "bad"]
+    quarantine = read(f"quarantine/cdc.{TOPIC}") if bad else []
+    assert sorted(r["_raw"] for r in quarantine) == sorted(json.dumps(m) for m in bad)  # each once
+    source_times = {(e["key"], e["at"]) for e in delivered if e["op"] not in ("d", "bad")}
     delete_times = {(e["key"], e["at"]) for e in delivered if e["op"] == "d"}
     for key in {r["customer_id"] for r in gold} | set(silver):
         versions = sorted((r for r in gold if r["customer_id"] == key), key=lambda r: r["valid_from"])

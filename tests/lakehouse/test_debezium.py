@@ -138,3 +138,17 @@ def test_iso_timestamps_and_schema_envelopes_reach_silver(lakehouse_root):
     assert rows[1]["placed_at"] == rows[2]["placed_at"] == rows[7]["placed_at"] == AT
     assert (rows[1]["amount"], rows[7]["amount"]) == (Decimal("19.99"), Decimal("123.45"))
     assert rows[7]["order_date"] == date(2024, 3, 1) and rows[7]["pickup"] == "10:30:15.123456"
+
+
+def test_types_come_from_the_table_then_the_config_then_the_majority():
+    def message(key, city="Oslo"):
+        return parse_envelope(json.dumps({"op": "c", "after": {"id": key, "city": city}, "source": {"lsn": 1}}),
+                              {"keys": ["id"]})
+
+    batch = [message(1), message("abc"), message(3, city=4)]
+    changes, bad = typed_changes(batch, {"keys": ["id"]}, {})  # nothing declared: most messages decide
+    assert changes.column("id").to_pylist() == [1] and [i for i, _ in bad] == [1, 2]
+    alone = [message("abc")]
+    assert typed_changes(alone, {"keys": ["id"]}, {})[1] == []  # a lone message decides: declare the keys
+    assert "'abc' is not a number" in typed_changes(alone, {"keys": ["id"], "columns": {"id": "int64"}}, {})[1][0][1]
+    assert typed_changes([message(7)], {"keys": ["id"], "columns": {"id": "int64"}}, {"id": pa.string()})[1] != []
