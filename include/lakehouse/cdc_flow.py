@@ -2,36 +2,47 @@
 
 `apply_bronze_changes` reads only what bronze received since the last batch (its change
 data feed, from the bronze version recorded in silver's own Delta log by the previous
-merge, in the same commit), turns envelopes into flat changes and applies them with
-`cdc.apply_cdc`. Both Debezium shapes are understood: the envelope (`before`, `after`,
-`op`, `source.lsn`, `source.ts_ms`) and the unwrapped form of ExtractNewRecordState
-(`__op`, `__deleted`, `__lsn`, `__source_ts_ms`). Tombstones are skipped (the delete before
-them carries the change). A message with no key, an unknown op or no sequence goes to
-`quarantine/cdc.<topic>` with the reason; the batch continues.
+merge, in the same commit), turns envelopes into typed flat changes (`debezium`) and
+applies them with `cdc.apply_cdc`. The position moves on with every batch, also when
+nothing in it changed silver. A message that cannot be applied (not JSON, no key, unknown
+op, no sequence, a value that does not fit its column) goes to `quarantine/cdc.<topic>`
+with the reason, once however often its bronze version is re-read; the good ones apply.
+Kafka tombstones are skipped (the delete before them carries the change). Silver rows keep
+`_source_ts` (the source commit time, Debezium's source.ts_ms) and every delete is kept
+with its source time beside silver (cdc tombstones).
 
-`build_dimension` does the same one layer up: silver's change feed -> `scd.apply_scd2`.
+`build_dimension` does the same one layer up: silver's change feed -> `scd.apply_scd2`. A
+version is closed at the source time of the change that ended it: the next version's
+effective column, or for a delete the delete's own source time (never the time silver
+happened to apply it, which lags).
+
+Each run is one plan (read the position, read the feed, merge) that is checked and
+committed on one snapshot and re-made from scratch on a commit conflict: two runs at
+once, or a run beside a compaction, apply every change exactly once.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.cdc import apply_cdc
+from include.lakehouse.cdc import APPLIED_SEQUENCE, apply_cdc, tombstones
 from include.lakehouse.config import SOURCES_FILE, get_table, lakehouse_root, load_sources
-from include.lakehouse.delta import append, try_open
+from include.lakehouse.debezium import parse_envelope, typed_changes
+from include.lakehouse.delta import append, try_open, with_commit_retries
 from include.lakehouse.delta import position as delta_position
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.maintenance import read_changes_since
 from include.lakehouse.scd import apply_scd2
 
-OPS = {"c", "r", "u", "d"}
+UTC_MICROS = pa.timestamp("us", tz="UTC")
+QUARANTINE_SCHEMA = pa.schema([("_raw", pa.string()), ("_reason", pa.string()), ("partition", pa.int64()),
+                               ("offset", pa.int64()), ("_bronze_version", pa.int64())])
 
 
 def cdc_tables() -> dict[str, dict[str, Any]]:
@@ -40,60 +51,6 @@ def cdc_tables() -> dict[str, dict[str, Any]]:
 
 def dimensions() -> dict[str, dict[str, Any]]:
     return load_sources().get("dimensions") or {}
-
-
-def _convert(value: Any, column: str, spec: dict[str, Any]) -> Any:
-    """Undo Debezium's JSON encodings for the columns the table config names."""
-    if value is None:
-        return None
-    if column in spec.get("timestamps", ()):
-        return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=int(value))
-    if column in spec.get("dates", ()):
-        return date(1970, 1, 1) + timedelta(days=int(value))
-    if column in (spec.get("decimals") or {}):
-        return Decimal(str(value))
-    return value
-
-
-def parse_envelope(payload: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """One change as a flat row (image columns + _op, _lsn, _source_ts); ValueError says why not."""
-    message = json.loads(payload)
-    if not isinstance(message, dict):
-        raise ValueError("not a JSON object")
-    message = message.get("payload", message) if "schema" in message else message  # JsonConverter with schemas
-    if "__op" in message or "__deleted" in message:  # unwrapped (ExtractNewRecordState)
-        op = "d" if str(message.get("__deleted", "false")).lower() == "true" else message.get("__op")
-        image = {k: v for k, v in message.items() if not k.startswith("__")}
-        lsn, ts_ms = message.get("__lsn", message.get("__source_lsn")), message.get("__source_ts_ms", message.get("__ts_ms"))
-    else:
-        op = message.get("op")
-        image = (message.get("before") if op == "d" else message.get("after")) or {}
-        source = message.get("source") or {}
-        lsn, ts_ms = source.get("lsn"), source.get("ts_ms", message.get("ts_ms"))
-    if op not in OPS:
-        raise ValueError(f"unknown op {op!r} (expected one of c, r, u, d)")
-    missing = [k for k in spec["keys"] if image.get(k) is None]
-    if missing:
-        raise ValueError(f"no key: {missing} missing from the {'before' if op == 'd' else 'after'} image")
-    if lsn is None:
-        raise ValueError("no sequence: source.lsn (or __lsn) missing")
-    row = {k: _convert(v, k, spec) for k, v in image.items()}
-    row.update(_op=op, _lsn=int(lsn),
-               _source_ts=datetime.fromtimestamp(int(ts_ms) / 1000, timezone.utc) if ts_ms is not None else None)
-    return row
-
-
-def _changes_table(rows: list[dict[str, Any]], spec: dict[str, Any]) -> pa.Table:
-    types: dict[str, pa.DataType] = {c: pa.timestamp("us", tz="UTC") for c in spec.get("timestamps", ())}
-    types.update({c: pa.date32() for c in spec.get("dates", ())})
-    types.update({c: pa.decimal128(*p) for c, p in (spec.get("decimals") or {}).items()})
-    types.update({"_op": pa.string(), "_lsn": pa.int64(), "_source_ts": pa.timestamp("us", tz="UTC")})
-    columns = list(dict.fromkeys(c for r in rows for c in r))
-    arrays = {}
-    for column in columns:
-        values = [r.get(column) for r in rows]
-        arrays[column] = pa.array(values, types.get(column)) if column in types else pa.array(values)
-    return pa.table(arrays)
 
 
 def _read_feed(dt, done: int | None, current: int) -> pa.Table:
@@ -111,7 +68,8 @@ def _read_feed(dt, done: int | None, current: int) -> pa.Table:
     snapshot = pa.table(dt.to_pyarrow_table())
     feed = snapshot.append_column("_change_type", pa.array(["insert"] * snapshot.num_rows, pa.string()))
     feed = feed.append_column("_commit_timestamp", pa.array(
-        [datetime.now(timezone.utc)] * snapshot.num_rows, pa.timestamp("us", tz="UTC")))
+        [datetime.now(timezone.utc)] * snapshot.num_rows, UTC_MICROS))
+    feed = feed.append_column("_commit_version", pa.array([dt.version()] * snapshot.num_rows, pa.int64()))
     if dt.metadata().configuration.get("delta.enableChangeDataFeed") != "true":
         dt.alter.set_table_properties({"delta.enableChangeDataFeed": "true"})
     return feed
@@ -125,39 +83,69 @@ def apply_bronze_changes(table: str, *, batch_id: str | None = None) -> dict[str
     spec = cdc_tables()[table]
     topic = spec["topic"]
     silver = get_table(f"silver/{table}")
-    bronze = try_open(f"bronze/{topic}")
-    if bronze is None:
-        return {"table": table, "skipped": True, "detail": f"bronze/{topic} not there yet"}
     position = f"cdc_apply.bronze/{topic}"
-    target = try_open(silver.uri)
-    done = delta_position(target, position)
-    current = bronze.version()
-    if done is not None and done >= current:
-        return {"table": table, "skipped": True, "detail": f"bronze/{topic} v{current} already applied",
-                "counts": {}}
-    feed = _read_feed(bronze, done, current)
-    feed = feed.filter(pc.equal(feed.column("_change_type"), "insert"))
-    rows, bad, tombstones = [], [], 0
-    for record in feed.to_pylist():
-        if record["tombstone"] or record["payload"] is None:
-            tombstones += 1
-            continue
-        try:
-            rows.append(parse_envelope(record["payload"], spec))
-        except (ValueError, TypeError) as exc:
-            bad.append({"_raw": record["payload"], "_reason": str(exc), "partition": record["partition"],
-                        "offset": record["offset"]})
-    if bad:
-        append(f"{lakehouse_root()}/quarantine/cdc.{topic}",
-               pa.Table.from_pylist(bad), app_id=f"cdc_quarantine.{topic}.{current}")
-    if not rows:
-        return {"table": table, "skipped": True, "detail": "no applicable changes", "quarantined": len(bad),
-                "counts": {"quarantined": len(bad)}}
-    result = apply_cdc(silver, _changes_table(rows, spec), keys=spec["keys"], sequence_column="_lsn",
-                       op_column="_op", transactions={position: current})
-    return {**result.to_dict(), "bronze_version": current, "changes": len(rows), "tombstones": tombstones,
-            "quarantined": len(bad), "seconds": round(time.perf_counter() - started, 3),
-            "counts": {"quarantined": len(bad)}}  # inserted/updated/deleted come as rows_*
+
+    def plan_and_apply() -> dict[str, Any]:
+        bronze = try_open(f"bronze/{topic}")
+        if bronze is None:
+            return {"table": table, "skipped": True, "detail": f"bronze/{topic} not there yet", "counts": {}}
+        target = try_open(silver.uri)
+        done = delta_position(target, position) if target is not None else None
+        current = bronze.version()
+        if done is not None and done >= current:
+            return {"table": table, "skipped": True, "detail": f"bronze/{topic} v{current} already applied",
+                    "counts": {}}
+        feed = _read_feed(bronze, done, current)
+        feed = feed.filter(pc.equal(feed.column("_change_type"), "insert"))
+        parsed, sources, bad, kafka_tombstones = [], [], [], 0
+        for record in feed.to_pylist():
+            if record["tombstone"] or record["payload"] is None:
+                kafka_tombstones += 1
+                continue
+            try:
+                parsed.append(parse_envelope(record["payload"], spec))
+                sources.append(record)
+            except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+                bad.append(_quarantine_row(record, str(exc)))
+        table_types = {f.name: f.type for f in pa.schema(target.schema().to_arrow())} if target is not None else {}
+        changes, wrong = typed_changes(parsed, spec, table_types)
+        bad += [_quarantine_row(sources[index], reason) for index, reason in wrong]
+        _quarantine(topic, bad, current)
+        summary = {"table": table, "bronze_version": current, "changes": changes.num_rows,
+                   "tombstones": kafka_tombstones, "quarantined": len(bad), "counts": {"quarantined": len(bad)}}
+        if not changes.num_rows:
+            if target is not None:  # nothing to apply, but the next run starts after these messages
+                append(silver, pa.schema(target.schema().to_arrow()).empty_table(), transactions={position: current},
+                       expected={position: done})
+            return {**summary, "skipped": True, "detail": "no applicable changes",
+                    "seconds": round(time.perf_counter() - started, 3)}
+        result = apply_cdc(silver, changes, keys=spec["keys"], sequence_column="_lsn", op_column="_op",
+                           source_time_column="_source_ts", transactions={position: current},
+                           expected={position: done})
+        return {**result.to_dict(), **summary,  # inserted/updated/deleted come as rows_*
+                "seconds": round(time.perf_counter() - started, 3)}
+
+    return with_commit_retries(plan_and_apply, what=f"CDC apply of bronze/{topic} to silver/{table}")
+
+
+def _quarantine_row(record: dict[str, Any], reason: str) -> dict[str, Any]:
+    return {"_raw": record["payload"], "_reason": reason, "partition": record["partition"],
+            "offset": record["offset"], "_bronze_version": record["_commit_version"]}
+
+
+def _quarantine(topic: str, bad: list[dict[str, Any]], current: int) -> None:
+    """Record bad messages once each: the quarantine table remembers up to which bronze version
+    it holds them (an app transaction), so re-reading those versions adds nothing."""
+    if not bad:
+        return
+    uri = f"{lakehouse_root()}/quarantine/cdc.{topic}"
+    held = f"cdc_quarantine.bronze/{topic}"
+    existing = try_open(uri)
+    done = delta_position(existing, held) if existing is not None else None
+    fresh = [row for row in bad if done is None or row["_bronze_version"] > done]
+    if fresh:
+        append(uri, pa.Table.from_pylist(fresh, schema=QUARANTINE_SCHEMA), transactions={held: current},
+               expected={held: done})
 
 
 def build_dimension(name: str) -> dict[str, Any]:
@@ -166,27 +154,76 @@ def build_dimension(name: str) -> dict[str, Any]:
         raise LakehouseError(f"unknown dimension '{name}'; configure it under dimensions: in {SOURCES_FILE}")
     dim = dimensions()[name]
     source_spec = cdc_tables()[dim["source"]]
-    silver = try_open(f"silver/{dim['source']}")
-    if silver is None:
-        return {"dimension": name, "skipped": True, "detail": f"silver/{dim['source']} not there yet", "counts": {}}
     gold = get_table(f"gold/{name}")
     position = f"scd2.silver/{dim['source']}"
-    target = try_open(gold.uri)
-    done = delta_position(target, position)
-    current = silver.version()
-    if done is not None and done >= current:
-        return {"dimension": name, "skipped": True, "detail": f"silver v{current} already applied", "counts": {}}
-    feed = _read_feed(silver, done, current)
-    change_type = feed.column("_change_type")
-    feed = feed.filter(pc.is_in(change_type, pa.array(["insert", "update_postimage", "delete"])))
     keys, tracked, type1 = source_spec["keys"], dim["tracked"], dim.get("type1", [])
-    deleted = pc.equal(feed.column("_change_type"), "delete")
-    # a delete has no source time in silver (the row is gone): its commit time closes the version
-    effective = pc.if_else(deleted, feed.column("_commit_timestamp").cast(pa.timestamp("us", tz="UTC")),
-                           feed.column(dim["effective"]).cast(pa.timestamp("us", tz="UTC")))
-    changes = feed.select(keys + tracked + type1).append_column("changed_at", effective).append_column("_deleted", deleted)
-    result = apply_scd2(gold, changes, keys=keys, tracked=tracked, type1=type1, effective_column="changed_at",
-                        deleted_column="_deleted", surrogate_key=dim["surrogate_key"],
-                        transactions={position: current})
-    return {**result.to_dict(), "silver_version": current,
-            "counts": {"late": result.details.get("late", 0)}}  # versions inserted/updated come as rows_*
+
+    def plan_and_apply() -> dict[str, Any]:
+        silver = try_open(f"silver/{dim['source']}")
+        if silver is None:
+            return {"dimension": name, "skipped": True, "detail": f"silver/{dim['source']} not there yet",
+                    "counts": {}}
+        target = try_open(gold.uri)
+        done = delta_position(target, position) if target is not None else None
+        current = silver.version()
+        if done is not None and done >= current:
+            return {"dimension": name, "skipped": True, "detail": f"silver v{current} already applied", "counts": {}}
+        feed = _read_feed(silver, done, current)
+        feed = feed.filter(pc.is_in(feed.column("_change_type"), pa.array(["insert", "update_postimage", "delete"])))
+        feed = feed.take(pc.sort_indices(feed, [("_commit_version", "ascending")]))  # stable: source order kept
+        deleted = pc.equal(feed.column("_change_type"), "delete")
+        changed_at = _change_times(feed, deleted, keys, dim["effective"], silver.table_uri)
+        changes = feed.select(keys + tracked + type1).append_column("changed_at", changed_at).append_column(
+            "_deleted", deleted)
+        result = apply_scd2(gold, changes, keys=keys, tracked=tracked, type1=type1, effective_column="changed_at",
+                            deleted_column="_deleted", surrogate_key=dim["surrogate_key"],
+                            transactions={position: current}, expected={position: done})
+        return {**result.to_dict(), "silver_version": current,
+                "counts": {"late": result.details.get("late", 0)}}  # versions inserted/updated come as rows_*
+
+    return with_commit_retries(plan_and_apply, what=f"SCD2 build of gold/{name}")
+
+
+def _column_or_nulls(feed: pa.Table, name: str) -> pa.ChunkedArray | pa.Array:
+    if name in feed.column_names:
+        return feed.column(name).cast(UTC_MICROS)
+    return pa.nulls(feed.num_rows, UTC_MICROS)
+
+
+def _change_times(feed: pa.Table, deleted: pa.ChunkedArray, keys: list[str], effective: str,
+                  silver_uri: str) -> pa.Array:
+    """When each silver change happened in the source.
+
+    An insert/update: its effective column (else its `_source_ts`, else the commit time).
+    A delete: the source time of the first delete event after the deleted row's state (its
+    tombstone: silver's feed only shows the row as it was), never before the version it
+    closes began (a millisecond source clock against a microsecond column: at equal times
+    the later change wins); the silver commit time only when no tombstone says."""
+    commit = feed.column("_commit_timestamp").cast(UTC_MICROS)
+    state_time = pc.coalesce(_column_or_nulls(feed, effective), _column_or_nulls(feed, "_source_ts"), commit)
+    if not pc.any(deleted).as_py():
+        return state_time.combine_chunks() if isinstance(state_time, pa.ChunkedArray) else state_time
+    rows = np.flatnonzero(deleted.to_numpy(zero_copy_only=False))
+    deletes = feed.take(rows).select(keys + [APPLIED_SEQUENCE]).append_column("__row", pa.array(rows, pa.int64()))
+    source_ts = pa.nulls(len(rows), UTC_MICROS).to_pylist()
+    stones = tombstones(silver_uri)
+    if stones is not None and "_source_ts" in stones.column_names:
+        stones = stones.select(keys + [APPLIED_SEQUENCE, "_source_ts"]).rename_columns(
+            keys + ["__stone_seq", "__stone_ts"])
+        stones = stones.cast(pa.schema([deletes.schema.field(k) for k in keys]
+                                       + [pa.field("__stone_seq", pa.int64()), pa.field("__stone_ts", UTC_MICROS)]))
+        after = deletes.join(stones, keys=keys, join_type="inner")
+        after = after.filter(pc.greater(after.column("__stone_seq"), after.column(APPLIED_SEQUENCE)))
+        after = after.sort_by([("__row", "ascending"), ("__stone_seq", "ascending")])
+        hit_rows, first = np.unique(after.column("__row").to_numpy(), return_index=True)
+        position = {int(r): i for i, r in enumerate(rows)}
+        for row, ts in zip(hit_rows, after.column("__stone_ts").take(pa.array(first)).to_pylist()):
+            source_ts[position[int(row)]] = ts
+    times = state_time.to_pylist()
+    for i, row in enumerate(rows):
+        began = times[row] if effective in feed.column_names and feed.column(effective)[int(row)].is_valid else None
+        when = source_ts[i] or commit[int(row)].as_py()
+        if began is not None and when < began:  # at the same time, the later change (the delete) wins
+            when = began
+        times[row] = when
+    return pa.array(times, UTC_MICROS)

@@ -229,12 +229,7 @@ def append(
         if dt is None and guarded:  # create empty first: only a snapshot-based commit is conflict-checked
             ensure_table(uri, data.schema, spec, partition_by=parts)
             dt = try_open(uri)
-        if expected is not None and dt is not None:
-            moved = {k: (v, position(dt, k)) for k, v in expected.items() if position(dt, k) != v}
-            if moved:
-                raise ConcurrentWriteError(
-                    f"table {uri}: positions moved since this batch was planned "
-                    f"({', '.join(f'{k}: {a} -> {b}' for k, (a, b) in sorted(moved.items()))}); re-plan the batch")
+        check_positions(uri, dt, expected)
         if app_id is not None and dt is not None:
             done = position(dt, app_id)
             if done is not None and done >= app_version:
@@ -262,6 +257,20 @@ def append(
     if expected is not None:  # the caller's plan may be stale: it re-plans, not us
         return plan_and_commit()
     return with_commit_retries(plan_and_commit, what=f"append to {uri}")
+
+
+def check_positions(uri: str, dt: DeltaTable | None, expected: dict[str, int | None] | None) -> None:
+    """Refuse a write planned from positions (app_id -> version, None for never) that the
+    snapshot `dt` no longer holds: ConcurrentWriteError tells the caller to re-plan. Check on
+    the snapshot the write commits against, so nothing can move in between unnoticed."""
+    if not expected:
+        return
+    have = {k: position(dt, k) if dt is not None else None for k in expected}
+    moved = {k: (v, have[k]) for k, v in expected.items() if have[k] != v}
+    if moved:
+        raise ConcurrentWriteError(
+            f"table {uri}: positions moved since this batch was planned "
+            f"({', '.join(f'{k}: {a} -> {b}' for k, (a, b) in sorted(moved.items()))}); re-plan the batch")
 
 
 def ensure_table(uri: str, schema: pa.Schema, spec: TableSpec | None = None, *,

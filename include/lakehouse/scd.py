@@ -7,7 +7,10 @@ fall into), makes a rerun of the same batch a no-op, and keeps surrogate keys st
 stored version keeps its `<sk>`; a new version gets a 64-bit hash of the natural key and
 `valid_from`. The history is decided on sorted integer arrays (a version's tracked state is
 its row hash) with vectorised neighbour comparisons, one sort per batch and no per-key Python;
-values are taken once at the end, so the Delta merge dominates the cost.
+values are taken once at the end, so the Delta merge dominates the cost. A batch and the
+source position it stands for commit together (an empty commit when nothing changed), on
+the snapshot the plan was made from; a commit conflict (a concurrent run, a compaction)
+re-plans from a fresh snapshot, so a batch is applied once.
 
 Output columns: <surrogate_key>, keys, tracked (type 2), type1, valid_from, valid_to
 (next version's valid_from, null while open), is_current, is_deleted (the version was
@@ -26,7 +29,7 @@ import pyarrow.compute as pc
 from deltalake import write_deltalake
 
 from include.lakehouse.config import TableSpec, resolve, storage_options
-from include.lakehouse.delta import commit_properties, to_arrow, try_open
+from include.lakehouse.delta import check_positions, commit_properties, to_arrow, try_open, with_commit_retries
 from include.lakehouse.errors import KeyColumnError
 from include.lakehouse.results import OperationResult
 
@@ -44,6 +47,7 @@ def apply_scd2(
     deleted_column: str | None = None,
     surrogate_key: str = "sk",
     transactions: dict[str, int] | None = None,
+    expected: dict[str, int | None] | None = None,
 ) -> OperationResult:
     """Apply a batch of source changes to a type 2 dimension.
 
@@ -53,7 +57,10 @@ def apply_scd2(
     key at the same time, the later one in the batch wins.
     Result counts: rows_inserted (new versions), rows_updated (versions closed or
     corrected), rows_deleted (versions merged away by a late change), details.late.
-    `transactions` (app_id -> version) are recorded in the same commit (source position).
+    `transactions` (app_id -> version) are recorded in the same commit (source position),
+    also when nothing changed (an empty commit). The plan is re-made from a fresh snapshot
+    on a commit conflict; with `expected` (app_id -> version the caller planned from),
+    moved positions raise ConcurrentWriteError for the caller to re-plan instead.
     """
     started = time.perf_counter()
     uri, _ = resolve(table)
@@ -66,45 +73,51 @@ def apply_scd2(
     if data.column(effective_column).null_count:
         raise KeyColumnError(f"table {uri}: effective time column '{effective_column}' has nulls")
 
-    dt = try_open(uri)
-    source, late = _plan(data, dt, keys, tracked, type1, effective_column, deleted_column, surrogate_key)
-
-    def result(**counts) -> OperationResult:
-        return OperationResult(table=uri, operation="apply_scd2", version=dt.version() if dt is not None else None,
-                               seconds=round(time.perf_counter() - started, 4),
-                               details={"late": late, "changes": data.num_rows}, **counts)
-
-    if dt is None and source.num_columns == 1:  # an empty batch: nothing to create the table from
-        return result(skipped=True, rows_skipped=data.num_rows)
-    if dt is None:
-        history = source.drop_columns(["__action"])
-        write_deltalake(uri, history, storage_options=storage_options(), commit_properties=commit_properties(transactions))
+    def plan_and_commit() -> OperationResult:
         dt = try_open(uri)
-        return result(rows_inserted=history.num_rows)
+        check_positions(uri, dt, expected)
+        source, late = _plan(data, dt, keys, tracked, type1, effective_column, deleted_column, surrogate_key)
 
-    target = pa.schema(dt.schema().to_arrow())
-    if source.num_rows == 0:
-        if transactions:  # nothing to change, but the source position still moves on
-            write_deltalake(uri, target.empty_table(), mode="append", commit_properties=commit_properties(transactions),
-                            storage_options=storage_options())
-            dt.update_incremental()
-        return result(skipped=True, rows_skipped=data.num_rows)
-    source = source.cast(pa.schema([target.field(f.name) if f.name in target.names else f for f in source.schema]))
-    sk = surrogate_key
-    metrics = (
-        dt.merge(source, predicate=f"t.{sk} = s.{sk}", source_alias="s", target_alias="t", streamed_exec=True,
-                 commit_properties=commit_properties(transactions))
-        .when_matched_delete(predicate="s.__action = 'delete'")
-        .when_matched_update_all(predicate="s.__action = 'upsert'", except_cols=["__action"])
-        .when_not_matched_insert_all(predicate="s.__action = 'upsert'", except_cols=["__action"])
-        .execute()
-    )
-    dt.update_incremental()
-    return result(
-        rows_inserted=metrics["num_target_rows_inserted"], rows_updated=metrics["num_target_rows_updated"],
-        rows_deleted=metrics["num_target_rows_deleted"],
-        files_added=metrics.get("num_target_files_added", 0), files_removed=metrics.get("num_target_files_removed", 0),
-    )
+        def result(dt, **counts) -> OperationResult:
+            return OperationResult(table=uri, operation="apply_scd2", version=dt.version() if dt is not None else None,
+                                   seconds=round(time.perf_counter() - started, 4),
+                                   details={"late": late, "changes": data.num_rows}, **counts)
+
+        if dt is None and source.num_columns == 1:  # an empty batch: nothing to create the table from
+            return result(dt, skipped=True, rows_skipped=data.num_rows)
+        if dt is None:  # two creators race on version 0: the loser re-plans against the winner's rows
+            history = source.drop_columns(["__action"])
+            write_deltalake(uri, history, storage_options=storage_options(),
+                            commit_properties=commit_properties(transactions))
+            return result(try_open(uri), rows_inserted=history.num_rows)
+
+        target = pa.schema(dt.schema().to_arrow())
+        if source.num_rows == 0:
+            if transactions:  # nothing to change, but the source position still moves on (same snapshot)
+                write_deltalake(dt, target.empty_table(), mode="append", storage_options=storage_options(),
+                                commit_properties=commit_properties(transactions))
+                dt.update_incremental()
+            return result(dt, skipped=True, rows_skipped=data.num_rows)
+        source = source.cast(pa.schema([target.field(f.name) if f.name in target.names else f for f in source.schema]))
+        sk = surrogate_key
+        metrics = (
+            dt.merge(source, predicate=f"t.{sk} = s.{sk}", source_alias="s", target_alias="t", streamed_exec=True,
+                     commit_properties=commit_properties(transactions))
+            .when_matched_delete(predicate="s.__action = 'delete'")
+            .when_matched_update_all(predicate="s.__action = 'upsert'", except_cols=["__action"])
+            .when_not_matched_insert_all(predicate="s.__action = 'upsert'", except_cols=["__action"])
+            .execute()
+        )
+        return result(
+            dt, rows_inserted=metrics["num_target_rows_inserted"], rows_updated=metrics["num_target_rows_updated"],
+            rows_deleted=metrics["num_target_rows_deleted"],
+            files_added=metrics.get("num_target_files_added", 0),
+            files_removed=metrics.get("num_target_files_removed", 0),
+        )
+
+    if expected is not None:  # the caller's plan may be stale: it re-plans, not us
+        return plan_and_commit()
+    return with_commit_retries(plan_and_commit, what=f"SCD2 merge into {uri}")
 
 
 def _hash(table: pa.Table, columns: list[str], as_text: bool = False) -> np.ndarray:

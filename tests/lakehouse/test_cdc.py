@@ -82,3 +82,79 @@ def test_bad_change_batches_are_refused_with_the_reason(tmp_path):
     with pytest.raises(KeyColumnError, match="unknown op"):
         cdc.apply_cdc(uri, events((1, "a", "x", 1)), keys=["id"], sequence_column="lsn")
     assert not DeltaTable.is_deltatable(uri)
+
+
+def test_a_delete_survives_a_kill_between_its_tombstone_and_the_merge(tmp_path):
+    """Killed after the tombstone is written and before the merge: the rerun still deletes
+    (the delete's sequence equals its own tombstone's; it is not "behind" it)."""
+    from tests.processes import run_and_kill
+
+    uri = str(tmp_path / "silver")
+    cdc.apply_cdc(uri, events((1, "a", "c", 1), (2, "b", "c", 2)), keys=["id"], sequence_column="lsn")
+    delete = events((1, None, "d", 9))
+    code = run_and_kill("include.lakehouse.cdc.apply_cdc", (uri, delete), {"keys": ["id"], "sequence_column": "lsn"},
+                        failpoint="cdc.after_tombstones")
+    assert code == -9
+    assert state(uri) == {1: ("a", 1), 2: ("b", 2)}  # killed before the merge
+    assert DeltaTable(cdc.tombstone_uri(uri)).to_pyarrow_table().column("_cdc_sequence").to_pylist() == [9]
+    rerun = cdc.apply_cdc(uri, delete, keys=["id"], sequence_column="lsn")
+    assert rerun.rows_deleted == 1 and state(uri) == {2: ("b", 2)}
+    assert cdc.apply_cdc(uri, events((1, "zombie", "u", 5)), keys=["id"], sequence_column="lsn").rows_inserted == 0
+
+
+def test_a_batch_that_changes_nothing_still_records_its_position(tmp_path):
+    uri = str(tmp_path / "silver")
+    cdc.apply_cdc(uri, events((1, "a", "c", 5)), keys=["id"], sequence_column="lsn", transactions={"src": 1})
+    stale = cdc.apply_cdc(uri, events((1, "old", "u", 3), (1, "a", "c", 5)), keys=["id"], sequence_column="lsn",
+                          transactions={"src": 2})
+    assert stale.rows_skipped == 2 and state(uri) == {1: ("a", 5)}
+    assert DeltaTable(uri).transaction_version("src") == 2
+
+
+def test_tombstones_keep_every_delete_with_its_source_time(tmp_path):
+    from datetime import datetime, timezone
+
+    uri = str(tmp_path / "silver")
+    at = [datetime(2024, 1, d, tzinfo=timezone.utc) for d in (1, 2, 3, 4)]
+    batch = events((1, "a", "c", 1), (1, None, "d", 2)).append_column("ts", pa.array(at[:2], pa.timestamp("us", tz="UTC")))
+    cdc.apply_cdc(uri, batch, keys=["id"], sequence_column="lsn", source_time_column="ts")
+    later = events((1, "b", "c", 3), (1, None, "d", 4)).append_column("ts", pa.array(at[2:], pa.timestamp("us", tz="UTC")))
+    cdc.apply_cdc(uri, later.slice(0, 1), keys=["id"], sequence_column="lsn", source_time_column="ts")
+    cdc.apply_cdc(uri, later.slice(1), keys=["id"], sequence_column="lsn", source_time_column="ts")
+    cdc.apply_cdc(uri, later.slice(1), keys=["id"], sequence_column="lsn", source_time_column="ts")  # redelivered
+    stones = cdc.tombstones(uri).sort_by("_cdc_sequence").to_pylist()
+    assert [(s["id"], s["_cdc_sequence"], s["ts"].day) for s in stones] == [(1, 2, 2), (1, 4, 4)]
+
+
+def merge_batches_while_compacting(role: str, uri: str, batches: int) -> int:
+    """One side of a race (run in a child process): CDC merges (new keys, which add small
+    files, then updates across all files), or compactions of those files until they are through."""
+    import time
+
+    from include.lakehouse import maintenance
+
+    if role == "compact":
+        deadline = time.monotonic() + 60
+        while DeltaTable(uri).transaction_version("src") != batches - 1 and time.monotonic() < deadline:
+            maintenance.compact(uri, target_size_mb=64)
+        return batches
+    for i in range(batches):
+        inserts = [(1000 + 10 * i + k, "new", "c", 100 + i) for k in range(10)]
+        updates = [(k, f"v{i}", "u", 100 + i) for k in range(0, 40, 3)]
+        cdc.apply_cdc(uri, events(*(inserts if i % 2 == 0 else updates)), keys=["id"], sequence_column="lsn",
+                      transactions={"src": i})
+    return batches
+
+
+def test_cdc_merges_racing_a_compaction_all_commit(tmp_path):
+    from tests.processes import race
+
+    uri = str(tmp_path / "silver")
+    for k in range(0, 40, 5):  # many small files for the compaction to rewrite
+        cdc.apply_cdc(uri, events(*[(i, "new", "c", 1) for i in range(k, k + 5)]), keys=["id"], sequence_column="lsn")
+    outcomes = race("tests.lakehouse.test_cdc.merge_batches_while_compacting",
+                    [(("merge", uri, 20), {}), (("compact", uri, 20), {})])
+    assert outcomes == [("ok", 20), ("ok", 20)], outcomes
+    rows = state(uri)
+    assert len(rows) == 40 + 100 and DeltaTable(uri).transaction_version("src") == 19
+    assert all(rows[k] == ("v19", 119) for k in range(0, 40, 3))

@@ -7,6 +7,7 @@ import random
 from datetime import datetime, timezone
 
 import pyarrow as pa
+import pytest
 from deltalake import DeltaTable
 
 from include.lakehouse.cdc_flow import apply_bronze_changes, build_dimension
@@ -151,3 +152,150 @@ def test_source_schema_change_evolves_silver_and_a_dropped_column_is_kept(lakeho
     rows = {r["customer_id"]: r for r in DeltaTable(get_table("silver/customers").uri).to_pyarrow_table().to_pylist()}
     assert (rows[1]["city"], rows[1]["loyalty_tier"], rows[1]["email"]) == ("Rome", "gold", "a@x")
     assert (rows[2]["city"], rows[2]["email"]) == ("Paris", None)
+
+
+def quarantined() -> list[dict]:
+    uri = get_table("silver/customers").uri.replace("/silver/customers", f"/quarantine/cdc.{TOPIC}")
+    return DeltaTable(uri).to_pyarrow_table().to_pylist() if DeltaTable.is_deltatable(uri) else []
+
+
+def bronze_version() -> int:
+    return DeltaTable(get_table(f"bronze/{TOPIC}").uri).version()
+
+
+def test_a_batch_that_changes_nothing_moves_the_position_and_a_bad_message_is_quarantined_once(lakehouse_root):
+    first = envelope("c", {"city": "Oslo", "updated_at": ts(1)}, 1)
+    land([first])
+    apply_bronze_changes("customers")
+    land(["{not json", first])  # a bad message beside a redelivery: silver does not change
+    apply_bronze_changes("customers")
+    assert DeltaTable(get_table("silver/customers").uri).transaction_version(f"cdc_apply.bronze/{TOPIC}") == \
+        bronze_version()
+    land([envelope("u", {"city": "Bergen", "updated_at": ts(2)}, 2)])
+    apply_bronze_changes("customers")
+    land(["[1, 2]"])  # only bad messages in a batch: the position moves on all the same
+    apply_bronze_changes("customers")
+    assert apply_bronze_changes("customers")["skipped"]
+    assert sorted(r["_raw"] for r in quarantined()) == ["[1, 2]", "{not json"]
+    assert silver_rows()[1]["city"] == "Bergen"
+
+
+def test_quarantine_is_once_per_message_when_a_killed_run_rereads_its_versions(lakehouse_root):
+    """Quarantine written, silver not (killed): the rerun re-reads the same bronze versions
+    plus newer ones and quarantines only what is new."""
+    from include.lakehouse import cdc_flow
+
+    land(["{not json", envelope("c", {"city": "Oslo", "updated_at": ts(1)}, 1)])
+    cdc_flow._quarantine(TOPIC, [{"_raw": "{not json", "_reason": "x", "partition": 0, "offset": 0,
+                                   "_bronze_version": bronze_version()}], bronze_version())
+    land(["{also bad"])
+    apply_bronze_changes("customers")
+    assert sorted(r["_raw"] for r in quarantined()) == ["{also bad", "{not json"]
+    assert set(silver_rows()) == {1}
+
+
+def test_one_bad_value_quarantines_its_message_and_the_rest_apply(lakehouse_root):
+    good = {"customer_id": 1, "name": "Ada", "email": "a@x", "city": "Oslo", "country": "NO", "segment": "consumer",
+            "created_at": 1_704_067_200_000_000, "updated_at": 1_704_067_200_000_000}
+
+    def change(lsn, **values):
+        return json.dumps({"op": "c", "after": {**good, "customer_id": lsn, **values},
+                           "source": {"lsn": lsn, "ts_ms": 1_704_067_200_000}})
+
+    land([change(1), change(2, customer_id="abc"), change(3, city=42), change(4),
+          json.dumps({"op": "u", "after": [1, "Ada"], "source": {"lsn": 5}}), change(6, updated_at="yesterday")])
+    result = apply_bronze_changes("customers")  # silver does not exist yet: types from sources.yaml
+    assert set(silver_rows()) == {1, 4} and result["quarantined"] == 4
+    land([change(7, customer_id="7"), change(8, created_at=1.5), change(9, country=None), change(10, name=["x"])])
+    apply_bronze_changes("customers")  # silver exists: its types decide
+    assert set(silver_rows()) == {1, 4, 9}
+    reasons = {json.loads(r["_raw"])["source"]["lsn"]: r["_reason"] for r in quarantined()}
+    assert "column customer_id: 'abc'" in reasons[2] and "column city: 42 is not a string" in reasons[3]
+    assert "after image is a list" in reasons[5] and "'yesterday' is not an ISO-8601 timestamp" in reasons[6]
+    assert "column customer_id: '7'" in reasons[7] and "column created_at: 1.5 is not an integer" in reasons[8]
+    assert "column name: ['x'] is not a string" in reasons[10]
+
+
+def customer(key: int, city: str, at: datetime) -> dict:
+    return {"customer_id": key, "name": "Ada", "email": f"{key}@x", "city": city, "country": "NO",
+            "segment": "consumer", "created_at": ts(1), "updated_at": at}
+
+
+@pytest.mark.parametrize("gold_between", [True, False])
+def test_a_delete_closes_its_version_at_the_source_delete_time_and_a_re_created_key_is_current(lakehouse_root,
+                                                                                                gold_between):
+    """Deleted on day 2 and re-created on day 3 in the source; CDC applies them to silver much
+    later (lag) and in separate batches; the dimension is built after them (and, or not,
+    between the deletes and the re-creates)."""
+    keys = range(1, 101)
+    land([json.dumps(debezium_envelope("customers", "c", None, customer(k, "Oslo", ts(1)), ts(1), k)) for k in keys])
+    apply_bronze_changes("customers")
+    build_dimension("dim_customer")
+    land([json.dumps(debezium_envelope("customers", "d", customer(k, "Oslo", ts(1)), None, ts(2, k % 24), 1000 + k))
+          for k in keys])
+    apply_bronze_changes("customers")
+    if gold_between:  # the deletes reach gold before the re-creates reach silver
+        build_dimension("dim_customer")
+    land([json.dumps(debezium_envelope("customers", "c", None, customer(k, "Rome", ts(3)), ts(3), 2000 + k))
+          for k in keys if k % 2] + [json.dumps(debezium_envelope("customers", "c", None, customer(200, "Lima", ts(4)),
+                                                                    ts(4), 3000))])
+    apply_bronze_changes("customers")
+    land([json.dumps(debezium_envelope("customers", "c", None, customer(k, "Rome", ts(3)), ts(3), 2000 + k))
+          for k in keys if not k % 2])
+    apply_bronze_changes("customers")
+    build_dimension("dim_customer")
+    dim = DeltaTable(get_table("gold/dim_customer").uri).to_pyarrow_table().to_pylist()
+    current = {r["customer_id"]: (r["city"], r["valid_from"]) for r in dim if r["is_current"]}
+    assert current == {k: (v["city"], v["updated_at"]) for k, v in silver_rows().items()}
+    assert len(current) == 101
+    for k in keys:
+        history = sorted(((r["city"], r["valid_from"], r["valid_to"], r["is_deleted"]) for r in dim
+                          if r["customer_id"] == k), key=lambda v: v[1])
+        assert history == [("Oslo", ts(1), ts(2, k % 24), True), ("Rome", ts(3), None, False)], k
+
+
+def test_three_concurrent_runs_apply_each_batch_once(lakehouse_root):
+    """Three cdc_apply tries at once, then three scd2 builds at once (a stuck try, its retry, a
+    manual run): every process ends well, each batch lands once in silver and in gold."""
+    from tests.processes import race
+
+    for day, city in ((1, "Oslo"), (5, "Rome")):
+        land([json.dumps(debezium_envelope("customers", "c" if day == 1 else "u", None, customer(k, city, ts(day)),
+                                           ts(day), 100 * day + k)) for k in range(1, 21)])
+        applied = race("include.lakehouse.cdc_flow.apply_bronze_changes", [(("customers",), {})] * 3)
+        assert [status for status, _ in applied] == ["ok"] * 3, applied
+        assert sum(not result.get("skipped") for _, result in applied) == 1
+        built = race("include.lakehouse.cdc_flow.build_dimension", [(("dim_customer",), {})] * 3)
+        assert [status for status, _ in built] == ["ok"] * 3, built
+        assert sum(not result.get("skipped") for _, result in built) == 1
+    dim = DeltaTable(get_table("gold/dim_customer").uri).to_pyarrow_table().to_pylist()
+    assert len(dim) == 40 and len({r["customer_sk"] for r in dim}) == 40
+    assert {r["customer_id"]: r["city"] for r in dim if r["is_current"]} == {k: "Rome" for k in range(1, 21)}
+    silver = DeltaTable(get_table("silver/customers").uri)
+    writes = [c for c in silver.history() if c.get("operation") in ("MERGE", "WRITE", "CREATE TABLE")]
+    assert len(writes) <= 3  # created empty, then one merge per batch
+
+
+def test_a_cdc_run_killed_after_its_tombstones_deletes_on_rerun(lakehouse_root):
+    from tests.processes import run_and_kill
+
+    land([json.dumps(debezium_envelope("customers", "c", None, customer(k, "Oslo", ts(1)), ts(1), k)) for k in (1, 2)])
+    apply_bronze_changes("customers")
+    land([json.dumps(debezium_envelope("customers", "d", customer(1, "Oslo", ts(1)), None, ts(2), 10))])
+    assert run_and_kill("include.lakehouse.cdc_flow.apply_bronze_changes", ("customers",),
+                        failpoint="cdc.after_tombstones") == -9
+    assert set(silver_rows()) == {1, 2}
+    apply_bronze_changes("customers")
+    assert set(silver_rows()) == {2}
+    build_dimension("dim_customer")
+    dim = DeltaTable(get_table("gold/dim_customer").uri).to_pyarrow_table().to_pylist()
+    assert [(r["customer_id"], r["valid_to"], r["is_deleted"]) for r in dim if r["customer_id"] == 1] == [(1, ts(2), True)]
+
+
+def test_a_column_without_any_value_yet_does_not_block_the_first_batch(lakehouse_root):
+    land([json.dumps(debezium_envelope("customers", "c", None, {**customer(1, "Oslo", ts(1)), "segment": None},
+                                       ts(1), 1))])
+    assert apply_bronze_changes("customers")["quarantined"] == 0
+    land([json.dumps(debezium_envelope("customers", "u", None, customer(1, "Rome", ts(2)), ts(2), 2))])
+    apply_bronze_changes("customers")
+    assert (silver_rows()[1]["city"], silver_rows()[1]["segment"]) == ("Rome", "consumer")

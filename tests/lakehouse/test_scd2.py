@@ -136,3 +136,39 @@ def test_history_matches_a_plain_per_key_reference_on_random_change_streams(tmp_
             expected = _reference(expected, batch)
             actual = {key: history(uri, key) for key in expected}
             assert actual == {k: sorted(v, key=lambda v: v[2]) for k, v in expected.items()}, (seed, batch_no)
+
+
+def scd2_batches_while_compacting(role: str, uri: str, batches: int) -> int:
+    """One side of a race (run in a child process): SCD2 batches, or compactions until they are through."""
+    import time
+
+    from include.lakehouse import maintenance
+
+    if role == "compact":
+        deadline = time.monotonic() + 60
+        while DeltaTable(uri).transaction_version("src") != batches - 1 and time.monotonic() < deadline:
+            maintenance.compact(uri, target_size_mb=64)
+        return batches
+    for i in range(batches):
+        day = 2 + i
+        apply_scd2(uri, changes(*[(k, f"city{i}", "Jon", day) for k in range(1 + i % 3, 30, 3)]),
+                   transactions={"src": i}, **KW)
+    return batches
+
+
+def test_scd2_batches_racing_a_compaction_all_commit(tmp_path):
+    from tests.processes import race
+
+    uri = str(tmp_path / "dim")
+    for k in range(1, 30, 6):  # several small files for the compaction to rewrite
+        apply_scd2(uri, changes(*[(i, "Oslo", "Jon", 1) for i in range(k, k + 6)]), **KW)
+    outcomes = race("tests.lakehouse.test_scd2.scd2_batches_while_compacting",
+                    [(("scd2", uri, 12), {}), (("compact", uri, 12), {})])
+    assert outcomes == [("ok", 12), ("ok", 12)], outcomes
+    rows = DeltaTable(uri).to_pyarrow_table().to_pylist()
+    expected = {k: "Oslo" for k in range(1, 31)}
+    for i in range(12):
+        expected.update({k: f"city{i}" for k in range(1 + i % 3, 30, 3)})
+    assert {r["customer_id"]: r["city"] for r in rows if r["is_current"]} == expected
+    assert len(rows) == 30 + sum(len(range(1 + i % 3, 30, 3)) for i in range(12))
+    assert DeltaTable(uri).transaction_version("src") == 11
