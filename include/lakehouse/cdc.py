@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from include.lakehouse.config import TableSpec, resolve, storage_options
 from include.lakehouse.delta import (
-    append, check_keys, check_positions, commit_properties, conform_schema, ensure_table, quote, to_arrow,
+    append, check_keys, check_positions, commit_properties, conform_schema, ensure_table, position, quote, to_arrow,
     try_open, with_commit_retries,
 )
 from include.lakehouse.failpoints import reach
@@ -128,7 +128,7 @@ def apply_cdc(
             ensure_table(uri, rows.schema, spec)
             dt = try_open(uri)
             check_positions(uri, dt, expected)
-        planned = {k: dt.transaction_version(k) for k in transactions or {}}
+        planned = {k: position(dt, k) for k in transactions or {}}
         before = dt.version()
         source, evolve = conform_schema(uri, dt, rows)
         source = source.append_column(op_column, batch.column(op_column))
