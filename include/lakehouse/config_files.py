@@ -96,12 +96,25 @@ class TopicSettings(_Strict):
     retention_ms: int | None = Field(None, ge=-1)
 
 
+TimeUnit = Literal["millis", "micros", "nanos"]
+
+
 class CdcTable(_Strict):
+    """A Debezium-fed table. Encodings say how the connector wrote a column when a message
+    carries no schema: a column list (micros) or {column: millis|micros|nanos}."""
     topic: str
     keys: list[str] = Field(min_length=1)
-    timestamps: list[str] = []
+    columns: dict[str, str] = {}
+    timestamps: list[str] | dict[str, TimeUnit] = []
+    times: list[str] | dict[str, TimeUnit] = []
     dates: list[str] = []
     decimals: dict[str, tuple[int, int]] = {}
+    decimal_handling: Literal["precise", "string", "double"] = "precise"
+
+    @field_validator("columns")
+    @classmethod
+    def _known_column_types(cls, columns: dict[str, str]) -> dict[str, str]:
+        return FileSource._known_types(columns)
 
 
 class Dimension(_Strict):
