@@ -39,6 +39,7 @@ def publish_table(name: str, *, formats: tuple[str, ...] = FORMATS, upto: int | 
                   run_id: str | None = None) -> dict[str, Any]:
     """Translate the new Delta versions of one table into every format; record what was done."""
     uri, spec = resolve(name)
+    name = table_name_for(uri)  # a path under the lakehouse gets its <layer>/<name>
     if try_open(uri) is None:
         return {"table": name, "status": "skipped", "detail": "no Delta table yet"}
     keys = list(spec.keys) if spec else []
