@@ -15,9 +15,9 @@ from tests.formats.conftest import TABLE, rows
 from tests.processes import run_and_kill
 
 
-def agree_at_every_version(uri: str) -> None:
+def agree_at_every_version(uri: str, first: int = 0) -> None:
     con = query.connect()
-    for version in range(DeltaTable(uri).version() + 1):
+    for version in range(first, DeltaTable(uri).version() + 1):
         prints = {fmt: query.fingerprint(uri, fmt, version=version, con=con) for fmt in query.FORMATS}
         assert prints["iceberg"] == prints["delta"] == prints["hudi"], (version, prints)
     now = {fmt: query.fingerprint(uri, fmt, con=con) for fmt in query.FORMATS}
@@ -83,7 +83,8 @@ def test_vacuum_refuses_while_iceberg_references_removed_files_then_runs_after_e
     assert query.fingerprint(gold_table, "iceberg")["rows"] > 0
 
     # publish catches up and expires snapshots past the retention; the pins are released
-    monkeypatch.setattr(publish.iceberg, "expire", lambda name, hours, _e=iceberg.expire: _e(name, 0))
+    expire_with_table_retention = iceberg.expire
+    monkeypatch.setattr(iceberg, "expire", lambda name, hours: expire_with_table_retention(name, 0))
     publish.publish_table(TABLE)
     con = query.connect()
     before = query.fingerprint(gold_table, "delta", con=con)
@@ -92,6 +93,14 @@ def test_vacuum_refuses_while_iceberg_references_removed_files_then_runs_after_e
     assert query.fingerprint(gold_table, "iceberg", con=con) == before == query.fingerprint(gold_table, "hudi", con=con)
     # Hudi keeps its own hardlinks: its time travel survives Delta's vacuum
     assert query.fingerprint(gold_table, "hudi", version=0, con=con)["rows"] == 2000
+    # the vacuum's own commits and what comes after translate too
+    vacuumed_at = DeltaTable(gold_table).version() - 1  # VACUUM START, VACUUM END
+    monkeypatch.setattr(iceberg, "expire", expire_with_table_retention)  # back to the table's 168 h
+    from include.lakehouse import delta
+
+    delta.append(gold_table, rows(7000, 25))
+    assert [f["snapshots_written"] for f in publish.publish_table(TABLE)["formats"]] == [3, 3]  # START, END, append
+    agree_at_every_version(gold_table, first=vacuumed_at)
 
 
 def test_partitioned_tables_fall_back_to_rewrite_and_say_why(lakehouse_root):
