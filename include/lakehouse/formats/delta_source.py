@@ -76,6 +76,12 @@ def read_version(uri: str, version: int) -> pa.Table:
     return table.cast(plain_schema(table.schema))
 
 
+def files_exist(snapshot: DeltaVersion) -> bool:
+    """False when Delta's vacuum already removed a file of this version (local tables; object
+    stores are assumed complete: their readers report a missing object)."""
+    return all(os.path.exists(f) for f in snapshot.files if "://" not in f)
+
+
 def _absolute(uri: str, path: str) -> str:
     if "://" in path and not path.startswith("file://"):
         return path

@@ -85,11 +85,20 @@ def completed_instants(path: Path) -> list[tuple[str, str, dict]]:
     return sorted(done)
 
 
+UNCHANGED_MARKER = ".lakehouse_unchanged_through"
+
+
 def published_version(path: Path) -> int | None:
+    """The Delta version the Hudi table stands for: its newest instant's, or later when the
+    Delta versions after it changed no file (vacuum, metadata): hudi-rs resolves the schema from
+    the newest instant's write stats, so those get a marker file instead of an empty instant."""
     instants = completed_instants(path)
-    if not instants:
-        return None
-    return int(instants[-1][2].get("extraMetadata", {}).get(DELTA_VERSION))
+    newest = int(instants[-1][2]["extraMetadata"][DELTA_VERSION]) if instants else None
+    marker = _timeline(path) / UNCHANGED_MARKER
+    if marker.exists():
+        unchanged = int(marker.read_text())
+        newest = unchanged if newest is None else max(newest, unchanged)
+    return newest
 
 
 def instant_for_version(path: Path, version: int) -> str:
@@ -154,9 +163,12 @@ def translate(name: str, uri: str, *, keys: list[str] | None = None, upto: int |
     last = published_version(path)
     versions = [v for v in delta_source.versions_after(uri, last) if upto is None or v <= upto]
     stamps = delta_source.commit_timestamps(uri) if versions else {}
-    written, mode, reason = 0, "hardlink", None
+    written, mode, reason, gone = 0, "hardlink", None, []
     for version in versions:
         snap = delta_source.load_version(uri, version, stamps)
+        if version != versions[-1] and not delta_source.files_exist(snap):
+            gone.append(version)  # vacuumed before it was published: the next version stands for it
+            continue
         _write_properties(path, name, list(keys or ()))
         instants = completed_instants(path)
         instant = instant_for(snap.timestamp_ms, instants[-1][0] if instants else None)
@@ -183,6 +195,12 @@ def translate(name: str, uri: str, *, keys: list[str] | None = None, upto: int |
                 if _link(source, target) == "copy":
                     mode = "copy"
                 stats.append(_stat(fid, target, os.path.basename(source)))
+        if not stats and not replaced:  # nothing changed in the files: no instant (see published_version)
+            timeline = _timeline(path)
+            tmp = timeline / f".{UNCHANGED_MARKER}.tmp"
+            tmp.write_text(str(version))
+            os.replace(tmp, timeline / UNCHANGED_MARKER)
+            continue
         action = "replacecommit" if replaced else "commit"
         metadata = {
             "partitionToWriteStats": {"": stats} if stats else {},
@@ -201,7 +219,8 @@ def translate(name: str, uri: str, *, keys: list[str] | None = None, upto: int |
         os.replace(tmp, timeline / f"{instant}.{action}")  # the instant completes here, atomically
         written += 1
     return {"format": "hudi", "from_version": last, "to_version": published_version(path),
-            "snapshots_written": written, "mode": mode, "reason": reason, "path": str(path)}
+            "snapshots_written": written, "mode": mode, "reason": reason, "versions_vacuumed_before_publish": gone,
+            "path": str(path)}
 
 
 def _stat(fid: str, target: Path, delta_file: str) -> dict[str, Any]:
@@ -217,6 +236,8 @@ def read(name: str, version: int | None = None, *, filters: list[tuple[str, str,
     path = table_path(name)
     if published_version(path) is None:
         raise LakehouseError(f"{name}: no Hudi table yet; run publish_formats first")
+    if not completed_instants(path) or (version is not None and not _has_instant_at(path, version)):
+        return _empty(name, version)  # no file written yet at that version
     table = HudiTable(str(path))
     options = HudiReadOptions()
     if version is not None:
@@ -230,6 +251,21 @@ def read(name: str, version: int | None = None, *, filters: list[tuple[str, str,
     if columns:
         schema = pa.schema([schema.field(c) for c in columns])
     return pa.Table.from_batches([b.cast(schema) for b in batches if b.num_rows], schema=schema)
+
+
+def _has_instant_at(path: Path, version: int) -> bool:
+    return any(int(meta["extraMetadata"][DELTA_VERSION]) <= version for _, _, meta in completed_instants(path))
+
+
+def _empty(name: str, version: int | None) -> pa.Table:
+    from deltalake import DeltaTable
+
+    from include.lakehouse.config import resolve, storage_options
+
+    uri, _ = resolve(name)
+    schema = delta_source.plain_schema(pa.schema(DeltaTable(uri, version=version, storage_options=storage_options())
+                                                 .schema().to_arrow()))
+    return schema.empty_table()
 
 
 def files_for(name: str, version: int | None = None, filters: list[tuple[str, str, str]] | None = None) -> int:

@@ -123,9 +123,12 @@ def translate(name: str, uri: str, *, upto: int | None = None) -> dict[str, Any]
     last = published_version(table)
     versions = [v for v in delta_source.versions_after(uri, last) if upto is None or v <= upto]
     stamps = delta_source.commit_timestamps(uri) if versions else {}
-    written, mode, reason = 0, "zero_copy", None
+    written, mode, reason, gone = 0, "zero_copy", None, []
     for version in versions:
         snap = delta_source.load_version(uri, version, stamps)
+        if version != versions[-1] and not delta_source.files_exist(snap):
+            gone.append(version)  # vacuumed before it was published: the next version stands for it
+            continue
         if table is None:
             table = _create(name, snap.schema)
         reason = snap.rewrite_reason
@@ -144,12 +147,12 @@ def translate(name: str, uri: str, *, upto: int | None = None) -> dict[str, Any]
                         if path not in want:
                             change.delete_data_file(data_file)
                     for path in sorted(want - set(have)):
-                        change.append_data_file(parquet_file_to_data_file(tx._table.io, tx.table_metadata, path))
+                        change.append_data_file(parquet_file_to_data_file(table.io, tx.table_metadata, path))
             reach("formats.iceberg.before_commit")
         table = catalog().load_table(identifier(name))
         written += 1
     return {"format": "iceberg", "from_version": last, "to_version": published_version(table),
-            "snapshots_written": written, "mode": mode, "reason": reason,
+            "snapshots_written": written, "mode": mode, "reason": reason, "versions_vacuumed_before_publish": gone,
             "metadata_location": table.metadata_location if table is not None else None}
 
 
@@ -178,14 +181,3 @@ def referenced_files(name: str) -> set[str]:
         for task in table.scan(snapshot_id=snapshot.snapshot_id).plan_files():
             files.add(task.file.file_path.removeprefix("file://"))
     return files
-
-
-def read(name: str, version: int | None = None) -> pa.Table:
-    """The Iceberg table's rows now or at the snapshot standing for Delta `version` (pyiceberg)."""
-    table = load(name)
-    if table is None:
-        raise LakehouseError(f"{name}: no Iceberg table yet; run publish_formats first")
-    snapshot_id = snapshot_for_version(table, version).snapshot_id if version is not None else None
-    reader = table.scan(snapshot_id=snapshot_id).to_arrow_batch_reader()
-    schema = delta_source.plain_schema(reader.schema)
-    return pa.Table.from_batches([b.cast(schema) for b in reader], schema=schema)
