@@ -131,3 +131,35 @@ def test_versions_vacuumed_before_they_were_published_are_skipped_not_stuck(lake
     con = query.connect()
     assert query.fingerprint(uri, "delta", con=con) == query.fingerprint(uri, "iceberg", con=con) \
         == query.fingerprint(uri, "hudi", con=con)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_any_sequence_of_writes_and_publishes_keeps_the_formats_in_agreement(lakehouse_root, seed):
+    """A random mix of appends, merges, deletes and compactions, published at random points
+    (a plain reference: Delta itself at the same version)."""
+    import random
+
+    from include.lakehouse import delta
+
+    rng = random.Random(seed)
+    uri = f"{lakehouse_root}/gold/random_{seed}"
+    delta.append(uri, rows(0, 200))
+    next_id = 200
+    for _ in range(7):
+        op = rng.choice(["append", "merge", "delete", "compact", "publish"])
+        if op == "append":
+            delta.append(uri, rows(next_id, rng.randint(1, 50)))
+            next_id += 50
+        elif op == "merge":
+            start = rng.randint(0, next_id)
+            delta.merge_upsert(uri, rows(start, rng.randint(1, 40), amount=rng.random()), keys=["orders"])
+            next_id = max(next_id, start + 40)
+        elif op == "delete":
+            low = rng.randint(0, next_id)
+            DeltaTable(uri).delete(f"orders >= {low} AND orders < {low + rng.randint(1, 30)}")
+        elif op == "compact":
+            maintenance.compact(uri, target_size_mb=64)
+        else:
+            publish.publish_table(uri)
+    publish.publish_table(uri)
+    agree_at_every_version(uri)
