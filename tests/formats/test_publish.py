@@ -163,3 +163,19 @@ def test_any_sequence_of_writes_and_publishes_keeps_the_formats_in_agreement(lak
             publish.publish_table(uri)
     publish.publish_table(uri)
     agree_at_every_version(uri)
+
+
+def test_required_column_in_delta_with_optional_parquet_fields_publishes(lakehouse_root):
+    """Delta's schema says NOT NULL but later files (a merge from nullable data, Spark's
+    writer) mark the column optional: Iceberg mirrors columns as optional, Delta enforces."""
+    import pyarrow as pa
+
+    from include.lakehouse import delta
+
+    uri = f"{lakehouse_root}/gold/required"
+    schema = pa.schema([pa.field("status", pa.string()), pa.field("orders", pa.int64(), nullable=False)])
+    delta.merge_upsert(uri, pa.Table.from_pylist([{"status": "a", "orders": 1}], schema=schema), keys=["status"])
+    delta.merge_upsert(uri, pa.table({"status": ["b"], "orders": pa.array([2], pa.int64())}), keys=["status"])
+    # v0 is the empty table merge_upsert creates first: an Iceberg snapshot, no Hudi instant
+    assert [f["snapshots_written"] for f in publish.publish_table(uri)["formats"]] == [3, 2]
+    agree_at_every_version(uri)

@@ -94,7 +94,15 @@ def snapshot_for_version(table, version: int):
     return best[1]
 
 
+def _optional(schema: pa.Schema) -> pa.Schema:
+    """Every column optional: Delta enforces NOT NULL on write, while its parquet files may
+    mark a required column optional (merges of nullable data, Spark), which Iceberg refuses
+    to add to a required field."""
+    return pa.schema([f.with_nullable(True) for f in schema], metadata=schema.metadata)
+
+
 def _create(name: str, schema: pa.Schema):
+    schema = _optional(schema)
     cat = catalog()
     namespace, table_name = identifier(name)
     cat.create_namespace_if_not_exists(namespace)
@@ -110,7 +118,7 @@ def _evolve_schema(tx, schema: pa.Schema) -> None:
     current = {f.name for f in tx.table_metadata.schema().fields}
     if {f.name for f in schema} - current:
         with tx.update_schema() as update:
-            update.union_by_name(schema)
+            update.union_by_name(_optional(schema))
         tx.set_properties(**{NAME_MAPPING: tx.table_metadata.schema().name_mapping.model_dump_json()})
 
 
