@@ -260,9 +260,9 @@ def _has_instant_at(path: Path, version: int) -> bool:
 def _empty(name: str, version: int | None) -> pa.Table:
     from deltalake import DeltaTable
 
-    from include.lakehouse.config import resolve, storage_options
+    from include.lakehouse.config import storage_options
 
-    uri, _ = resolve(name)
+    uri = name if os.path.isabs(name) or "://" in name else f"{lakehouse_root()}/{name}"
     schema = delta_source.plain_schema(pa.schema(DeltaTable(uri, version=version, storage_options=storage_options())
                                                  .schema().to_arrow()))
     return schema.empty_table()
