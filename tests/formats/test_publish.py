@@ -84,7 +84,7 @@ def test_vacuum_refuses_while_iceberg_references_removed_files_then_runs_after_e
 
     # publish catches up and expires snapshots past the retention; the pins are released
     expire_with_table_retention = iceberg.expire
-    monkeypatch.setattr(iceberg, "expire", lambda name, hours: expire_with_table_retention(name, 0))
+    monkeypatch.setattr(iceberg, "expire", lambda name, uri, hours: expire_with_table_retention(name, uri, 0))
     publish.publish_table(TABLE)
     con = query.connect()
     before = query.fingerprint(gold_table, "delta", con=con)

@@ -164,16 +164,20 @@ def translate(name: str, uri: str, *, upto: int | None = None) -> dict[str, Any]
             "metadata_location": table.metadata_location if table is not None else None}
 
 
-def expire(name: str, retention_hours: float) -> int:
-    """Expire snapshots older than the Delta table's vacuum retention (never the current one),
-    so their Delta files are no longer pinned and Delta's vacuum may remove them. Metadata only."""
+def expire(name: str, uri: str, retention_hours: float) -> int:
+    """Expire the snapshots Delta's vacuum would no longer keep: those whose Delta version was
+    superseded (the next translated version committed) longer ago than the table's vacuum
+    retention, never the current one. Their files are then no longer pinned. Metadata only."""
     table = load(name)
     if table is None or table.current_snapshot() is None:
         return 0
-    cutoff = datetime.now(timezone.utc) - timedelta(hours=retention_hours)
+    cutoff_ms = (datetime.now(timezone.utc) - timedelta(hours=retention_hours)).timestamp() * 1000
+    stamps = delta_source.commit_timestamps(uri)
+    by_version = sorted((int(s.summary.additional_properties[DELTA_VERSION]), s.snapshot_id) for s in table.snapshots()
+                        if s.summary and DELTA_VERSION in s.summary.additional_properties)
     current = table.current_snapshot().snapshot_id
-    old = [s.snapshot_id for s in table.snapshots()
-           if s.snapshot_id != current and s.timestamp_ms < cutoff.timestamp() * 1000]
+    old = [snapshot_id for (_, snapshot_id), (next_version, _) in zip(by_version, by_version[1:])
+           if snapshot_id != current and stamps.get(next_version, 0) < cutoff_ms]  # log cleaned up: old
     if old:
         table.maintenance.expire_snapshots().by_ids(old).commit()
     return len(old)

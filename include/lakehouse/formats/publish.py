@@ -49,7 +49,7 @@ def publish_table(name: str, *, formats: tuple[str, ...] = FORMATS, upto: int | 
         if fmt == "iceberg":
             result = iceberg.translate(name, uri, upto=upto)
             retention = spec.maintenance.vacuum_retention_hours if spec else 168
-            result["snapshots_expired"] = iceberg.expire(name, retention)
+            result["snapshots_expired"] = iceberg.expire(name, uri, retention)
         elif fmt == "hudi":
             result = hudi.translate(name, uri, keys=keys, upto=upto)
         else:
