@@ -8,7 +8,8 @@ each new Delta version becomes an Iceberg snapshot (add_files of Delta's own par
 removed files deleted from the snapshot) and a Hudi instant (hardlinked base files, timeline
 from the Delta log). Partitioned tables are rewritten instead, and `ops/format_publish_log`
 says which and why. Incremental: only new Delta versions are translated, a rerun is a no-op;
-Iceberg snapshots older than the table's vacuum retention are expired (metadata only), and
+an Iceberg snapshot expires (metadata only) once the Delta version after it is older than the
+table's vacuum retention, and
 Delta's vacuum keeps every file an Iceberg snapshot still references.
 
 Hudi is read-only here (no Hudi writer on PyPI); a Spark + Hudi bundle would add native writes.
