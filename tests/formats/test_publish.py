@@ -179,3 +179,12 @@ def test_required_column_in_delta_with_optional_parquet_fields_publishes(lakehou
     # v0 is the empty table merge_upsert creates first: an Iceberg snapshot, no Hudi instant
     assert [f["snapshots_written"] for f in publish.publish_table(uri)["formats"]] == [3, 2]
     agree_at_every_version(uri)
+
+
+def test_maintenance_report_says_the_vacuum_was_refused_and_why(gold_table):
+    from include.lakehouse.maintenance_policy import apply_policy
+
+    publish.publish_table(TABLE, upto=2)
+    report = apply_policy(TABLE, retention_hours=0, vacuum_override_reason="test")
+    assert "vacuum refused:" in report["detail"] and "publish.pinned_files" in report["detail"], report
+    assert all(os.path.exists(p) for p in iceberg.referenced_files(TABLE))
