@@ -82,7 +82,8 @@ def write_report(results: list[dict[str, Any]], *, rows: int, repeats: int, out_
               f"{s('iceberg', 'upsert_delete_append') or 0:.2f} s "
               f"({ratio(s('iceberg', 'upsert_delete_append'), s('delta', 'upsert'))}). The ratios are what carries "
               "over: absolute seconds depend on how busy the 2 shared cores are, the writes here are 10 commits "
-              "(10 files, for data skipping) rather than one, and translate_from_delta replays every Delta "
+              "(10 files, for data skipping) rather than one, delete + append deletes by an IN list of all the "
+              "batch's keys (half of them not in the table) on a one-file table, and translate_from_delta replays every Delta "
               "version as its own snapshot (one add_files each) instead of one add_files of the last snapshot.",
               ""]
     lines += ["", "## Cost model", "",
