@@ -2,7 +2,7 @@
 bench/results/latest.md. Targets are recorded next to the numbers; they are not asserted.
 
     python bench/run.py                 # everything
-    python bench/run.py parse scd2      # a subset: parse scd2 cdc zorder small_files kafka spark merge_memory ml
+    python bench/run.py parse scd2      # a subset: parse scd2 cdc zorder small_files kafka spark merge_memory ml formats
 """
 
 from __future__ import annotations
@@ -375,9 +375,28 @@ def bench_ml() -> dict:
                     "(model load, scoring, writes) as before; explanations per second: the SHAP step alone"}
 
 
+def bench_formats() -> dict:
+    """Delta vs Iceberg vs Hudi at 1M rows (median of 3): the multi-format week's figures, with
+    ops/format_benchmark rows and the report in .local/reports/formats/ (a scratch lakehouse)."""
+    from include.lakehouse.formats.benchmark import run
+
+    rows = int(os.environ.get("BENCH_FORMATS_ROWS", 1_000_000))
+    before = os.environ.get("LAKEHOUSE_ROOT")
+    with tempfile.TemporaryDirectory(prefix="bench-formats-") as root:
+        os.environ["LAKEHOUSE_ROOT"] = str(Path(root) / "lakehouse")
+        try:
+            result = run(rows, repeats=3, report_dir=ROOT / ".local" / "reports" / "formats", record=False)
+        finally:
+            os.environ.pop("LAKEHOUSE_ROOT", None) if before is None else os.environ.update(LAKEHOUSE_ROOT=before)
+    figures = {f"{r['format']}.{r['operation']}": {"seconds": r["seconds"], "files_scanned": r["files_scanned"],
+                                                   "bytes_written": r["bytes_written"]} for r in result["results"]}
+    return {"rows": rows, "repeats": 3, "report": result["report"], "figures": figures}
+
+
 BENCHES = {"parse": bench_parse, "scd2": bench_scd2, "cdc": bench_cdc, "zorder": bench_zorder,
            "small_files": bench_small_files, "kafka": bench_kafka,
-           "spark": bench_spark, "merge_memory": bench_merge_memory, "ml": bench_ml}
+           "spark": bench_spark, "merge_memory": bench_merge_memory, "ml": bench_ml,
+           "formats": bench_formats}
 
 
 def main(argv: list[str]) -> int:

@@ -508,6 +508,7 @@ def prepare() -> tuple[dict[str, str], int]:
     preflight(env, {"Airflow API": port, "Spark Connect": SPARK_CONNECT_PORT, "Kafka": KAFKA_PORT})
     init(env)
     env["LAKEHOUSE_SPARK_CONNECT_URL"] = f"sc://127.0.0.1:{SPARK_CONNECT_PORT}"
+    env.setdefault("LAKEHOUSE_FORMAT_BENCH_ROWS", "20000")  # format_benchmark at demo size (bench: 1M)
     # the embedded broker's port wins over airflow_settings.yaml's kafka_default (env beats the DB)
     env["AIRFLOW_CONN_KAFKA_DEFAULT"] = json.dumps({"conn_type": "kafka", "extra": {
         "bootstrap.servers": f"127.0.0.1:{KAFKA_PORT}", "group.id": "lakehouse"}})

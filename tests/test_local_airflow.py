@@ -123,6 +123,12 @@ def test_demo_runs_every_dag_through_a_real_airflow(tmp_path):
     # Great Expectations ran on every layer; results and data docs are kept
     assert "GX silver_orders:" in out and "GX predictions_churn_scores: passed" in out
     assert (tmp_path / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
+    # multi-format week: gold tables also in Iceberg and Hudi, the benchmark's rows and report
+    assert (lakehouse / "warehouse" / "catalog.db").exists()
+    assert (lakehouse / "hudi" / "gold" / "fct_orders" / ".hoodie" / "hoodie.properties").exists()
+    assert DeltaTable(str(lakehouse / "ops" / "format_publish_log")).count() > 0
+    assert DeltaTable(str(lakehouse / "ops" / "format_benchmark")).count() > 0
+    assert (tmp_path / "reports" / "formats" / "format_benchmark.md").exists()
     with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as con:
         states = dict(con.execute("SELECT dag_id, state FROM dag_run").fetchall())
     assert {"lakehouse_smoke", "spark_smoke"} <= set(states) and set(states.values()) == {"success"}

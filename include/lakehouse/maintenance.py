@@ -32,6 +32,32 @@ log = logging.getLogger(__name__)
 DEFAULT_RETENTION_HOURS = 168
 
 
+# Other formats that read a Delta table's own parquet files (Iceberg snapshots made with
+# add_files) pin them: vacuum asks every pinner, by dotted path `fn(uri) -> set of absolute
+# paths`, and does not delete while a file it would remove is still referenced elsewhere.
+FILE_PINNERS: list[str] = ["include.lakehouse.formats.publish.pinned_files"]
+
+
+def register_file_pinner(dotted_path: str) -> None:
+    if dotted_path not in FILE_PINNERS:
+        FILE_PINNERS.append(dotted_path)
+
+
+def pinned_elsewhere(uri: str, candidates: Iterable[str]) -> dict[str, list[str]]:
+    """pinner -> the candidate files (as vacuum names them) it still references."""
+    import importlib
+
+    absolute = {c: (c if os.path.isabs(c) or "://" in c else os.path.join(uri, c)) for c in candidates}
+    found: dict[str, list[str]] = {}
+    for dotted in FILE_PINNERS:
+        module, _, fn = dotted.rpartition(".")
+        pinned = getattr(importlib.import_module(module), fn)(uri)
+        hits = sorted(c for c, path in absolute.items() if path.removeprefix("file://") in pinned)
+        if hits:
+            found[dotted] = hits
+    return found
+
+
 def min_retention_hours() -> int:
     return int(os.environ.get("LAKEHOUSE_VACUUM_MIN_RETENTION_HOURS", DEFAULT_RETENTION_HOURS))
 
@@ -99,7 +125,9 @@ def vacuum(table: "str | TableSpec", *, retention_hours: int | None = None, dry_
     """Remove files no version inside the retention window needs.
 
     Retention below the guard raises RetentionGuardError unless `override_reason` is given.
-    `dry_run=True` only lists the files (in details.files).
+    `dry_run=True` only lists the files (in details.files). While another format still
+    references a file it would remove (FILE_PINNERS), nothing is deleted: the result is
+    skipped, with the pinned files in details.
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
@@ -114,7 +142,21 @@ def vacuum(table: "str | TableSpec", *, retention_hours: int | None = None, dry_
     if hours < guard:
         log.warning("vacuum %s with retention %s h below the %s h guard; reason: %s", uri, hours, guard, override_reason)
     dt = open_table(uri)
-    files = dt.vacuum(retention_hours=hours, dry_run=dry_run, enforce_retention_duration=hours >= guard)
+    candidates = dt.vacuum(retention_hours=hours, dry_run=True, enforce_retention_duration=hours >= guard)
+    pinned = pinned_elsewhere(uri, candidates) if candidates else {}
+    if pinned:
+        count = len({f for hits in pinned.values() for f in hits})
+        log.warning("vacuum %s refused: %d file(s) it would remove are still referenced by %s; publish the "
+                    "other formats (publish_formats expires their snapshots with the Delta retention) and retry",
+                    uri, count, ", ".join(pinned))
+        return OperationResult(
+            table=uri, operation="vacuum_dry_run" if dry_run else "vacuum", version=dt.version(), skipped=True,
+            seconds=round(time.perf_counter() - started, 4),
+            details={"retention_hours": hours, "files": list(candidates)[:1000], "would_remove": len(candidates),
+                     "pinned_files": count, "pinned_by": {k: v[:100] for k, v in pinned.items()},
+                     "refused": "files still referenced by another format"})
+    files = candidates if dry_run else dt.vacuum(retention_hours=hours, dry_run=False,
+                                                 enforce_retention_duration=hours >= guard)
     dt.update_incremental()
     return OperationResult(
         table=uri, operation="vacuum_dry_run" if dry_run else "vacuum", version=dt.version(),

@@ -51,8 +51,12 @@ def apply_policy(name: str, *, dry_run: bool = False, vacuum_override_reason: st
             else:
                 steps.append("z-order skipped (no change since the last one)")
     vacuum = m.vacuum(spec, retention_hours=retention_hours, dry_run=dry_run, override_reason=vacuum_override_reason)
-    steps.append(f"vacuum {'would remove' if dry_run else 'removed'} {vacuum.details['would_remove']} "
-                 f"file(s) older than {vacuum.details['retention_hours']} h")
+    if vacuum.details.get("refused"):
+        steps.append(f"vacuum refused: {vacuum.details['pinned_files']} of {vacuum.details['would_remove']} file(s) "
+                     f"still referenced by {', '.join(vacuum.details['pinned_by'])}")
+    else:
+        steps.append(f"vacuum {'would remove' if dry_run else 'removed'} {vacuum.details['would_remove']} "
+                     f"file(s) older than {vacuum.details['retention_hours']} h")
     if spec.maintenance.checkpoint and not dry_run:
         m.checkpoint(spec)
         steps.append("checkpoint")

@@ -51,3 +51,10 @@ KAFKA_SHOP = Asset(name="kafka/shop", uri="kafka://kafka_default/shop", group="k
 RETRAIN_REQUESTS = Asset(name="ml/retrain_requests", uri="lakehouse://ml/retrain_requests", group="ml")
 CHAMPION = Asset(name="ml/customer_churn_champion", uri="lakehouse://ml/customer_churn_champion", group="ml")
 SCORING_GATE = Asset(name="ml/churn_scoring_gate", uri="lakehouse://ml/churn_scoring_gate", group="ml")
+
+
+def registered_tables(layer: str) -> list[str]:
+    """Registered tables of one layer (tables.yaml), e.g. every gold table for publish_formats."""
+    from include.lakehouse.config import load_registry
+
+    return sorted(name for name, spec in load_registry().items() if spec.layer == layer)

@@ -1,0 +1,23 @@
+"""The two DAG files: publish_formats runs on every registered gold table's Asset and maps over
+them; format_benchmark runs on demand, after the pipeline in the demo (tag ops)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airflow.dag_processing.dagbag import DagBag
+
+from include.lakehouse.config import load_registry
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+
+def test_publish_formats_on_gold_assets_and_benchmark_on_demand():
+    bag = DagBag(str(DAGS))
+    publish, bench = bag.dags["publish_formats"], bag.dags["format_benchmark"]
+    gold = {n for n, s in load_registry().items() if s.layer == "gold"}
+    from scripts.local_airflow import _asset_names
+
+    assert _asset_names(publish.timetable.asset_condition) == gold
+    assert "ops" in bench.tags and bench.timetable.__class__.__name__ == "NullTimetable"
+    assert bench.params.dump()["rows"] is None  # LAKEHOUSE_FORMAT_BENCH_ROWS or 1M
