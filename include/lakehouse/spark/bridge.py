@@ -143,6 +143,8 @@ def _write_native(df, table: "str | TableSpec", mode: str, *, partition: dict[st
             raise LakehouseError(f"table {uri}: overwrite_partition needs a partition or a predicate")
         predicate = predicate or delta.partition_predicate(partition or {})
         details["predicate"] = predicate
+        # counted the table layer's way (the engines' metrics count files, not rows)
+        replaced = delta._count_where(delta.open_table(uri), partition) if partition else 0
         df.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(path)
     else:
         keys = list(keys or (spec.keys if spec else ()))
@@ -157,7 +159,7 @@ def _write_native(df, table: "str | TableSpec", mode: str, *, partition: dict[st
         counts["rows_skipped"] = source_rows - sum(counts.values())
     else:
         counts = {"rows_inserted": _metric(metrics, "num_output_rows", "numOutputRows", "num_added_rows"),
-                  "rows_deleted": _metric(metrics, "num_removed_rows", "numDeletedRows", "numRemovedRows")}
+                  "rows_deleted": replaced if mode == "overwrite_partition" else 0}
     return OperationResult(
         table=uri, operation=mode if mode != "merge" else "merge", version=dt.version(),
         files_added=_metric(metrics, "num_added_files", "numAddedFiles", "numTargetFilesAdded"),
