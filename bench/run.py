@@ -326,12 +326,14 @@ def _engine_child(engine: str, port: int, root: str, dates: list[str]) -> dict:
     from scripts import spark_engine
 
     os.environ["LAKEHOUSE_ROOT"] = str(Path(root) / "lakehouse")
+    spark = None
     started = time.perf_counter()
     server = spark_engine.start(engine, port, Path(root) / f"{engine}.log")
     try:
         listening = time.perf_counter() - started
         url = spark_engine.url(port)
-        SparkSession.builder.remote(url).getOrCreate().range(1).count()
+        spark = SparkSession.builder.remote(url).getOrCreate()
+        spark.range(1).count()
         first_answer = time.perf_counter() - started
         trivial = []
         for _ in range(5):  # what a task pays on a warm server: its own session, a query, release
@@ -355,6 +357,10 @@ def _engine_child(engine: str, port: int, root: str, dates: list[str]) -> dict:
                 "customer_features_runs": [round(x, 3) for x in features],
                 "feature_rows": built["rows_inserted"]}
     finally:
+        # release the session while the server still answers: a client whose server is gone
+        # retries its release at exit for minutes
+        if spark is not None:
+            spark.stop()
         spark_engine.stop(server)
 
 
