@@ -55,8 +55,15 @@ def start(engine: str, port: int, log: Path, *, timeout: float = 120, env: dict[
     if engine not in ENGINES:
         raise ValueError(f"unknown Spark engine {engine!r}: use one of {ENGINES}")
     log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **(env or {})}
+    if engine == "jvm":  # spark-submit of the pyspark wheel finds itself through these
+        import pyspark
+
+        env.setdefault("SPARK_HOME", str(Path(pyspark.__file__).parent))
+        env["PATH"] = os.pathsep.join([str(VENV_BIN), env.get("PATH", "")])
+        env.setdefault("PYSPARK_PYTHON", sys.executable)
     proc = subprocess.Popen(server_cmd(engine, port), stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, **(env or {})}, **popen)
+                            start_new_session=True, env=env, **popen)
     deadline = time.monotonic() + timeout
     while not listening(port):
         if proc.poll() is not None or time.monotonic() > deadline:
