@@ -181,3 +181,26 @@ def test_native_delta_writes_and_the_table_layer_make_identical_tables(sail_url,
     assert DeltaTable(native).metadata().partition_columns == DeltaTable(bridged).metadata().partition_columns == ["day"]
     assert table_rows(native) == table_rows(bridged)
     assert sorted(r["name"] for r in DeltaTable(native).to_pyarrow_table().to_pylist()) == ["AA", "c", "d", "e"]  # day1 replaced, then merged
+
+
+def test_demo_and_ui_start_the_configured_engine(tmp_path, monkeypatch):
+    import socket
+
+    from scripts import local_airflow, spark_engine
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(local_airflow, "SPARK_CONNECT_PORT", port)
+    monkeypatch.delenv("LAKEHOUSE_SPARK_ENGINE", raising=False)
+    components = local_airflow.Components({"AIRFLOW_HOME": str(tmp_path)})
+    try:
+        assert local_airflow.start_spark_engine(components) == "sail"
+        assert spark_engine.listening(port)
+        assert "sail" in components.procs["spark-connect"].args[0]
+    finally:
+        components.stop()
+    assert not spark_engine.listening(port)
+    monkeypatch.setenv("LAKEHOUSE_SPARK_ENGINE", "flink")
+    with pytest.raises(ValueError, match="LAKEHOUSE_SPARK_ENGINE"):
+        spark_engine.chosen_engine()
