@@ -2,7 +2,7 @@
 bench/results/latest.md. Targets are recorded next to the numbers; they are not asserted.
 
     python bench/run.py                 # everything
-    python bench/run.py parse scd2      # a subset: parse scd2 cdc zorder small_files kafka spark merge_memory ml formats
+    python bench/run.py parse scd2      # a subset: parse scd2 cdc zorder small_files kafka spark spark_engines merge_memory ml formats
 """
 
 from __future__ import annotations
@@ -278,26 +278,125 @@ def bench_spark() -> dict:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import local_airflow
+    from scripts import spark_engine
 
-    local_airflow.SPARK_CONNECT_PORT = port
-    server = subprocess.Popen(local_airflow.spark_connect_cmd(), env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    started = time.perf_counter()
+    server = spark_engine.start("jvm", port, Path(tempfile.mkdtemp()) / "jvm-connect.log", env=env)
     try:
-        started = time.perf_counter()
-        local_airflow.wait_for(lambda: local_airflow.tcp_open(port), "Spark Connect", 120)
         server_start = time.perf_counter() - started
         client = (f"from pyspark.sql import SparkSession\n"
                   f"SparkSession.builder.remote('sc://127.0.0.1:{port}').getOrCreate().range(1000).count()\n")
         warm = [timed([sys.executable, "-c", client]) for _ in range(3)]
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        spark_engine.stop(server)
     return {"cold_spark_submit_seconds": [round(x, 2) for x in cold],
             "warm_connect_task_seconds": [round(x, 2) for x in warm],
             "connect_server_start_seconds": round(server_start, 2),
-            "default": "warm Spark Connect for local[*] (make demo / make ui start the server)"}
+            "default": "warm Spark Connect for local[*] (make demo / make ui start the server); "
+                       "which engine: see spark_engines"}
+
+
+def _shop_lakehouse(root: Path, days: int = 120) -> list[str]:
+    """silver/orders and gold/dim_customer of the demo shop (scale 1), as the feature job reads them."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from include.lakehouse.scd import apply_scd2
+    from include.lakehouse.shop import ShopSource
+
+    os.environ["LAKEHOUSE_ROOT"] = str(root / "lakehouse")
+    shop, start = ShopSource(scale=1.0), datetime(2024, 1, 1).date()
+    dates = [(start + timedelta(days=n)).isoformat() for n in range(days)]
+    write_deltalake(str(root / "lakehouse" / "silver" / "orders"), pa.concat_tables([shop.orders(d) for d in dates]))
+    apply_scd2(str(root / "lakehouse" / "gold" / "dim_customer"), shop.customers(dates[-1]), keys=["customer_id"],
+               tracked=["city", "country", "segment", "email"], type1=["name"], effective_column="updated_at",
+               surrogate_key="customer_sk")
+    return dates
+
+
+def _engine_child(engine: str, port: int, root: str, dates: list[str]) -> dict:
+    """In a fresh process (a Connect session makes pyspark refuse classic ones): start the
+    engine, then time first answer, trivial tasks and the feature job against it."""
+    import statistics
+
+    from pyspark.sql import SparkSession
+
+    from include.lakehouse.ml.features import build_features
+    from include.lakehouse.spark.session import get_spark, native_delta
+    from scripts import spark_engine
+
+    os.environ["LAKEHOUSE_ROOT"] = str(Path(root) / "lakehouse")
+    spark = None
+    t = time.perf_counter()
+    import pyspark.sql.connect.session  # noqa: F401 - the client's imports: a task pays them, not the engine
+
+    client_import = time.perf_counter() - t
+    started = time.perf_counter()
+    server = spark_engine.start(engine, port, Path(root) / f"{engine}.log")
+    try:
+        listening = time.perf_counter() - started
+        url = spark_engine.url(port)
+        spark = SparkSession.builder.remote(url).getOrCreate()
+        spark.range(1).count()
+        first_answer = time.perf_counter() - started
+        trivial = []
+        for _ in range(5):  # what a task pays on a warm server: its own session, a query, release
+            t = time.perf_counter()
+            spark = get_spark("trivial", remote=url)
+            spark.range(1000).count()
+            spark.stop()
+            trivial.append(time.perf_counter() - t)
+        spark = get_spark("customer_features", remote=url)
+        build_features(spark, [dates[80]])  # warm-up: first reads, plans
+        features = []
+        for day in dates[86:89]:
+            t = time.perf_counter()
+            built = build_features(spark, [day])
+            features.append(time.perf_counter() - t)
+        return {"engine": engine, "delta": "native" if native_delta(spark) else "bridge",
+                "client_import_seconds": round(client_import, 3),
+                "listening_seconds": round(listening, 3), "start_to_first_answer_seconds": round(first_answer, 3),
+                "trivial_task_seconds": round(statistics.median(trivial), 3),
+                "trivial_task_runs": [round(x, 3) for x in trivial],
+                "customer_features_one_date_seconds": round(statistics.median(features), 3),
+                "customer_features_runs": [round(x, 3) for x in features],
+                "feature_rows": built["rows_inserted"]}
+    finally:
+        # release the session while the server still answers: a client whose server is gone
+        # retries its release at exit for minutes
+        if spark is not None:
+            spark.stop()
+        spark_engine.stop(server)
+
+
+def bench_spark_engines() -> dict:
+    """Sail vs JVM Spark Connect in one run: engine start to first answer, a warm trivial task
+    (session + query on a running server) and customer_features for one date; picks the default."""
+    import socket
+
+    results = {}
+    for engine in ("sail", "jvm"):
+        root = Path(tempfile.mkdtemp(prefix=f"bench-engine-{engine}-"))
+        dates = _shop_lakehouse(root)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        code = (f"import sys, json; sys.path[:0] = {[str(ROOT), str(ROOT / 'bench')]!r}\n"
+                f"import run; print(json.dumps(run._engine_child({engine!r}, {port}, {str(root)!r}, {dates!r})))\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**os.environ, "LAKEHOUSE_SPARK_DELTA": "auto"})
+        if out.returncode:
+            raise RuntimeError(f"{engine} engine bench failed:\n{out.stderr[-3000:]}")
+        results[engine] = json.loads(out.stdout.strip().splitlines()[-1])
+    sail, jvm = results["sail"], results["jvm"]
+    ratios = {k: round(jvm[k] / sail[k], 1) for k in
+              ("start_to_first_answer_seconds", "trivial_task_seconds", "customer_features_one_date_seconds")}
+    return {**results, "jvm_over_sail": ratios,
+            "targets_on_default": {"start_to_first_answer_seconds": 1.5, "trivial_task_seconds": 0.6,
+                                   "customer_features_one_date_seconds": 0.3},
+            "default": min(results, key=lambda e: results[e]["customer_features_one_date_seconds"]),
+            "note": "each engine in a fresh process, demo-size shop (120 days, scale 1); Sail reads and writes "
+                    "Delta natively, JVM Spark (no jars here) through the bridge; medians"}
 
 
 def _merge_10m(uri: str) -> None:
@@ -395,8 +494,8 @@ def bench_formats() -> dict:
 
 BENCHES = {"parse": bench_parse, "scd2": bench_scd2, "cdc": bench_cdc, "zorder": bench_zorder,
            "small_files": bench_small_files, "kafka": bench_kafka,
-           "spark": bench_spark, "merge_memory": bench_merge_memory, "ml": bench_ml,
-           "formats": bench_formats}
+           "spark": bench_spark, "spark_engines": bench_spark_engines, "merge_memory": bench_merge_memory,
+           "ml": bench_ml, "formats": bench_formats}
 
 
 def main(argv: list[str]) -> int:

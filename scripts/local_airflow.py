@@ -5,8 +5,8 @@
     python scripts/local_airflow.py init   # migrate the metadata DB, load airflow_settings.yaml
 
 `demo` starts the real components (api-server, scheduler, dag-processor, triggerer) and a
-warm Spark Connect server, discovers the project's DAGs and their asset dependencies,
-and runs them in dependency order: root DAGs are started (a time-scheduled DAG by
+warm Spark Connect server (Sail by default: scripts/spark_engine.py), discovers the
+project's DAGs and their asset dependencies, and runs them in dependency order: root DAGs are started (a time-scheduled DAG by
 unpausing it, as in production, or by a manual trigger when its latest interval already
 ran), asset-scheduled DAGs are left to the scheduler's asset triggers. Nothing in here
 knows the DAG ids: new DAGs join the demo by existing.
@@ -180,13 +180,16 @@ class Components:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-def spark_connect_cmd() -> list[str]:
-    return [str(localenv.VENV_BIN / "spark-submit"), "--master", "local[*]",
-            "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
-            "--conf", f"spark.connect.grpc.binding.port={SPARK_CONNECT_PORT}",
-            "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
-            "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.session.timeZone=UTC",
-            "--conf", "spark.driver.memory=2g", "spark-internal"]
+def start_spark_engine(components: "Components") -> str:
+    """The chosen local Spark Connect engine (scripts/spark_engine.py: Sail unless
+    LAKEHOUSE_SPARK_ENGINE=jvm), started and awaited; returns the engine's name."""
+    from scripts import spark_engine
+
+    engine = spark_engine.chosen_engine()
+    components.procs["spark-connect"] = spark_engine.start(
+        engine, SPARK_CONNECT_PORT, components.logs / "spark-connect.log", env=components.env,
+        preexec_fn=_die_with_parent)
+    return engine
 
 
 def wait_for(check, what: str, timeout: float, components: Components | None = None, every: float = 1.0):
@@ -532,13 +535,12 @@ def demo() -> int:
     try:
         say("starting Kafka (embedded), Spark Connect, api-server, scheduler, dag-processor, triggerer ...")
         start_kafka(components)
-        components.start("spark-connect", spark_connect_cmd())
+        say(f"Spark Connect engine: {start_spark_engine(components)} on {env['LAKEHOUSE_SPARK_CONNECT_URL']}")
         components.start("api-server", [airflow, "api-server", "--port", str(port), "--host", "127.0.0.1"])
         components.start("scheduler", [airflow, "scheduler"])
         components.start("dag-processor", [airflow, "dag-processor"])
         components.start("triggerer", [airflow, "triggerer"])
         wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/api/v2/monitor/health"), "the Airflow API", 180, components)
-        wait_for(lambda: tcp_open(SPARK_CONNECT_PORT), "the Spark Connect server", 120, components)
         wait_for(lambda: registered_dags(set(dags)) == set(dags), "the dag-processor to register all DAGs",
                  300, components, every=2)
         say(f"Airflow is up at http://127.0.0.1:{port} (admin/admin); component logs in {components.logs}")
@@ -614,10 +616,11 @@ def ui() -> int:
     components = Components(env)
     try:
         start_kafka(components)
-        components.start("spark-connect", spark_connect_cmd())
+        engine = start_spark_engine(components)
         components.start("standalone", [str(localenv.VENV_BIN / "airflow"), "standalone"])
         wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/api/v2/monitor/health"), "the Airflow UI", 180, components)
         print(f"\n  Airflow UI: http://127.0.0.1:{port}   login: admin / admin\n"
+              f"  Spark Connect ({engine}): {env['LAKEHOUSE_SPARK_CONNECT_URL']}\n"
               f"  logs: {components.logs}   stop: Ctrl-C\n", flush=True)
         while True:
             components.check_alive()

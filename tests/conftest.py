@@ -87,3 +87,22 @@ def webhook_receiver():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/v2/enqueue", received
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def sail_url(tmp_path_factory):
+    """A real Sail Spark Connect server (the local default engine, Delta built in) on a free port.
+
+    Talk to it from a spawned process (tests/processes.py): once a process opens a Connect
+    session, pyspark refuses classic sessions in it, and the JVM tests run classic in-process.
+    """
+    import socket
+
+    from scripts import spark_engine
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = spark_engine.start("sail", port, tmp_path_factory.mktemp("sail") / "sail.log")
+    yield spark_engine.url(port)
+    spark_engine.stop(proc)

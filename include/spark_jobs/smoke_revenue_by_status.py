@@ -1,6 +1,6 @@
 """Spark job: revenue and order count per order status from bronze/smoke_orders.
 
-Reads the Delta table through the bridge (or natively with delta-spark), aggregates in
+Reads the Delta table (natively where the engine has Delta, else through the bridge), aggregates in
 Spark, and merges the result into gold/smoke_revenue_by_status by status.
 Args: none. Returns the merge result.
 """

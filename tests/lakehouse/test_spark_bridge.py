@@ -80,3 +80,23 @@ def test_session_target_comes_from_the_spark_default_connection(monkeypatch):
     assert connection_target()["master"] == "local[2]"
     monkeypatch.delenv("AIRFLOW_CONN_SPARK_DEFAULT")
     assert connection_target("no_such_spark_conn") == {}
+
+
+def test_delta_mode_is_configuration_not_code(monkeypatch, tmp_path):
+    from include.lakehouse.spark.session import DELTA_EXTENSION, check_mode, classic_delta_conf, connection_target
+
+    assert classic_delta_conf("auto", []) == ({}, False)  # no jars here: the bridge
+    assert classic_delta_conf("bridge", ["/opt/delta-jars/delta-spark_2.13-4.4.1.jar"]) == ({}, False)
+    (tmp_path / "delta-spark_2.13-4.4.1.jar").write_bytes(b"")
+    (tmp_path / "delta-storage-4.4.1.jar").write_bytes(b"")
+    monkeypatch.setenv("LAKEHOUSE_DELTA_JARS", str(tmp_path))  # what the Dockerfile sets
+    conf, from_maven = classic_delta_conf("auto")
+    assert conf["spark.sql.extensions"] == DELTA_EXTENSION and not from_maven
+    assert conf["spark.jars"].split(",") == sorted(str(p) for p in tmp_path.glob("*.jar"))
+    conf, from_maven = classic_delta_conf("native", [])  # asked for, no jars baked in: Maven
+    assert from_maven and "spark.jars" not in conf
+    with pytest.raises(ValueError, match="LAKEHOUSE_SPARK_DELTA"):
+        check_mode("delta-please")
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[2]",
+                                                                 "extra": {"delta": "native"}}))
+    assert connection_target()["delta"] == "native"

@@ -109,3 +109,37 @@ def test_same_job_runs_on_a_standalone_cluster_by_changing_only_the_connection(l
         apps = json.load(r)
     finished = apps.get("completedapps", []) + apps.get("activeapps", [])
     assert any(app["name"] == "lakehouse-smoke_revenue_by_status" for app in finished), apps
+
+
+def test_spark_submit_gets_the_baked_delta_jars(monkeypatch, tmp_path):
+    from include.lakehouse.spark.session import DELTA_EXTENSION
+
+    operator = SparkJobOperator(task_id="t", job="smoke_revenue_by_status")
+    monkeypatch.delenv("LAKEHOUSE_DELTA_JARS", raising=False)
+    operator._with_delta_jars()
+    assert not operator.jars and not operator.conf  # jar-free: the bridge does Delta
+    (tmp_path / "delta-spark_2.13-4.4.1.jar").write_bytes(b"")
+    monkeypatch.setenv("LAKEHOUSE_DELTA_JARS", str(tmp_path))
+    operator._with_delta_jars()
+    assert operator.jars == str(tmp_path / "delta-spark_2.13-4.4.1.jar")
+    assert operator.conf["spark.sql.extensions"] == DELTA_EXTENSION
+
+
+def run_job_via_warm_connect(url: str) -> dict:
+    """In a spawned child (a Connect session rules out classic ones in its process)."""
+    os.environ["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": "local[*]"})
+    os.environ["LAKEHOUSE_SPARK_CONNECT_URL"] = url
+    return run_job()
+
+
+def test_local_task_runs_on_the_warm_sail_server_with_native_delta(lakehouse_root, sail_url):
+    from deltalake import DeltaTable
+
+    from tests.processes import race
+
+    append_smoke_orders("2024-01-05")
+    [(status, result)] = race("tests.plugins.test_spark_job_operator.run_job_via_warm_connect", [((sail_url,), {})])
+    assert status == "ok", result
+    assert result["details"]["engine_delta"] == "native"
+    assert sum(revenue_by_status().values()) == result["source_rows"] > 0
+    assert DeltaTable(str(lakehouse_root / "gold" / "smoke_revenue_by_status")).history(1)[0]["engineInfo"].startswith("sail")

@@ -54,4 +54,5 @@ def run_job(main: Callable[[Any, list[str]], dict[str, Any]]) -> None:
     try:
         write_result(main(spark, sys.argv[1:]) or {})
     finally:
-        spark.stop()
+        if "DATABRICKS_RUNTIME_VERSION" not in os.environ:  # Databricks owns its cluster's session
+            spark.stop()

@@ -1,10 +1,11 @@
 """SparkJobOperator: run a job file of include/spark_jobs/ wherever the connection says.
 
 - `spark_default` of type `spark` (master local[*], spark://..., yarn, k8s://...): the
-  provider's SparkSubmitOperator runs `spark-submit`. When the master is local and a warm
-  Spark Connect server is announced in LAKEHOUSE_SPARK_CONNECT_URL (make demo / make ui
-  start one), the job runs in-process against it instead: ~4 s instead of ~11 s a task
-  (bench/results has the numbers).
+  provider's SparkSubmitOperator runs `spark-submit`, with the Delta jars of
+  LAKEHOUSE_DELTA_JARS (baked into the image by the Dockerfile) and the Delta extension when
+  that folder holds them. When the master is local and a warm Spark Connect server is
+  announced in LAKEHOUSE_SPARK_CONNECT_URL (make demo / make ui start Sail), the job runs
+  in-process against it instead (bench/results `spark_engines` has the numbers).
 - type `spark_connect`: in-process against that Spark Connect server.
 - type `databricks`: DatabricksSubmitRunOperator with a spark_python_task for the same
   file (workspace path and cluster from the connection extras).
@@ -61,9 +62,20 @@ class SparkJobOperator(SparkSubmitOperator):
             result_file = Path(scratch) / "result.json"
             self.env_vars = {**(self.env_vars or {}), "LAKEHOUSE_JOB_RESULT_FILE": str(result_file),
                               "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+            self._with_delta_jars()
             self._hook = None  # built per execution, with the result file in its environment
             super().execute(context)
             return json.loads(result_file.read_text()) if result_file.exists() else {}
+
+    def _with_delta_jars(self) -> None:
+        from include.lakehouse.spark.session import DELTA_CATALOG, DELTA_EXTENSION, delta_jars
+
+        jars = delta_jars()
+        if not jars or os.environ.get("LAKEHOUSE_SPARK_DELTA", "auto").lower() == "bridge":
+            return
+        self.jars = ",".join(filter(None, [self.jars, *jars]))
+        self.conf = {"spark.sql.extensions": DELTA_EXTENSION, "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+                     **(self.conf or {})}
 
     def _run_connect(self, url: str) -> dict[str, Any]:
         from include.lakehouse.spark.jobs import load_job
