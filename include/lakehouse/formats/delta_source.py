@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Iterator
 
 import pyarrow as pa
 from deltalake import DeltaTable
@@ -91,3 +92,17 @@ def _absolute(uri: str, path: str) -> str:
 
 def is_local(uri: str) -> bool:
     return not is_remote(uri)
+
+
+def pending_versions(uri: str, last: int | None, upto: int | None, gone: list[int]) -> Iterator[DeltaVersion]:
+    """The Delta versions a format has not published yet (after `last`, up to `upto`), oldest
+    first. A version whose files were vacuumed before it was published is skipped and listed in
+    `gone` (the next version stands for it); the newest is always yielded."""
+    versions = [v for v in versions_after(uri, last) if upto is None or v <= upto]
+    stamps = commit_timestamps(uri) if versions else {}
+    for version in versions:
+        snapshot = load_version(uri, version, stamps)
+        if version != versions[-1] and not files_exist(snapshot):
+            gone.append(version)
+            continue
+        yield snapshot

@@ -161,14 +161,9 @@ def translate(name: str, uri: str, *, keys: list[str] | None = None, upto: int |
     Delta version; a rerun with nothing new writes nothing."""
     path = table_path(name)
     last = published_version(path)
-    versions = [v for v in delta_source.versions_after(uri, last) if upto is None or v <= upto]
-    stamps = delta_source.commit_timestamps(uri) if versions else {}
     written, mode, reason, gone = 0, "hardlink", None, []
-    for version in versions:
-        snap = delta_source.load_version(uri, version, stamps)
-        if version != versions[-1] and not delta_source.files_exist(snap):
-            gone.append(version)  # vacuumed before it was published: the next version stands for it
-            continue
+    for snap in delta_source.pending_versions(uri, last, upto, gone):
+        version = snap.version
         _write_properties(path, name, list(keys or ()))
         instants = completed_instants(path)
         instant = instant_for(snap.timestamp_ms, instants[-1][0] if instants else None)

@@ -129,14 +129,9 @@ def translate(name: str, uri: str, *, upto: int | None = None) -> dict[str, Any]
 
     table = load(name)
     last = published_version(table)
-    versions = [v for v in delta_source.versions_after(uri, last) if upto is None or v <= upto]
-    stamps = delta_source.commit_timestamps(uri) if versions else {}
     written, mode, reason, gone = 0, "zero_copy", None, []
-    for version in versions:
-        snap = delta_source.load_version(uri, version, stamps)
-        if version != versions[-1] and not delta_source.files_exist(snap):
-            gone.append(version)  # vacuumed before it was published: the next version stands for it
-            continue
+    for snap in delta_source.pending_versions(uri, last, upto, gone):
+        version = snap.version
         if table is None:
             table = _create(name, snap.schema)
         reason = snap.rewrite_reason
