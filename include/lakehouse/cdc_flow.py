@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.lakehouse.cdc import APPLIED_SEQUENCE, apply_cdc, tombstones
-from include.lakehouse.config import SOURCES_FILE, get_table, lakehouse_root, load_sources
+from include.lakehouse.config import SOURCES_FILE, get_table, load_sources, table_ref
 from include.lakehouse.debezium import parse_envelope, typed_changes
 from include.lakehouse.delta import append, try_open, with_commit_retries
 from include.lakehouse.delta import position as delta_position
@@ -138,7 +138,7 @@ def _quarantine(topic: str, bad: list[dict[str, Any]], current: int) -> None:
     it holds them (an app transaction), so re-reading those versions adds nothing."""
     if not bad:
         return
-    uri = f"{lakehouse_root()}/quarantine/cdc.{topic}"
+    uri = table_ref(f"quarantine/cdc.{topic}")
     held = f"cdc_quarantine.bronze/{topic}"
     existing = try_open(uri)
     done = delta_position(existing, held) if existing is not None else None

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
-from include.lakehouse.config import lakehouse_root, local_dir
+from include.lakehouse.config import local_dir, resolve, table_ref
 from include.lakehouse.delta import append, open_table
 from include.lakehouse.errors import LakehouseError
 
@@ -156,13 +156,13 @@ def validate(suite: str, *, version: int | None = None, frame: pd.DataFrame | No
         rows["_dq_reason"] = ["; ".join(bad_rows[i]) for i in sorted(bad_rows)]
         rows["_dq_suite"] = suite
         rows["_table_version"] = version
-        target = f"{lakehouse_root()}/quarantine/dq.{spec['table'].replace('/', '.')}"
+        target = table_ref(f"quarantine/dq.{spec['table'].replace('/', '.')}")
         data = pa.Table.from_pandas(rows, preserve_index=False)
         if version is None:  # a frame, not a table version: nothing to make the append idempotent by
             append(target, data)
         else:
             append(target, data, app_id=f"dq.{suite}", app_version=int(version))
-        return {**result, "action": "quarantined", "rows_quarantined": len(rows), "quarantine_table": target}
+        return {**result, "action": "quarantined", "rows_quarantined": len(rows), "quarantine_table": resolve(target)[0]}
     raise DataQualityError(summary, result)
 
 

@@ -52,7 +52,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.config import SOURCES_FILE, lakehouse_root, load_sources
+from include.lakehouse.config import SOURCES_FILE, lakehouse_root, load_sources, table_ref
 from include.lakehouse.delta import append, position, try_open
 from include.lakehouse.errors import LakehouseError
 
@@ -204,7 +204,7 @@ def _handled(bronze, source: str, path: Path, sha256: str) -> bool:
 
 
 def _unhandled(source: str, paths: list[Path]) -> list[Path]:
-    bronze = try_open(f"{lakehouse_root()}/bronze/{source}")
+    bronze = try_open(table_ref(f"bronze/{source}"))
     seen, fresh = set(), []
     for path in paths:
         try:
@@ -398,7 +398,7 @@ def ingest_file(source: str, path: Path, *, batch_id: str | None = None) -> dict
         return {**result, "status": "waiting", "reason": "changed while being read"}
     sha256 = hashlib.sha256(content).hexdigest()
     key = file_app_id(source, path.name, sha256)
-    bronze_uri, quarantine_uri = f"{lakehouse_root()}/bronze/{source}", f"{lakehouse_root()}/quarantine/{source}"
+    bronze_uri, quarantine_uri = table_ref(f"bronze/{source}"), table_ref(f"quarantine/{source}")
     result["content_sha256"] = sha256
     bronze = try_open(bronze_uri)
     if _handled(bronze, source, path, sha256):

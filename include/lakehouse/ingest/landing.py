@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from include.lakehouse.config import lakehouse_root
+from include.lakehouse.config import table_ref
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.ingest.files import contract, landing_dir
 from include.lakehouse.shop import ShopSource
@@ -30,7 +30,7 @@ def quarantined_rows(source: str) -> int:
 
     from include.lakehouse.delta import try_open
 
-    quarantine = try_open(f"{lakehouse_root()}/quarantine/{source}")
+    quarantine = try_open(table_ref(f"quarantine/{source}"))
     if quarantine is None:
         return 0
     if "_rows" not in {f.name for f in quarantine.schema().fields}:
@@ -43,7 +43,7 @@ def check_bronze(source: str, *, max_quarantine_share: float = 0.1) -> dict[str,
     """Bronze has rows, no nulls in required columns, and quarantine stays a small share."""
     from include.lakehouse.delta import try_open
 
-    bronze = try_open(f"{lakehouse_root()}/bronze/{source}")
+    bronze = try_open(table_ref(f"bronze/{source}"))
     if bronze is None:
         raise LakehouseError(f"bronze/{source} does not exist after ingest: no file has loaded yet")
     required = list(contract(source).required)

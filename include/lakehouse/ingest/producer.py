@@ -16,7 +16,6 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from include.lakehouse.config import lakehouse_root
 from include.lakehouse.delta import append, position, try_open
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.shop import ShopSource
@@ -62,7 +61,7 @@ def shop_messages(topic: str, day: str, *, scale: float = 1.0,
 def publish_day(producer, topic: str, day: str, *, scale: float = 1.0) -> dict[str, Any]:
     """Send one topic's messages for `day` unless they were delivered before."""
     delivery = f"deliver.{topic}.{day}.{scale}"
-    log = try_open(f"{lakehouse_root()}/{DELIVERIES}")
+    log = try_open(DELIVERIES)
     if position(log, delivery) is not None:
         return {"topic": topic, "day": day, "messages": 0, "already_delivered": True}
     first = log is None or not log.to_pyarrow_table(columns=["topic"]).filter(
