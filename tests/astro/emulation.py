@@ -149,6 +149,17 @@ def registry(load_champion: bool = False) -> dict:
     return state
 
 
+def run_state(dag_id: str, run_id: str) -> str | None:
+    """The run's state once it has ended, else None."""
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).one_or_none()
+        state = run and str(getattr(run.state, "value", run.state))
+    return state if state in ("success", "failed") else None
+
+
 def wait_pipeline(since: datetime, components, dags: list[str], timeout: float = 900) -> dict[str, str]:
     from scripts.local_airflow import runs_since
 
@@ -222,10 +233,12 @@ def main(work: Path) -> int:
         since = datetime.now(timezone.utc)
         for dag_id in PIPELINE[1:] + ML:
             la.set_paused(dag_id, False)
-        # a fresh deployment: train_model finds no features yet, skips and alerts (while the pipeline
-        # runs: feature_build needs silver and the dimension, minutes away)
+        # a fresh deployment: train_model finds no features yet, skips and alerts; done before the
+        # source starts, so feature_build cannot have written the features it would train on
         trigger_dag("train_model", triggered_by=DagRunTriggeredByType.CLI, run_id="astro__train_fresh",
                     logical_date=since)
+        result["fresh_train"] = la.wait_for(lambda: run_state("train_model", "astro__train_fresh"),
+                                            "train_model on the fresh deployment", 300, components, every=2)
         la.start_root(la.DagInfo("shop_source", "time"), since)
         result["first_run"] = wait_pipeline(since, components, PIPELINE + ML)
         say(f"first run: {result['first_run']} ({time.time() - started:.0f}s)")
