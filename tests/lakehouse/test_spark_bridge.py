@@ -58,6 +58,19 @@ def test_merge_through_the_bridge_and_read_an_older_version(spark, tmp_path):
     assert sorted(tuple(r) for r in read_delta(spark, uri, version=first.version).collect()) == [(1, "a"), (2, "b")]
 
 
+def test_reads_a_table_reached_through_a_symlinked_folder(spark, tmp_path):
+    # a lakehouse root behind a symlink (macOS /tmp, a volume linked into place): delta-rs
+    # reports the files at their real path, so the partition base path must be the real one too
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    (tmp_path / "volume").mkdir()
+    (tmp_path / "lakehouse_state").symlink_to(tmp_path / "volume", target_is_directory=True)
+    uri = str(tmp_path / "lakehouse_state" / "orders")
+    write_deltalake(uri, pa.table({"id": [1, 2], "day": ["d1", "d2"]}), partition_by=["day"])
+    assert sorted(tuple(r) for r in read_delta(spark, uri).collect()) == [(1, "d1"), (2, "d2")]
+
+
 def test_empty_table_reads_as_empty_frame_with_schema(spark, tmp_path):
     import pyarrow as pa
     from deltalake import write_deltalake

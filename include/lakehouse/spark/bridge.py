@@ -64,7 +64,8 @@ def read_delta(spark, table: "str | TableSpec", *, version: int | None = None):
     files = [_spark_path(f) for f in dt.file_uris()]
     if not files:
         return spark.createDataFrame([], schema)
-    frame = spark.read.option("basePath", _spark_path(uri)).parquet(*files)
+    # the table's root as delta-rs names its files (a local path through a symlink is resolved)
+    frame = spark.read.option("basePath", _spark_path(dt.table_uri)).parquet(*files)
     partition_columns = set(dt.metadata().partition_columns)
     return frame.select(*[
         F.col(f.name).cast(f.dataType).alias(f.name) if f.name in partition_columns else F.col(f.name)
