@@ -8,7 +8,7 @@ FROM astrocrpublic.azurecr.io/runtime:3.3-2-python-3.11
 # including the triggerer that runs deadline callbacks by dotted path.
 # `astro dev start` bind-mounts dags/, plugins/, include/ and tests/ over the image, and each
 # component is its own container: so the dbt manifest and the Delta jars are built outside those
-# folders, and all state (Delta tables, dbt's DuckDB file, MLflow, GX, reports, the alert outbox)
+# folders (dbt_manifest/, delta_jars/), and all state (Delta tables, dbt's DuckDB file, MLflow, GX, reports, the alert outbox)
 # lives under lakehouse_state/, the named volume docker-compose.override.yml mounts into every
 # component (or set LAKEHOUSE_ROOT to s3://, abfss://, gs://).
 # LAKEHOUSE_DELTA_JARS: the delta-spark jars fetched below; Spark sessions and spark-submit
@@ -18,15 +18,13 @@ ENV PYTHONPATH=/usr/local/airflow:/usr/local/airflow/plugins \
     LAKEHOUSE_ROOT=/usr/local/airflow/lakehouse_state/lakehouse \
     LAKEHOUSE_ALERTS_FILE=/usr/local/airflow/lakehouse_state/alerts/alerts.jsonl \
     DBT_MANIFEST_PATH=/usr/local/airflow/dbt_manifest/manifest.json \
-    LAKEHOUSE_DELTA_JARS=/opt/delta-jars \
+    LAKEHOUSE_DELTA_JARS=/usr/local/airflow/delta_jars \
     AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
     GX_ANALYTICS_ENABLED=False
 
-# The Delta jars matching the pinned delta-spark/pyspark, fetched once at build time.
-USER root
-RUN mkdir -p /opt/delta-jars && chown astro /opt/delta-jars
-USER astro
-RUN cd /usr/local/airflow && python scripts/fetch_delta_jars.py /opt/delta-jars
+# The Delta jars matching the pinned delta-spark/pyspark, fetched once at build time (Maven).
+RUN mkdir -p /usr/local/airflow/delta_jars \
+    && cd /usr/local/airflow && python scripts/fetch_delta_jars.py /usr/local/airflow/delta_jars
 
 # The volume's mount point exists in the image so Docker gives the new volume its owner (astro).
 # Cosmos renders dbt_transform from the manifest built here, once, not at DAG parse time.

@@ -6,11 +6,15 @@ the installed delta-spark package (`configure_spark_with_delta_pip`), so the jar
 the pinned delta-spark and pyspark. Needs Java and Maven Central (this laptop has no Maven:
 it runs in the image build only).
 
-    python scripts/fetch_delta_jars.py /opt/delta-jars
+    python scripts/fetch_delta_jars.py /usr/local/airflow/delta_jars
+
+LAKEHOUSE_DELTA_JARS_FETCH=skip makes the folder and fetches nothing (the Astro emulation in
+tests/astro builds the image without Maven): sessions then use the jar-free bridge (`auto`).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -36,5 +40,10 @@ def fetch(target: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in fetch(Path(sys.argv[1] if len(sys.argv) > 1 else "/opt/delta-jars")):
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "/usr/local/airflow/delta_jars")
+    if os.environ.get("LAKEHOUSE_DELTA_JARS_FETCH") == "skip":
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"delta jars: fetch skipped (LAKEHOUSE_DELTA_JARS_FETCH=skip); {folder} left empty")
+        sys.exit(0)
+    for path in fetch(folder):
         print(path)
