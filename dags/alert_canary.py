@@ -5,7 +5,7 @@ On-call's self-test of the alert path, to run after every deploy (`make canary`,
 it in the UI): one task holds the run past the canary's short tiered deadline (warning at
 15 s, critical at 30 s: the triggerer must deliver both), another fails on purpose on every
 try (retried twice like every task; exactly one failure alert must arrive, with try 3).
-Set `fail` / `hold_seconds` to check one path only. Alerts go where include/lakehouse/alerting.yaml routes `alert_canary`.
+Set `fail` / `hold_seconds` to check one path only. Alerts go where plugins/lakehouse_airflow/alerting.yaml routes `alert_canary`.
 Never scheduled; `make demo` leaves it alone.
 """
 

@@ -492,7 +492,7 @@ def print_summary(records: list[RunRecord], alerts_before: int, alerts_file: Pat
         for a in sent:
             print(f"  {a.get('kind')} [{a.get('severity')}] -> {', '.join(a.get('channels') or ['outbox'])}: "
                   f"{str(a.get('summary'))[:110]}")
-    print("\nwhere alerts go (include/lakehouse/alerting.yaml): outbox " + str(alerts_file) + "; " + "; ".join(
+    print("\nwhere alerts go (plugins/lakehouse_airflow/alerting.yaml): outbox " + str(alerts_file) + "; " + "; ".join(
         f"{name} {'-> ' + redact_url(os.environ[var]) if os.environ.get(var) else 'not configured (' + var + ')'}"
         for name, var in (("webhook", "LAKEHOUSE_ALERT_WEBHOOK_URL"), ("slack", "LAKEHOUSE_SLACK_CONN_ID"),
                           ("email", "LAKEHOUSE_ALERT_EMAIL_TO"))) + "; self-test: make canary")

@@ -1,7 +1,7 @@
 """Alert delivery for failures and missed deadlines, shared by every DAG.
 
 An alert is a dict (dag, run, task, try, owner, logical date, deadline, UI link, severity,
-dedup key) sent to the channels include/lakehouse/alerting.yaml routes for its DAG/owner:
+dedup key) sent to the channels plugins/lakehouse_airflow/alerting.yaml routes for its DAG/owner:
 the log and a JSON-lines outbox (always; LAKEHOUSE_ALERTS_FILE, default alerts/alerts.jsonl
 next to a local LAKEHOUSE_ROOT), a PagerDuty Events v2 shaped webhook, Slack and email through
 the providers' notifiers. A channel failing must never fail or hide what raised the alert,
@@ -25,7 +25,6 @@ from typing import Any, NoReturn
 from airflow.sdk.bases.notifier import BaseNotifier
 
 log = logging.getLogger(__name__)
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def outbox_path() -> Path:
@@ -41,7 +40,7 @@ def run_url(dag_id: str, run_id: str | None) -> str:
     return f"{base}/dags/{dag_id}/runs/{run_id}" if run_id else f"{base}/dags/{dag_id}"
 
 
-CONFIG_FILE = PROJECT_ROOT / "include" / "lakehouse" / "alerting.yaml"
+CONFIG_FILE = Path(__file__).with_name("alerting.yaml")
 _broken_channels: set[str] = set()  # a broken channel logs its error once per process
 
 

@@ -1,5 +1,5 @@
 """The one place for what every DAG shares: owner, tags, retries with exponential backoff,
-timeouts, the failure notifier and the deadline from include/lakehouse/deadlines.yaml.
+timeouts, the failure notifier and the deadline from plugins/lakehouse_airflow/deadlines.yaml.
 
 Usage in a DAG file:  `@dag(**dag_args("my_dag", doc_md=__doc__, schedule="@daily"))`.
 Cheap at parse time: reads one small YAML file once per process, opens nothing else.
@@ -16,7 +16,7 @@ from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
 from lakehouse_airflow.alerts import FailureNotifier, RecoveryNotifier
 
-DEADLINES_FILE = Path(__file__).resolve().parents[2] / "include" / "lakehouse" / "deadlines.yaml"
+DEADLINES_FILE = Path(__file__).with_name("deadlines.yaml")
 OWNER = "data-platform"
 START_DATE = datetime(2024, 1, 1)
 
