@@ -29,7 +29,9 @@ import pyarrow.compute as pc
 from deltalake import write_deltalake
 
 from include.lakehouse.config import TableSpec, resolve, storage_options
-from include.lakehouse.delta import check_positions, commit_properties, to_arrow, try_open, with_commit_retries
+from include.lakehouse.delta import (
+    check_positions, commit_properties, ensure_table, to_arrow, try_open, with_commit_retries,
+)
 from include.lakehouse.errors import KeyColumnError
 from include.lakehouse.results import OperationResult
 
@@ -63,7 +65,7 @@ def apply_scd2(
     moved positions raise ConcurrentWriteError for the caller to re-plan instead.
     """
     started = time.perf_counter()
-    uri, _ = resolve(table)
+    uri, spec = resolve(table)
     keys, tracked, type1 = list(keys), list(tracked), list(type1)
     data = to_arrow(changes)
     needed = keys + tracked + type1 + [effective_column] + ([deleted_column] if deleted_column else [])
@@ -85,11 +87,10 @@ def apply_scd2(
 
         if dt is None and source.num_columns == 1:  # an empty batch: nothing to create the table from
             return result(dt, skipped=True, rows_skipped=data.num_rows)
-        if dt is None:  # two creators race on version 0: the loser re-plans against the winner's rows
-            history = source.drop_columns(["__action"])
-            write_deltalake(uri, history, storage_options=storage_options(),
-                            commit_properties=commit_properties(transactions))
-            return result(try_open(uri), rows_inserted=history.num_rows)
+        if dt is None:  # create empty first (registered configuration), so the first merge is conflict-checked
+            ensure_table(uri, source.drop_columns(["__action"]).schema, spec)
+            dt = try_open(uri)
+            check_positions(uri, dt, expected)  # an empty table: the plan made without it stands
 
         target = pa.schema(dt.schema().to_arrow())
         if source.num_rows == 0:

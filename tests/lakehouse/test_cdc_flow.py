@@ -272,8 +272,9 @@ def test_three_concurrent_runs_apply_each_batch_once(lakehouse_root):
     assert len(dim) == 40 and len({r["customer_sk"] for r in dim}) == 40
     assert {r["customer_id"]: r["city"] for r in dim if r["is_current"]} == {k: "Rome" for k in range(1, 21)}
     silver = DeltaTable(get_table("silver/customers").uri)
-    writes = [c for c in silver.history() if c.get("operation") in ("MERGE", "WRITE", "CREATE TABLE")]
-    assert len(writes) <= 3  # created empty, then one merge per batch
+    # one merge per batch (racing creators of the empty table may both commit a CREATE TABLE: no rows)
+    writes = [c for c in silver.history() if c.get("operation") in ("MERGE", "WRITE")]
+    assert len(writes) <= 2
 
 
 def test_a_cdc_run_killed_after_its_tombstones_deletes_on_rerun(lakehouse_root):
