@@ -90,3 +90,15 @@ def run_and_kill(target: str, args: tuple = (), kwargs: dict | None = None, *, a
     if flag is not None and flag.exists():
         flag.unlink()
     return proc.exitcode
+
+
+def compact_until(uri: str, app_id: str, version: int, *, timeout: float = 60) -> None:
+    """The compaction side of a race (in a child process): compact the table over and over until
+    the writer under test has recorded `version` for `app_id`, so every one of its commits races one."""
+    from deltalake import DeltaTable
+
+    from include.lakehouse import maintenance
+
+    deadline = time.monotonic() + timeout
+    while DeltaTable(uri).transaction_version(app_id) != version and time.monotonic() < deadline:
+        maintenance.compact(uri, target_size_mb=64)

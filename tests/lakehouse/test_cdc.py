@@ -129,14 +129,10 @@ def test_tombstones_keep_every_delete_with_its_source_time(tmp_path):
 def merge_batches_while_compacting(role: str, uri: str, batches: int) -> int:
     """One side of a race (run in a child process): CDC merges (new keys, which add small
     files, then updates across all files), or compactions of those files until they are through."""
-    import time
-
-    from include.lakehouse import maintenance
+    from tests.processes import compact_until
 
     if role == "compact":
-        deadline = time.monotonic() + 60
-        while DeltaTable(uri).transaction_version("src") != batches - 1 and time.monotonic() < deadline:
-            maintenance.compact(uri, target_size_mb=64)
+        compact_until(uri, "src", batches - 1)
         return batches
     for i in range(batches):
         inserts = [(1000 + 10 * i + k, "new", "c", 100 + i) for k in range(10)]

@@ -140,14 +140,10 @@ def test_history_matches_a_plain_per_key_reference_on_random_change_streams(tmp_
 
 def scd2_batches_while_compacting(role: str, uri: str, batches: int) -> int:
     """One side of a race (run in a child process): SCD2 batches, or compactions until they are through."""
-    import time
-
-    from include.lakehouse import maintenance
+    from tests.processes import compact_until
 
     if role == "compact":
-        deadline = time.monotonic() + 60
-        while DeltaTable(uri).transaction_version("src") != batches - 1 and time.monotonic() < deadline:
-            maintenance.compact(uri, target_size_mb=64)
+        compact_until(uri, "src", batches - 1)
         return batches
     for i in range(batches):
         day = 2 + i
