@@ -31,14 +31,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.cdc import APPLIED_SEQUENCE, apply_cdc, tombstones
+from include.lakehouse.cdc import APPLIED_SEQUENCE, tombstones
 from include.lakehouse.config import SOURCES_FILE, get_table, load_sources, table_ref
 from include.lakehouse.debezium import parse_envelope, typed_changes
 from include.lakehouse.delta import append, try_open, with_commit_retries
 from include.lakehouse.delta import position as delta_position
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.maintenance import read_changes_since
-from include.lakehouse.scd import apply_scd2
+from include.lakehouse.spark.changes import apply_cdc_configured, apply_scd2_configured
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 QUARANTINE_SCHEMA = pa.schema([("_raw", pa.string()), ("_reason", pa.string()), ("partition", pa.int64()),
@@ -75,8 +75,9 @@ def _read_feed(dt, done: int | None, current: int) -> pa.Table:
     return feed
 
 
-def apply_bronze_changes(table: str, *, batch_id: str | None = None) -> dict[str, Any]:
-    """Apply what `bronze/<topic>` received since the last batch to `silver/<table>`."""
+def apply_bronze_changes(table: str, *, batch_id: str | None = None, spark: Any = None) -> dict[str, Any]:
+    """Apply what `bronze/<topic>` received since the last batch to `silver/<table>` (on the
+    table's configured engine, spark/changes.py; on Spark when a `spark` session is given)."""
     started = time.perf_counter()
     if table not in cdc_tables():
         raise LakehouseError(f"unknown CDC table '{table}'; configure it under cdc: in {SOURCES_FILE}")
@@ -119,7 +120,7 @@ def apply_bronze_changes(table: str, *, batch_id: str | None = None) -> dict[str
                        expected={position: done})
             return {**summary, "skipped": True, "detail": "no applicable changes",
                     "seconds": round(time.perf_counter() - started, 3)}
-        result = apply_cdc(silver, changes, keys=spec["keys"], sequence_column="_lsn", op_column="_op",
+        result = apply_cdc_configured(silver, changes, spark=spark, keys=spec["keys"], sequence_column="_lsn", op_column="_op",
                            source_time_column="_source_ts", transactions={position: current},
                            expected={position: done})
         return {**result.to_dict(), **summary,  # inserted/updated/deleted come as rows_*
@@ -148,8 +149,9 @@ def _quarantine(topic: str, bad: list[dict[str, Any]], current: int) -> None:
                expected={held: done})
 
 
-def build_dimension(name: str) -> dict[str, Any]:
-    """Apply silver's changes since the last batch to `gold/<name>` as SCD type 2."""
+def build_dimension(name: str, *, spark: Any = None) -> dict[str, Any]:
+    """Apply silver's changes since the last batch to `gold/<name>` as SCD type 2 (engine as
+    for apply_bronze_changes)."""
     if name not in dimensions():
         raise LakehouseError(f"unknown dimension '{name}'; configure it under dimensions: in {SOURCES_FILE}")
     dim = dimensions()[name]
@@ -175,7 +177,7 @@ def build_dimension(name: str) -> dict[str, Any]:
         changed_at = _change_times(feed, deleted, keys, dim["effective"], silver.table_uri)
         changes = feed.select(keys + tracked + type1).append_column("changed_at", changed_at).append_column(
             "_deleted", deleted)
-        result = apply_scd2(gold, changes, keys=keys, tracked=tracked, type1=type1, effective_column="changed_at",
+        result = apply_scd2_configured(gold, changes, spark=spark, keys=keys, tracked=tracked, type1=type1, effective_column="changed_at",
                             deleted_column="_deleted", surrogate_key=dim["surrogate_key"],
                             transactions={position: current}, expected={position: done})
         return {**result.to_dict(), "silver_version": current,

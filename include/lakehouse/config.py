@@ -87,6 +87,8 @@ class TableSpec:
     change_data_feed: bool = False
     description: str = ""
     maintenance: MaintenancePolicy = field(default_factory=MaintenancePolicy)
+    engine: str = "delta-rs"  # applies CDC / SCD2: delta-rs or spark (spark/changes.py)
+    spark_from_rows: int | None = None
 
     @property
     def uri(self) -> str:
@@ -144,19 +146,22 @@ def load_registry(path: str | None = None, sources_path: str | None = None) -> d
     defaults = doc.defaults.maintenance.model_dump(exclude_unset=True)
 
     def spec_for(name: str, *, partition_by=(), keys=(), sequence_column=None, change_data_feed=False,
-                 description="", maintenance: dict | None = None) -> TableSpec:
+                 description="", maintenance: dict | None = None, engine="delta-rs",
+                 spark_from_rows=None) -> TableSpec:
         policy = {**defaults, **(maintenance or {})}
         policy["z_order_by"] = tuple(policy.get("z_order_by") or ())
         return TableSpec(name=name, layer=name.split("/", 1)[0], partition_by=tuple(partition_by), keys=tuple(keys),
                          sequence_column=sequence_column, change_data_feed=change_data_feed,
-                         description=description, maintenance=MaintenancePolicy(**policy))
+                         description=description, maintenance=MaintenancePolicy(**policy), engine=engine,
+                         spark_from_rows=spark_from_rows)
 
     registry: dict[str, TableSpec] = {}
     for name, spec in doc.tables.items():
         registry[name] = spec_for(
             name, partition_by=spec.partition_by, keys=spec.keys, sequence_column=spec.sequence_column,
             change_data_feed=spec.change_data_feed, description=spec.description,
-            maintenance=spec.maintenance.model_dump(exclude_unset=True) if spec.maintenance else None)
+            maintenance=spec.maintenance.model_dump(exclude_unset=True) if spec.maintenance else None,
+            engine=spec.engine, spark_from_rows=spec.spark_from_rows)
     sources = load_sources(sources_path)
     cdc_topics = {c["topic"] for c in sources["cdc"].values()}
     implied = {f"bronze/{topic}": dict(change_data_feed=topic in cdc_topics,
@@ -182,7 +187,8 @@ def _pattern_match(name: str, registry: dict[str, TableSpec]) -> TableSpec | Non
         if "*" in pattern and fnmatchcase(name, pattern):
             return TableSpec(name=name, layer=spec.layer, partition_by=spec.partition_by, keys=spec.keys,
                              sequence_column=spec.sequence_column, change_data_feed=spec.change_data_feed,
-                             description=spec.description, maintenance=spec.maintenance)
+                             description=spec.description, maintenance=spec.maintenance, engine=spec.engine,
+                             spark_from_rows=spec.spark_from_rows)
     return None
 
 

@@ -41,6 +41,16 @@ class TableSettings(_Strict):
     sequence_column: str | None = None
     change_data_feed: bool = False
     maintenance: MaintenanceSettings | None = None
+    # which engine applies CDC / SCD2 changes to the table (include/lakehouse/spark/changes.py):
+    # `spark` always, or delta-rs until the table holds `spark_from_rows` rows
+    engine: Literal["delta-rs", "spark"] = "delta-rs"
+    spark_from_rows: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _threshold_only_for_delta_rs(self) -> "TableSettings":
+        if self.engine == "spark" and self.spark_from_rows is not None:
+            raise ValueError("spark_from_rows switches a delta-rs table to Spark; with engine: spark it means nothing")
+        return self
 
 
 class RegistryFile(_Strict):

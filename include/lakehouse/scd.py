@@ -50,6 +50,7 @@ def apply_scd2(
     surrogate_key: str = "sk",
     transactions: dict[str, int] | None = None,
     expected: dict[str, int | None] | None = None,
+    planner: Any = None,
 ) -> OperationResult:
     """Apply a batch of source changes to a type 2 dimension.
 
@@ -63,6 +64,7 @@ def apply_scd2(
     also when nothing changed (an empty commit). The plan is re-made from a fresh snapshot
     on a commit conflict; with `expected` (app_id -> version the caller planned from),
     moved positions raise ConcurrentWriteError for the caller to re-plan instead.
+    `planner` replaces `_plan` (same signature), e.g. spark/changes.py's planner on Spark.
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
@@ -78,7 +80,7 @@ def apply_scd2(
     def plan_and_commit() -> OperationResult:
         dt = try_open(uri)
         check_positions(uri, dt, expected)
-        source, late = _plan(data, dt, keys, tracked, type1, effective_column, deleted_column, surrogate_key)
+        source, late = (planner or _plan)(data, dt, keys, tracked, type1, effective_column, deleted_column, surrogate_key)
 
         def result(dt, **counts) -> OperationResult:
             return OperationResult(table=uri, operation="apply_scd2", version=dt.version() if dt is not None else None,
