@@ -52,10 +52,44 @@ def feature_inputs() -> None:
                surrogate_key="customer_sk")
 
 
+def cdc_inputs() -> None:
+    """Debezium creates, updates and a delete of customers landed in bronze, applied by nothing yet."""
+    from datetime import datetime, timezone
+
+    from include.lakehouse.shop.generator import debezium_envelope
+    from tests.lakehouse.test_cdc_scd2_properties import land
+
+    at = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    rows = [{"customer_id": k, "name": f"n{k}", "email": f"{k}@x", "city": "Oslo", "country": "NO",
+             "segment": "s", "created_at": at, "updated_at": at} for k in range(1, 6)]
+    moved = {**rows[0], "city": "Rome", "updated_at": at.replace(hour=3)}
+    land([debezium_envelope("customers", "c", None, r, at, 100 + r["customer_id"]) for r in rows]
+         + [debezium_envelope("customers", "u", rows[0], moved, moved["updated_at"], 300),
+            debezium_envelope("customers", "c", None, rows[0], at, 101),  # redelivered, older: no effect
+            debezium_envelope("customers", "d", rows[1], None, at.replace(hour=4), 301)], 0)
+
+
+def scd2_inputs() -> None:
+    from include.lakehouse.cdc_flow import apply_bronze_changes
+
+    cdc_inputs()
+    apply_bronze_changes("customers")
+
+
+def maintenance_inputs() -> None:
+    from include.lakehouse.cdc_flow import apply_bronze_changes, build_dimension
+
+    scd2_inputs()
+    build_dimension("dim_customer")
+
+
 # job -> (inputs, args, output table). A new job file must add its row here: the test below fails otherwise.
 JOB_CASES = {
     "smoke_revenue_by_status": (smoke_inputs, [], "gold/smoke_revenue_by_status"),
     "customer_features": (feature_inputs, [SHOP_DAYS[-1], SHOP_DAYS[-8]], "features/customer_features"),
+    "cdc_apply": (cdc_inputs, ["customers"], "silver/customers"),
+    "scd2": (scd2_inputs, ["dim_customer"], "gold/dim_customer"),
+    "maintenance": (maintenance_inputs, ["gold/dim_customer"], "gold/dim_customer"),
 }
 
 
