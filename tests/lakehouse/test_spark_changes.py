@@ -162,6 +162,18 @@ def test_the_engine_is_configuration_per_table(sail_url, tmp_path):
     assert dimension["details"]["engine"] == "spark" and dimension["rows_inserted"] == 5
 
 
+def test_lakehouse_changes_engine_overrides_every_table(monkeypatch):
+    from include.lakehouse.errors import LakehouseError
+    from include.lakehouse.spark.changes import engine_for
+
+    assert engine_for("silver/customers") == "delta-rs"
+    monkeypatch.setenv("LAKEHOUSE_CHANGES_ENGINE", "spark")
+    assert engine_for("silver/customers") == engine_for("gold/dim_customer") == "spark"
+    monkeypatch.setenv("LAKEHOUSE_CHANGES_ENGINE", "dask")
+    with pytest.raises(LakehouseError, match="LAKEHOUSE_CHANGES_ENGINE"):
+        engine_for("silver/customers")
+
+
 @pytest.mark.parametrize("entry, message", [
     ("engine: flink", "engine"),
     ("engine: spark\n    spark_from_rows: 10", "spark_from_rows"),
@@ -186,7 +198,7 @@ def test_the_debezium_and_dbt_snapshot_behaviours_hold_on_spark(sail_url):
          "-k", selected], cwd=ROOT, capture_output=True, text=True, timeout=900,
         env={**os.environ, "LAKEHOUSE_CHANGES_ENGINE": "spark", "SPARK_REMOTE": sail_url})
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert " 7 passed" in run.stdout, run.stdout[-500:]
+    assert " 8 passed" in run.stdout, run.stdout[-500:]
 
 
 @pytest.mark.slow

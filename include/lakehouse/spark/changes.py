@@ -52,8 +52,10 @@ def table_rows(uri: str) -> int:
     dt = try_open(uri)
     if dt is None:
         return 0
-    counts = dt.get_add_actions(flatten=True).column("num_records")
-    return int(pa.compute.sum(counts).as_py() or 0)
+    import pyarrow.compute as pc
+
+    counts = pa.table(dt.get_add_actions(flatten=True)).column("num_records")
+    return int(pc.sum(counts).as_py() or 0)
 
 
 def engine_for(table: "str | TableSpec") -> str:
