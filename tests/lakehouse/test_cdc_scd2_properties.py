@@ -142,25 +142,30 @@ def check_chain(delivered: list[dict]) -> None:
                 assert version["valid_to"] == following["valid_from"], (key, versions)
 
 
+def play_chain(events, batches, gold_after, *, spark=None) -> None:
+    """Deliver a stream batch by batch through the chain (on Spark when a session is given:
+    tests/lakehouse/test_spark_changes.py), checking it after every dimension build and a rerun."""
+    delivered, offset = [], 0
+    for batch, build in zip(batches, gold_after):
+        land([events[i]["message"] for i in batch], offset)
+        offset += len(batch)
+        delivered += [events[i] for i in batch]
+        apply_bronze_changes("customers", spark=spark)
+        if build:  # otherwise gold lags behind silver until a later build
+            build_dimension("dim_customer", spark=spark)
+            check_chain(delivered)
+    assert apply_bronze_changes("customers", spark=spark)["skipped"]
+    build_dimension("dim_customer", spark=spark)
+    check_chain(delivered)
+    version = DeltaTable(get_table("gold/dim_customer").uri).version() if read("gold/dim_customer") else None
+    build_dimension("dim_customer", spark=spark)  # a rerun changes nothing
+    if version is not None:
+        assert DeltaTable(get_table("gold/dim_customer").uri).version() == version
+
+
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(streams())
 def test_cdc_to_scd2_chain_keeps_its_invariants_on_random_debezium_streams(stream):
-    events, batches, gold_after = stream
     with fresh_lakehouse():
-        delivered, offset = [], 0
-        for batch, build in zip(batches, gold_after):
-            land([events[i]["message"] for i in batch], offset)
-            offset += len(batch)
-            delivered += [events[i] for i in batch]
-            apply_bronze_changes("customers")
-            if build:  # otherwise gold lags behind silver until a later build
-                build_dimension("dim_customer")
-                check_chain(delivered)
-        assert apply_bronze_changes("customers")["skipped"]
-        build_dimension("dim_customer")
-        check_chain(delivered)
-        version = DeltaTable(get_table("gold/dim_customer").uri).version() if read("gold/dim_customer") else None
-        build_dimension("dim_customer")  # a rerun changes nothing
-        if version is not None:
-            assert DeltaTable(get_table("gold/dim_customer").uri).version() == version
+        play_chain(*stream)
