@@ -143,3 +143,37 @@ def test_local_task_runs_on_the_warm_sail_server_with_native_delta(lakehouse_roo
     assert result["details"]["engine_delta"] == "native"
     assert sum(revenue_by_status().values()) == result["source_rows"] > 0
     assert DeltaTable(str(lakehouse_root / "gold" / "smoke_revenue_by_status")).history(1)[0]["engineInfo"].startswith("sail")
+
+
+def chain_tables() -> dict[str, list[tuple]]:
+    from include.lakehouse.delta import open_table
+
+    out = {}
+    for name in ("silver/customers", "gold/dim_customer"):
+        data = open_table(name).to_pyarrow_table()
+        data = data.select(sorted(data.column_names))
+        out[name] = sorted(tuple(str(v) for v in row.values()) for row in data.to_pylist())
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.spark_cluster
+def test_cdc_and_scd2_jobs_on_a_standalone_cluster_make_the_delta_rs_tables(lakehouse_root, monkeypatch,
+                                                                           standalone_cluster, tmp_path):
+    """The cdc_apply and scd2 jobs, spark-submitted to the cluster (the bridge: no Delta jars on
+    it), write the same silver and gold tables as the delta-rs path, surrogate keys included."""
+    from include.lakehouse.cdc_flow import apply_bronze_changes, build_dimension
+    from tests.lakehouse.test_spark_engines import cdc_inputs
+
+    cdc_inputs()
+    master_port, _ = standalone_cluster
+    spark_connection(monkeypatch, "spark://127.0.0.1", master_port)
+    cdc = SparkJobOperator(task_id="cdc", job="cdc_apply", job_args=["customers"]).execute(context={})
+    SparkJobOperator(task_id="scd2", job="scd2", job_args=["dim_customer"]).execute(context={})
+    assert cdc["tables"][0]["details"]["engine"] == "spark"
+    on_cluster = chain_tables()
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "delta-rs"))
+    cdc_inputs()
+    apply_bronze_changes("customers")
+    build_dimension("dim_customer")
+    assert chain_tables() == on_cluster and len(on_cluster["gold/dim_customer"]) == 4  # key 2 deleted
