@@ -133,6 +133,8 @@ def spark_apply_cdc(
     df = _frame(spark, changes)
     sequence_column = sequence_column or (spec.sequence_column if spec else None)
     keys = list(keys or (spec.keys if spec else ()))
+    if not sequence_column:
+        raise KeyColumnError(f"table {uri}: no sequence column; pass sequence_column= (e.g. the source LSN)")
     for column, what in [(sequence_column, "sequence column"), (op_column, "op column"),
                          (source_time_column, "source time column"), *[(k, "key column") for k in keys]]:
         if column is not None and column not in df.columns:
@@ -236,7 +238,7 @@ class SparkPlanner:
                                      else stored_schema.field("valid_to").type)),
                pa.field("is_current", pa.bool_()), pa.field("is_deleted", pa.bool_()),
                pa.field("row_hash", pa.int64()), pa.field("__action", pa.string()), pa.field(_LATE, pa.int64())])
-        n = self.buckets or max(2, min(200, data.num_rows // 250_000 + 2))
+        n = self.buckets or data.num_rows // 250_000 + 2  # ~250k changes (and their versions) a task
         changes = _frame(self.spark, data.select(incoming_schema.names).append_column(
             "__seq", pa.array(range(data.num_rows), pa.int64())))
         combined = changes.withColumn("__part", F.lit("change"))
