@@ -115,7 +115,8 @@ def apply_with_registry(url: str, registry: str, root: str) -> list[dict]:
     from include.lakehouse.cdc_flow import apply_bronze_changes, build_dimension
     from include.lakehouse.shop.generator import debezium_envelope
 
-    os.environ.update({"LAKEHOUSE_ROOT": root, "SPARK_REMOTE": url})
+    os.environ.update({"LAKEHOUSE_ROOT": root, "LAKEHOUSE_SPARK_CONNECT_URL": url})  # as `make demo` announces Sail
+    os.environ.pop("SPARK_REMOTE", None)
     config.REGISTRY_FILE = Path(registry)
     config.load_registry.cache_clear()
     at = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -131,7 +132,8 @@ def apply_with_registry(url: str, registry: str, root: str) -> list[dict]:
 
 
 def test_the_engine_is_configuration_per_table(sail_url, tmp_path):
-    """engine: spark on gold only; spark_from_rows on silver switches it once it holds 3 rows."""
+    """engine: spark on gold only; spark_from_rows on silver switches it once it holds 3 rows; the
+    task finds the warm local engine the way SparkJobOperator does."""
     registry = registry_with(tmp_path, """
   silver/customers:
     keys: [customer_id]

@@ -76,10 +76,17 @@ def engine_for(table: "str | TableSpec") -> str:
 
 
 def _session(spark):
+    """The given session, else the configured one; a local master uses the warm local Connect
+    engine when one is announced (LAKEHOUSE_SPARK_CONNECT_URL), as SparkJobOperator does."""
     if spark is not None:
         return spark
-    from include.lakehouse.spark.session import get_spark
+    from include.lakehouse.spark.session import connection_target, get_spark
 
+    warm = os.environ.get("LAKEHOUSE_SPARK_CONNECT_URL")
+    if warm and not (os.environ.get("SPARK_REMOTE") or os.environ.get("SPARK_MASTER")):
+        target = connection_target()
+        if not target.get("remote") and (target.get("master") or "local").startswith("local"):
+            return get_spark(app_name="lakehouse_changes", remote=warm)
     return get_spark(app_name="lakehouse_changes")
 
 
