@@ -21,17 +21,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+from bench.harness import ROOT, compare, free_port, scratch
 
 ENGINES = ("delta-rs", "sail", "jvm", "cluster")
 OPS = ("cdc", "scd2")
@@ -207,7 +204,7 @@ def _io_now(roots) -> dict:
 
 
 def _python(args: list[str], env: dict, roots: list[int] | None = None, timeout: float = 3600) -> tuple[dict, dict]:
-    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "bench.scaling", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, text=True, cwd=ROOT)
     watched = [proc.pid] + (roots or [])
     baseline = _io_now(roots or [])
@@ -220,17 +217,11 @@ def _python(args: list[str], env: dict, roots: list[int] | None = None, timeout:
     return json.loads(lines[-1][len("RESULT "):]), usage
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_cluster(folder: Path) -> tuple[str, list[subprocess.Popen]]:
     import pyspark
 
     home = Path(pyspark.__file__).parent
-    port, ui = _free_port(), _free_port()
+    port, ui = free_port(), free_port()
     env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOG_DIR": str(folder), "SPARK_WORKER_DIR": str(folder / "work"),
            "PYSPARK_PYTHON": sys.executable, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     spark_class = str(home / "bin" / "spark-class")
@@ -239,7 +230,7 @@ def _start_cluster(folder: Path) -> tuple[str, list[subprocess.Popen]]:
                               stdout=(folder / "master.log").open("w"), stderr=subprocess.STDOUT)]
     for i in range(2):
         procs.append(subprocess.Popen([spark_class, "org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}",
-                                       "--cores", "1", "--memory", "2g", "--webui-port", str(_free_port()),
+                                       "--cores", "1", "--memory", "2g", "--webui-port", str(free_port()),
                                        "--host", "127.0.0.1"], env=env,
                                       stdout=(folder / f"worker{i}.log").open("w"), stderr=subprocess.STDOUT))
     deadline = time.time() + 120
@@ -271,12 +262,12 @@ def run() -> dict:
 
     sizes = [int(s) for s in os.environ.get("BENCH_SCALING_SIZES", "1000000").split(",")]
     engines = [e for e in os.environ.get("BENCH_SCALING_ENGINES", ",".join(ENGINES)).split(",") if e]
-    work = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
+    work = scratch("scaling")
     runs, notes = [], []
     for engine in engines:
         infra, target = [], None
         if engine == "sail":
-            port = _free_port()
+            port = free_port()
             infra = [spark_engine.start("sail", port, work / "sail.log")]
             target = spark_engine.url(port)
         elif engine == "cluster":
@@ -313,10 +304,9 @@ def run() -> dict:
     for r in runs:
         peer = next((p for p in runs if p["engine"] == "delta-rs" and p["op"] == r["op"] and p["rows"] == r["rows"]), None)
         if peer and r["engine"] != "delta-rs":
-            comparisons.append({"measure": f"{r['op']} apply of {r['changes']} changes into {r['rows']} rows on {r['engine']}",
-                                "project": r["apply_seconds"], "peer": peer["apply_seconds"], "peer_name": "delta-rs",
-                                "unit": "s", "ratio": round(r["apply_seconds"] / max(peer["apply_seconds"], 1e-9), 2),
-                                "target": "informational: Spark is for tables past one machine"})
+            comparisons.append(compare(f"{r['op']} apply of {r['changes']} changes into {r['rows']} rows on {r['engine']}",
+                                       r["apply_seconds"], peer["apply_seconds"], peer_name="delta-rs",
+                                       target="informational: Spark is for tables past one machine"))
     return {"sizes": sizes, "engines": engines, "change_fraction": 1 / CHANGE_FRACTION, "runs": runs, "fits": fits,
             "comparisons": comparisons, "notes": notes, "cores": os.cpu_count(),
             "load_average_at_end": os.getloadavg()}
