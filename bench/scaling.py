@@ -12,7 +12,8 @@ Engines: `delta-rs` (the table layer, one process), `sail` (local Spark Connect 
 Delta built in), `jvm` (classic local[2] JVM Spark, no Delta jars: the bridge), `cluster`
 (a Spark standalone master and 2 one-core workers on loopback, bridge). Spark plans the batch
 (spark/changes.py) and the table layer commits it. Sizes: BENCH_SCALING_SIZES (default
-1000000), engines: BENCH_SCALING_ENGINES (default all four). A growth fit (time and memory
+1000000), engines: BENCH_SCALING_ENGINES (default all four), operations: BENCH_SCALING_OPS
+(default cdc,scd2). A growth fit (time and memory
 as a*N^b over the sizes measured) per engine and operation is in the result.
 """
 
@@ -36,6 +37,13 @@ CHANGE_FRACTION = 10  # a batch is N / 10 changes
 
 
 # --------------------------------------------------------------------------- data
+def _labels(prefix: str, codes):
+    """Strings `<prefix><code>` as an Arrow array, built without a Python object per row."""
+    import pyarrow as pa
+
+    return pa.array([f"{prefix}{i}" for i in range(int(codes.max()) + 1)]).take(pa.array(codes))
+
+
 def _setup(op: str, n: int) -> None:
     import numpy as np
     import pyarrow as pa
@@ -44,7 +52,7 @@ def _setup(op: str, n: int) -> None:
 
     at = pa.array(np.full(n, np.datetime64("2024-01-01T00:00:00", "us")), pa.timestamp("us", tz="UTC"))
     ids = pa.array(np.arange(n, dtype=np.int64))
-    cities = pa.array(np.char.add("city", (np.arange(n) % 500).astype(str)).astype(object), pa.string())
+    cities = _labels("city", np.arange(n) % 500)
     if op == "cdc":
         append("silver/customers", pa.table({"customer_id": ids, "name": cities, "city": cities,
                                               "_source_ts": at, "_cdc_sequence": ids}))
@@ -69,16 +77,14 @@ def _changes(op: str, n: int):
         dup = rng.integers(0, m, m // 100)  # redelivered events
         keys, ops, later = np.concatenate([keys, keys[dup]]), np.concatenate([ops, ops[dup]]), np.concatenate([later, later[dup]])
         seq = np.concatenate([n + 1 + np.arange(m), n + 1 + dup])
-        city = np.char.add("moved", (keys % 97).astype(str)).astype(object)
-        return pa.table({"customer_id": pa.array(keys, pa.int64()), "name": pa.array(city, pa.string()),
-                         "city": pa.array(city, pa.string()), "_source_ts": pa.array(later, pa.timestamp("us", tz="UTC")),
+        city = _labels("moved", keys % 97)
+        return pa.table({"customer_id": pa.array(keys, pa.int64()), "name": city, "city": city, "_source_ts": pa.array(later, pa.timestamp("us", tz="UTC")),
                          "_op": pa.array(ops.astype(object), pa.string()), "_lsn": pa.array(seq, pa.int64())})
     keys = rng.choice(n, m, replace=False)
     late = rng.random(m) < 0.01  # before the stored version's start: slotted into history
     when = np.where(late, np.datetime64("2023-12-01T00:00:00", "us"), later)
-    city = np.char.add("moved", (keys % 97).astype(str)).astype(object)
-    return pa.table({"customer_id": pa.array(keys, pa.int64()), "city": pa.array(city, pa.string()),
-                     "name": pa.array(city, pa.string()), "changed_at": pa.array(when, pa.timestamp("us", tz="UTC"))})
+    city = _labels("moved", keys % 97)
+    return pa.table({"customer_id": pa.array(keys, pa.int64()), "city": city, "name": city, "changed_at": pa.array(when, pa.timestamp("us", tz="UTC"))})
 
 
 def _table_bytes(name: str) -> tuple[int, int]:
@@ -262,6 +268,7 @@ def run() -> dict:
 
     sizes = [int(s) for s in os.environ.get("BENCH_SCALING_SIZES", "1000000").split(",")]
     engines = [e for e in os.environ.get("BENCH_SCALING_ENGINES", ",".join(ENGINES)).split(",") if e]
+    ops = [o for o in os.environ.get("BENCH_SCALING_OPS", ",".join(OPS)).split(",") if o]
     work = scratch("scaling")
     runs, notes = [], []
     for engine in engines:
@@ -274,7 +281,7 @@ def run() -> dict:
             target, infra = _start_cluster(work)
         try:
             for n in sizes:
-                for op in OPS:
+                for op in ops:
                     root = work / f"{engine}-{op}-{n}"
                     env = {**os.environ, "LAKEHOUSE_ROOT": str(root), "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable}
                     _python(["setup", op, str(n)], env)
