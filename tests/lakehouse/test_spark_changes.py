@@ -99,11 +99,16 @@ def test_jvm_spark_through_the_bridge_makes_the_same_tables_as_delta_rs():
 
 
 # --------------------------------------------------------------------------- the switch
-def registry_with(tmp_path: Path, entries: str) -> Path:
-    from include.lakehouse import config
+def registry_module():
+    """The module that reads tables.yaml (wherever the layout puts it)."""
+    from include.lakehouse.config import load_registry
 
+    return sys.modules[load_registry.__module__]
+
+
+def registry_with(tmp_path: Path, entries: str) -> Path:
     path = tmp_path / "tables.yaml"
-    path.write_text(config.REGISTRY_FILE.read_text() + entries)
+    path.write_text(registry_module().REGISTRY_FILE.read_text() + entries)
     return path
 
 
@@ -111,14 +116,13 @@ def apply_with_registry(url: str, registry: str, root: str) -> list[dict]:
     """Two CDC batches and a dimension build with the registry at `registry`; the results."""
     from datetime import datetime, timezone
 
-    from include.lakehouse import config
     from include.lakehouse.cdc_flow import apply_bronze_changes, build_dimension
     from include.lakehouse.shop.generator import debezium_envelope
 
     os.environ.update({"LAKEHOUSE_ROOT": root, "LAKEHOUSE_SPARK_CONNECT_URL": url})  # as `make demo` announces Sail
     os.environ.pop("SPARK_REMOTE", None)
-    config.REGISTRY_FILE = Path(registry)
-    config.load_registry.cache_clear()
+    registry_module().REGISTRY_FILE = Path(registry)
+    registry_module().load_registry.cache_clear()
     at = datetime(2024, 1, 1, tzinfo=timezone.utc)
     rows = [{"customer_id": k, "name": "Ann", "email": "a@x", "city": "Oslo", "country": "NO", "segment": "s",
              "created_at": at, "updated_at": at} for k in (1, 2, 3, 4)]
