@@ -42,6 +42,7 @@ from include.lakehouse.scd import _plan as _scd_plan
 
 ENGINES = ("delta-rs", "spark")
 _LATE = "__late"
+_SLICE_ROWS = 500_000
 
 
 # --------------------------------------------------------------------------- engine choice
@@ -120,7 +121,13 @@ def _frame(spark, data: Any):
         from pyspark.sql.pandas.types import from_arrow_schema
 
         return spark.createDataFrame([], from_arrow_schema(table.schema))
-    return spark.createDataFrame(table)
+    # in slices: one Spark Connect message may carry 128 MiB (10M changes are ~500 MB)
+    slices = [spark.createDataFrame(table.slice(start, _SLICE_ROWS))
+              for start in range(0, table.num_rows, _SLICE_ROWS)]
+    frame = slices[0]
+    for part in slices[1:]:
+        frame = frame.unionByName(part)
+    return frame
 
 
 def spark_apply_cdc(
