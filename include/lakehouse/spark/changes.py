@@ -194,13 +194,25 @@ def spark_apply_scd2(spark, table: "str | TableSpec", changes: Any, *, buckets: 
 
 
 class _Stored:
-    """What `scd._plan` reads from a Delta table: the stored versions (here: one bucket's)."""
+    """What `scd._plan` reads from a Delta table (schema, table or dataset): the stored
+    versions of one bucket's keys, already narrowed by Spark."""
 
     def __init__(self, rows: pa.Table):
         self._rows = rows
 
+    def schema(self) -> "_Stored":
+        return self
+
+    def to_arrow(self) -> pa.Schema:  # as DeltaTable.schema().to_arrow()
+        return self._rows.schema
+
     def to_pyarrow_table(self, *args, **kwargs) -> pa.Table:
         return self._rows
+
+    def to_pyarrow_dataset(self, *args, **kwargs):
+        import pyarrow.dataset as ds
+
+        return ds.dataset(self._rows)
 
 
 def _plan_bucket(batch: pa.Table, *, stored_schema: pa.Schema | None, incoming_schema: pa.Schema,
