@@ -121,12 +121,18 @@ def _frame(spark, data: Any):
         from pyspark.sql.pandas.types import from_arrow_schema
 
         return spark.createDataFrame([], from_arrow_schema(table.schema))
-    # in slices: one Spark Connect message may carry 128 MiB (10M changes are ~500 MB)
-    slices = [spark.createDataFrame(table.slice(start, _SLICE_ROWS))
-              for start in range(0, table.num_rows, _SLICE_ROWS)]
-    frame = slices[0]
-    for part in slices[1:]:
-        frame = frame.unionByName(part)
+    if table.num_rows <= _SLICE_ROWS:
+        return spark.createDataFrame(table)
+    # one Spark Connect message carries at most 128 MiB (10M changes are ~500 MB) and a union
+    # of local relations is one message: each slice goes over alone, as a temporary view
+    import uuid
+
+    name = f"lakehouse_changes_{uuid.uuid4().hex[:12]}"
+    frame = None
+    for index, start in enumerate(range(0, table.num_rows, _SLICE_ROWS)):
+        spark.createDataFrame(table.slice(start, _SLICE_ROWS)).createOrReplaceTempView(f"{name}_{index}")
+        part = spark.table(f"{name}_{index}")
+        frame = part if frame is None else frame.unionByName(part)
     return frame
 
 
