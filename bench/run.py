@@ -49,7 +49,7 @@ def bench_parse() -> dict:
 def _scd2_setup(root: Path, keys: int, doubled: int):
     import pyarrow as pa
 
-    from include.lakehouse.scd import apply_scd2
+    from include.lakehouse.dimensions.scd2 import apply_scd2
 
     base = datetime(2024, 1, 1, tzinfo=timezone.utc)
     ids = list(range(keys))
@@ -77,7 +77,7 @@ def bench_scd2() -> dict:
     import pyarrow as pa
     from deltalake import DeltaTable
 
-    from include.lakehouse.scd import apply_scd2
+    from include.lakehouse.dimensions.scd2 import apply_scd2
 
     root = Path(tempfile.mkdtemp(prefix="bench-scd2-"))
     uri, kw, base = _scd2_setup(root, 1_000_000, 100_000)
@@ -92,7 +92,7 @@ def bench_scd2() -> dict:
     import shutil
     import statistics
 
-    from include.lakehouse import scd
+    import include.lakehouse.dimensions.scd2 as scd
 
     source, _ = scd._plan(changes, DeltaTable(uri), ["customer_id"], ["city"], ["name"], "changed_at", None,
                           "customer_sk")
@@ -128,7 +128,7 @@ def bench_cdc() -> dict:
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from include.lakehouse.cdc import apply_cdc
+    from include.lakehouse.cdc.apply import apply_cdc
 
     root = Path(tempfile.mkdtemp(prefix="bench-cdc-"))
     uri = str(root / "orders")
@@ -164,7 +164,7 @@ def bench_zorder() -> dict:
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from include.lakehouse.maintenance import files_for_point_lookup, z_order
+    from include.lakehouse.maintenance.operations import files_for_point_lookup, z_order
 
     root = Path(tempfile.mkdtemp(prefix="bench-zorder-"))
     uri = str(root / "orders")
@@ -196,7 +196,7 @@ def bench_small_files() -> dict:
     import pyarrow.compute as pc
     from deltalake import DeltaTable, write_deltalake
 
-    from include.lakehouse.maintenance import compact
+    from include.lakehouse.maintenance.operations import compact
 
     uri = str(Path(tempfile.mkdtemp(prefix="bench-small-")) / "events")
     rng = np.random.default_rng(5)
@@ -301,8 +301,8 @@ def _shop_lakehouse(root: Path, days: int = 120) -> list[str]:
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from include.lakehouse.scd import apply_scd2
-    from include.lakehouse.shop import ShopSource
+    from include.lakehouse.dimensions.scd2 import apply_scd2
+    from include.lakehouse.source.generator import ShopSource
 
     os.environ["LAKEHOUSE_ROOT"] = str(root / "lakehouse")
     shop, start = ShopSource(scale=1.0), datetime(2024, 1, 1).date()
@@ -403,7 +403,7 @@ def _merge_10m(uri: str) -> None:
     import numpy as np
     import pyarrow as pa
 
-    from include.lakehouse.delta import merge_upsert
+    from include.lakehouse.tables.delta import merge_upsert
 
     rng = np.random.default_rng(4)
     keys = np.concatenate([rng.choice(10_000_000, 90_000, replace=False), np.arange(10_000_000, 10_010_000)])
@@ -439,10 +439,10 @@ def bench_ml() -> dict:
     import pyarrow as pa
     from deltalake import write_deltalake
 
+    from include.lakehouse.dimensions.scd2 import apply_scd2
     from include.lakehouse.ml import inference, training
     from include.lakehouse.ml.features import build_features
-    from include.lakehouse.scd import apply_scd2
-    from include.lakehouse.shop import ShopSource
+    from include.lakehouse.source.generator import ShopSource
     from include.lakehouse.spark.session import get_spark
 
     root = Path(tempfile.mkdtemp(prefix="bench-ml-"))

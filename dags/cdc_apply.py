@@ -27,7 +27,7 @@ TABLES = configured_cdc_tables()  # silver table -> topic, from sources.yaml
 def cdc_apply():
     @task(map_index_template="{{ task.op_kwargs['table'] }}")
     def merge_changes_into_silver(table: str, dag_run=None) -> dict:
-        from include.lakehouse.cdc_flow import apply_bronze_changes
+        from include.lakehouse.cdc.flow import apply_bronze_changes
 
         result = apply_bronze_changes(table, batch_id=dag_run.run_id)
         print(f"silver/{table}: {result.get('counts') or result.get('detail')}")

@@ -25,7 +25,7 @@ from airflow.sdk import DAG, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, SourceRenderingBehavior, TestBehavior, TestIndirectSelection
 
-from include.lakehouse import dbt_project as dbt
+from include.lakehouse.transform import dbt_project as dbt
 from lakehouse_airflow.assets import table_asset
 from lakehouse_airflow.defaults import dag_args
 

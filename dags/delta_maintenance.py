@@ -24,7 +24,7 @@ from lakehouse_airflow.operators.delta_maintenance import DeltaMaintenanceOperat
 def delta_maintenance():
     @task
     def list_registered_tables() -> list[str]:
-        from include.lakehouse.config import registered_tables
+        from include.lakehouse.tables.registry import registered_tables
 
         return registered_tables()
 
@@ -35,7 +35,7 @@ def delta_maintenance():
 
     @task(trigger_rule="all_done")
     def report_maintenance(reports: list[dict]) -> dict:
-        from include.lakehouse.maintenance_policy import format_report
+        from lakehouse_airflow.reports import format_maintenance_report as format_report
 
         rows = [r for r in reports if r]
         for line in format_report(rows):

@@ -52,7 +52,7 @@ def ingest_files():
 
     @task
     def check_bronze_orders() -> dict:
-        from include.lakehouse.ingest.landing import check_bronze
+        from include.lakehouse.source.landing import check_bronze
 
         return check_bronze("orders")
 

@@ -31,7 +31,8 @@ GOLD = registered_tables("gold")
 def publish_formats():
     @task(map_index_template="{{ task.op_kwargs['table'] }}")
     def publish_table(table: str, dag_run=None) -> dict:
-        from include.lakehouse.formats.publish import format_report, publish_table as publish
+        from include.lakehouse.formats.publish import publish_table as publish
+        from lakehouse_airflow.reports import format_publish_report as format_report
 
         result = publish(table, run_id=dag_run.run_id)
         for line in format_report([result]):
@@ -40,7 +41,7 @@ def publish_formats():
 
     @task(outlets=[table_asset("ops/format_publish_log")], trigger_rule="all_done")
     def report_publish(results: list[dict]) -> dict:
-        from include.lakehouse.formats.publish import format_report
+        from lakehouse_airflow.reports import format_publish_report as format_report
 
         rows = [r for r in results if r]
         published = [f for r in rows if r.get("status") == "published" for f in r["formats"]]

@@ -20,9 +20,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.lakehouse.config import lakehouse_root, load_registry, resolve
-from include.lakehouse.delta import append, try_open
+from include.lakehouse.config import lakehouse_root
 from include.lakehouse.formats import hudi, iceberg
+from include.lakehouse.tables.delta import append, try_open
+from include.lakehouse.tables.registry import load_registry, resolve
 
 log = logging.getLogger(__name__)
 FORMATS = ("iceberg", "hudi")
@@ -109,16 +110,4 @@ def pinned_files(uri: str) -> set[str]:
     return iceberg.referenced_files(table_name_for(uri))
 
 
-def format_report(results: list[dict[str, Any]]) -> list[str]:
-    lines = []
-    for r in results:
-        if r.get("status") != "published":
-            lines.append(f"{r['table']}: {r.get('status')} ({r.get('detail', '')})")
-            continue
-        parts = [f"{f['format']} v{f['to_version']} (+{f['snapshots_written']} {f['mode']}"
-                 + (f", {f['reason']}" if f.get("reason") else "") + ")" for f in r["formats"]]
-        lines.append(f"{r['table']}: " + "; ".join(parts))
-    return lines
-
-
-__all__ = ["publish_table", "publish_all", "publishable_tables", "pinned_files", "format_report"]
+__all__ = ["publish_table", "publish_all", "publishable_tables", "pinned_files"]

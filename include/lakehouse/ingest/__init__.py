@@ -1,1 +1,1 @@
-"""Getting raw data into bronze exactly once (files.py: landing files)."""
+"""Getting raw data into bronze exactly once: landing files (files.py) and Kafka topics (kafka.py)."""

@@ -52,9 +52,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.config import SOURCES_FILE, lakehouse_root, load_sources, table_ref
-from include.lakehouse.delta import append, position, try_open
+from include.lakehouse.config import SOURCES_FILE, lakehouse_root, load_sources
 from include.lakehouse.errors import LakehouseError
+from include.lakehouse.tables.delta import append, position, try_open
+from include.lakehouse.tables.registry import table_ref
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.delta import append, try_open
 from include.lakehouse.ml import settings as ml
+from include.lakehouse.tables.delta import append, try_open
 
 
 def latest_as_of(table: str = ml.FEATURES_TABLE) -> str | None:

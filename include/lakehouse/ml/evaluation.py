@@ -29,8 +29,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.delta import append, merge_upsert, try_open
 from include.lakehouse.ml import settings as ml
+from include.lakehouse.tables.delta import append, merge_upsert, try_open
 
 DECISION_SCHEMA = pa.schema([
     ("decided_at", pa.timestamp("us", tz="UTC")), ("model_name", pa.string()), ("action", pa.string()),
@@ -171,8 +171,8 @@ def evaluate(run_day: str) -> dict[str, Any]:
     ops/model_evaluation; take the promotion / rollback decision. Returns what happened."""
     import mlflow
 
-    from include.lakehouse.delta import open_table
     from include.lakehouse.ml.training import champion, features_at, labels, mlflow_client, scores
+    from include.lakehouse.tables.delta import open_table
 
     client = mlflow_client()
     current = champion(client)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from include.lakehouse.delta import try_open
 from include.lakehouse.ml.settings import FEATURES_TABLE
+from include.lakehouse.tables.delta import try_open
 
 SOURCES = {"orders": "silver/orders", "customers": "gold/dim_customer", "events": "bronze/shop.order_events"}
 

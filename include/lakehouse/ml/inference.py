@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from include.lakehouse.delta import overwrite_partition
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.ml import settings as ml
 from include.lakehouse.ml.explain import explain, top_k_rows
+from include.lakehouse.tables.delta import overwrite_partition
 
 
 class NothingToScore(LakehouseError):

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from include.lakehouse.delta import open_table, try_open
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.ml import settings as ml
 from include.lakehouse.ml.evaluation import move_champion
 from include.lakehouse.ml.explain import explain
 from include.lakehouse.ml.model_card import write_card
+from include.lakehouse.tables.delta import open_table, try_open
 
 
 class NoTrainingData(LakehouseError):

@@ -1,5 +1,5 @@
 """DataQualityOperator: validates a Delta table version with its Great Expectations suite
-(include/expectations/<suite>.yml, run by include/lakehouse/quality.py).
+(include/expectations/<suite>.yml, run by include/lakehouse/quality/expectations.py).
 
 The suite's `on_failure` decides: `fail` fails the task at once (no retries: the data will not
 change by retrying) and so blocks what comes after it; `warn` and `quarantine` succeed and
@@ -30,7 +30,7 @@ class DataQualityOperator(BaseOperator):
     def execute(self, context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from include.lakehouse.quality import DataQualityError, validate
+        from include.lakehouse.quality.expectations import DataQualityError, validate
 
         version = int(self.version) if self.version not in (None, "", "None") else None
         try:

@@ -1,0 +1,2 @@
+"""Change data capture: Debezium envelopes (debezium.py), applying changes to a current-state
+table (apply.py) and the bronze -> silver batch (flow.py)."""

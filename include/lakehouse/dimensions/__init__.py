@@ -1,0 +1,1 @@
+"""Type 2 dimensions: the SCD2 merge (scd2.py) and the silver -> gold batch (build.py)."""

@@ -1,0 +1,3 @@
+"""Keeping tables healthy: the Delta operations (operations.py: compact, z-order, vacuum, checkpoint,
+history, time travel, change feed reads), the per-table policy and its log (policy.py) and
+on-call's restore (restore.py)."""

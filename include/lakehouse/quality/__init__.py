@@ -1,0 +1,2 @@
+"""Data quality: GX expectation suites on registered tables (expectations.py) and the smoke pipeline
+that proves the stack end to end (smoke.py)."""

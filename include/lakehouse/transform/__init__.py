@@ -1,0 +1,1 @@
+"""Transformations: the dbt project (dbt_project.py: profiles, manifest, Cosmos settings)."""
