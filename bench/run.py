@@ -94,7 +94,7 @@ def bench_scd2() -> dict:
 
     import include.lakehouse.dimensions.scd2 as scd
 
-    source, _ = scd._plan(changes, DeltaTable(uri), ["customer_id"], ["city"], ["name"], "changed_at", None,
+    source, _ = scd.plan_merge(changes, DeltaTable(uri), ["customer_id"], ["city"], ["name"], "changed_at", None,
                           "customer_sk")
     ours, raw = [], []
     for run in range(3):  # each run on fresh copies of the same table; the median is recorded

@@ -72,7 +72,7 @@ with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
 
         transform = dbt_manifest_missing()
 
-    @task(outlets=[table_asset(f"gold/{mart}") for mart in dbt.MARTS])
+    @task(outlets=[table_asset(f"gold/{mart}") for mart in dbt.marts()])
     def publish_marts() -> dict:
         """Copy the marts from DuckDB to gold/<mart> Delta tables (local target only)."""
         from airflow.sdk.exceptions import AirflowSkipException

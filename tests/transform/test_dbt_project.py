@@ -10,7 +10,7 @@ from tests.transform.conftest import dbt_args, negative_amount
 def duckdb_counts() -> dict[str, int]:
     con = dbt_project.connect()
     try:
-        return {m: con.execute(f"SELECT count(*) FROM marts.{m}").fetchone()[0] for m in dbt_project.MARTS}
+        return {m: con.execute(f"SELECT count(*) FROM marts.{m}").fetchone()[0] for m in dbt_project.marts()}
     finally:
         con.close()
 
@@ -61,5 +61,5 @@ def test_same_models_on_spark_give_the_same_mart_counts(shop_lakehouse, tmp_path
         read_delta(spark, str(shop_lakehouse / table)).write.mode("overwrite").saveAsTable(f"{schema}.{name}")
     result = dbt_project.run_dbt(dbt_args(tmp_path / "spark", "build"), dbt_target="spark")
     assert result.success, result.exception
-    actual = {m: spark.sql(f"SELECT count(*) FROM marts.{m}").collect()[0][0] for m in dbt_project.MARTS}
+    actual = {m: spark.sql(f"SELECT count(*) FROM marts.{m}").collect()[0][0] for m in dbt_project.marts()}
     assert actual == expected

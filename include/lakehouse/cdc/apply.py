@@ -24,15 +24,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.config import storage_options
-from include.lakehouse.tables.registry import TableSpec, resolve
-from include.lakehouse.tables.delta import (
-    append, check_keys, check_positions, commit_properties, conform_schema, ensure_table, position, quote, to_arrow,
-    try_open, with_commit_retries,
-)
 from include.lakehouse.errors import KeyColumnError
 from include.lakehouse.failpoints import reach
 from include.lakehouse.results import OperationResult
+from include.lakehouse.tables.delta import (
+    append, check_keys, check_positions, conform_schema, ensure_table, merge_clauses, position, quote, to_arrow,
+    try_open, with_commit_retries,
+)
+from include.lakehouse.tables.registry import TableSpec, resolve
 
 APPLIED_SEQUENCE = "_cdc_sequence"
 UPSERT_OPS = {"c", "r", "u"}
@@ -137,14 +136,11 @@ def apply_cdc(
         newer = f"s.{APPLIED_SEQUENCE} > t.{APPLIED_SEQUENCE}"
         op = f"s.{quote(op_column)}"
         assignments = {quote(c): f"s.{quote(c)}" for c in rows.column_names}
-        metrics = (
-            dt.merge(source, predicate=on, source_alias="s", target_alias="t", merge_schema=evolve,
-                     commit_properties=commit_properties(transactions))
-            .when_matched_delete(predicate=f"{op} = '{DELETE_OP}' AND {newer}")
-            .when_matched_update(updates=assignments, predicate=f"{op} <> '{DELETE_OP}' AND {newer}")
-            .when_not_matched_insert(updates=assignments, predicate=f"{op} <> '{DELETE_OP}'")
-            .execute()
-        )
+        metrics = merge_clauses(dt, source, on=on, merge_schema=evolve, transactions=transactions, clauses=[
+            ("matched_delete", {"predicate": f"{op} = '{DELETE_OP}' AND {newer}"}),
+            ("matched_update", {"updates": assignments, "predicate": f"{op} <> '{DELETE_OP}' AND {newer}"}),
+            ("not_matched_insert", {"updates": assignments, "predicate": f"{op} <> '{DELETE_OP}'"}),
+        ])
         version = dt.version()
         if version == before and transactions:  # delta-rs commits nothing for a merge that changed nothing
             version = append(uri, pa.schema(dt.schema().to_arrow()).empty_table(), transactions=transactions,

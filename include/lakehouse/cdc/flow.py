@@ -32,7 +32,7 @@ from include.lakehouse.cdc.debezium import parse_envelope, typed_changes
 from include.lakehouse.config import SOURCES_FILE, load_sources
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.maintenance.operations import read_changes_since
-from include.lakehouse.tables.delta import append, try_open, with_commit_retries, position as delta_position
+from include.lakehouse.tables.delta import append, enable_change_feed, try_open, with_commit_retries, position as delta_position
 from include.lakehouse.tables.registry import get_table, table_ref
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
@@ -61,8 +61,7 @@ def read_feed(dt, done: int | None, current: int) -> pa.Table:
     feed = feed.append_column("_commit_timestamp", pa.array(
         [datetime.now(timezone.utc)] * snapshot.num_rows, UTC_MICROS))
     feed = feed.append_column("_commit_version", pa.array([dt.version()] * snapshot.num_rows, pa.int64()))
-    if dt.metadata().configuration.get("delta.enableChangeDataFeed") != "true":
-        dt.alter.set_table_properties({"delta.enableChangeDataFeed": "true"})
+    enable_change_feed(dt)
     return feed
 
 

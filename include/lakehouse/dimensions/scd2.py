@@ -26,15 +26,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import write_deltalake
 
-from include.lakehouse.config import storage_options
-from include.lakehouse.tables.registry import TableSpec, resolve
-from include.lakehouse.tables.delta import (
-    check_positions, commit_properties, ensure_table, to_arrow, try_open, with_commit_retries,
-)
 from include.lakehouse.errors import KeyColumnError
 from include.lakehouse.results import OperationResult
+from include.lakehouse.tables.delta import (
+    check_positions, commit_positions, ensure_table, merge_clauses, to_arrow, try_open, with_commit_retries,
+)
+from include.lakehouse.tables.registry import TableSpec, resolve
 
 META = ("valid_from", "valid_to", "is_current", "is_deleted", "row_hash")
 
@@ -96,20 +94,15 @@ def apply_scd2(
         target = pa.schema(dt.schema().to_arrow())
         if source.num_rows == 0:
             if transactions:  # nothing to change, but the source position still moves on (same snapshot)
-                write_deltalake(dt, target.empty_table(), mode="append", storage_options=storage_options(),
-                                commit_properties=commit_properties(transactions))
-                dt.update_incremental()
+                commit_positions(dt, transactions)
             return result(dt, skipped=True, rows_skipped=data.num_rows)
         source = source.cast(pa.schema([target.field(f.name) if f.name in target.names else f for f in source.schema]))
         sk = surrogate_key
-        metrics = (
-            dt.merge(source, predicate=f"t.{sk} = s.{sk}", source_alias="s", target_alias="t", streamed_exec=True,
-                     commit_properties=commit_properties(transactions))
-            .when_matched_delete(predicate="s.__action = 'delete'")
-            .when_matched_update_all(predicate="s.__action = 'upsert'", except_cols=["__action"])
-            .when_not_matched_insert_all(predicate="s.__action = 'upsert'", except_cols=["__action"])
-            .execute()
-        )
+        metrics = merge_clauses(dt, source, on=f"t.{sk} = s.{sk}", streamed=True, transactions=transactions, clauses=[
+            ("matched_delete", {"predicate": "s.__action = 'delete'"}),
+            ("matched_update_all", {"predicate": "s.__action = 'upsert'", "except_cols": ["__action"]}),
+            ("not_matched_insert_all", {"predicate": "s.__action = 'upsert'", "except_cols": ["__action"]}),
+        ])
         return result(
             dt, rows_inserted=metrics["num_target_rows_inserted"], rows_updated=metrics["num_target_rows_updated"],
             rows_deleted=metrics["num_target_rows_deleted"],
@@ -299,3 +292,9 @@ def _diff(stored: pa.Table, history: pa.Table, has_stored: np.ndarray, origin: n
         upserts.append_column("__action", pa.array(["upsert"] * upserts.num_rows, pa.string())),
         deletes.append_column("__action", pa.array(["delete"] * deletes.num_rows, pa.string())),
     ])
+
+
+def plan_merge(data: pa.Table, dt, keys, tracked, type1, effective, deleted, surrogate_key) -> tuple[pa.Table, int]:
+    """The rows `apply_scd2` would merge into the snapshot `dt` (with their `__action`) and how
+    many changes arrived late: for benchmarks that time the bare merge against this plan."""
+    return _plan(data, dt, keys, tracked, type1, effective, deleted, surrogate_key)

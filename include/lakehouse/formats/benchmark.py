@@ -219,7 +219,7 @@ def _one_run(rows: int) -> list[dict[str, Any]]:
 
         # delete ~1%
         before = delta_bytes()[0]
-        seconds, _ = _timed(lambda: DeltaTable(d_uri).delete(f"customer_id < {cut}"))
+        seconds, _ = _timed(lambda: delta.delete_where(d_uri, f"customer_id < {cut}"))
         record("delta", "delete", seconds, written=delta_bytes()[0] - before)
         before = _disk(ice_dir)[0]
         seconds, _ = _timed(lambda: ice.delete(LessThan("customer_id", cut)))

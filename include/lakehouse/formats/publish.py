@@ -20,10 +20,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.lakehouse.config import lakehouse_root
 from include.lakehouse.formats import hudi, iceberg
 from include.lakehouse.tables.delta import append, try_open
-from include.lakehouse.tables.registry import load_registry, resolve
+from include.lakehouse.tables.registry import folder, load_registry, name_of, resolve
 
 log = logging.getLogger(__name__)
 FORMATS = ("iceberg", "hudi")
@@ -40,7 +39,7 @@ def publish_table(name: str, *, formats: tuple[str, ...] = FORMATS, upto: int | 
                   run_id: str | None = None) -> dict[str, Any]:
     """Translate the new Delta versions of one table into every format; record what was done."""
     uri, spec = resolve(name)
-    name = table_name_for(uri)  # a path under the lakehouse gets its <layer>/<name>
+    name = name_of(uri)  # a path under the lakehouse gets its <layer>/<name>
     if try_open(uri) is None:
         return {"table": name, "status": "skipped", "detail": "no Delta table yet"}
     keys = list(spec.keys) if spec else []
@@ -93,21 +92,14 @@ def publish_all(layers: tuple[str, ...] = PUBLISHED_LAYERS, run_id: str | None =
     return out
 
 
-def table_name_for(uri: str) -> str:
-    """The registry-style name of a table path under the lakehouse (`<layer>/<name>`), else the path."""
-    root = lakehouse_root().rstrip("/")
-    plain = uri.removeprefix("file://").rstrip("/")
-    return plain[len(root) + 1:] if plain.startswith(root + "/") else plain
-
-
 def pinned_files(uri: str) -> set[str]:
     """Files of the Delta table at `uri` that an Iceberg snapshot still references (vacuum pin).
     Hudi holds its own hardlinks, so it pins nothing. Cheap when nothing was ever published."""
     if not os.environ.get("LAKEHOUSE_ICEBERG_CATALOG"):
-        root = lakehouse_root()
-        if "://" not in root and not os.path.exists(os.path.join(root, "warehouse", "catalog.db")):
+        warehouse = folder("warehouse")
+        if "://" not in warehouse and not os.path.exists(os.path.join(warehouse, "catalog.db")):
             return set()
-    return iceberg.referenced_files(table_name_for(uri))
+    return iceberg.referenced_files(name_of(uri))
 
 
 __all__ = ["publish_table", "publish_all", "publishable_tables", "pinned_files"]

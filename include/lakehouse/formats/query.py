@@ -70,10 +70,10 @@ def relation(con, table: str, fmt: str, version: int | None = None) -> str:
 
 
 def delta_source_name(table: str) -> str:
-    from include.lakehouse.formats.publish import table_name_for
+    from include.lakehouse.tables.registry import name_of
 
     uri, _ = resolve(table)
-    return table_name_for(uri)
+    return name_of(uri)
 
 
 def read(table: str, fmt: str = "delta", *, version: int | None = None, sql: str = "SELECT * FROM t",

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from include.lakehouse.errors import LakehouseError
-from include.lakehouse.ingest.files import contract, landing_dir
+from include.lakehouse.ingest.files import contract
 from include.lakehouse.source.generator import ShopSource
-from include.lakehouse.tables.registry import table_ref
+from include.lakehouse.tables.registry import landing_dir, table_ref
 
 ROTATION = ("csv", "json", "parquet")
 

@@ -21,35 +21,44 @@ from include.lakehouse.source.generator import ShopSource
 from include.lakehouse.tables.delta import append, position, try_open
 
 DELIVERIES = "ops/source_deliveries"
-_SNAPSHOTS = {"shop.public.customers": "customers", "shop.public.products": "products",
-              "shop.public.orders": "orders"}
-_CHANGES = {"shop.public.customers": ("customer_changes", "customer_id"),
-            "shop.public.orders": ("order_changes", "order_id"),
-            "shop.public.products": ("product_changes", "product_id")}
+EVENTS_TOPIC = "shop.order_events"
+# The shop's own tables and the generator method of each one's change stream (the source
+# system's schema; which topic carries a table, and its key, is sources.yaml's cdc section).
+_CHANGE_STREAMS = {"customers": "customer_changes", "orders": "order_changes", "products": "product_changes"}
+
+
+def _cdc_topics() -> dict[str, tuple[str, str]]:
+    """topic -> (shop table, key column) of the Debezium topics sources.yaml declares for the shop."""
+    from include.lakehouse.config import load_sources
+
+    return {spec["topic"]: (table, spec["keys"][0]) for table, spec in load_sources()["cdc"].items()
+            if table in _CHANGE_STREAMS}
 
 
 def published_topics() -> list[str]:
     """The configured topics (sources.yaml) that the shop publishes, in a stable order."""
     from include.lakehouse.config import load_sources
 
-    return [t for t in sorted(load_sources()["topics"]) if t == "shop.order_events" or t in _CHANGES]
+    cdc = _cdc_topics()
+    return [t for t in sorted(load_sources()["topics"]) if t == EVENTS_TOPIC or t in cdc]
 
 
 def shop_messages(topic: str, day: str, *, scale: float = 1.0,
                   snapshot: bool = False) -> Iterator[tuple[str, str | None]]:
     """(key, value) pairs of `topic` for `day`; `snapshot`: the initial snapshot first."""
     shop = ShopSource(scale=scale)
-    if topic == "shop.order_events":
+    if topic == EVENTS_TOPIC:
         for event in shop.order_events(day):
             yield str(event["order_id"]), json.dumps(event)
         return
-    if topic not in _CHANGES:
+    cdc = _cdc_topics()
+    if topic not in cdc:
         raise LakehouseError(f"the shop does not publish topic '{topic}'; it publishes "
-                             f"{sorted(['shop.order_events', *_CHANGES])}")
-    method, key_column = _CHANGES[topic]
-    envelopes = getattr(shop, method)(day)
-    if snapshot and topic in _SNAPSHOTS:
-        envelopes = shop.snapshot(_SNAPSHOTS[topic], day) + envelopes
+                             f"{sorted([EVENTS_TOPIC, *cdc])}")
+    table, key_column = cdc[topic]
+    envelopes = getattr(shop, _CHANGE_STREAMS[table])(day)
+    if snapshot:
+        envelopes = shop.snapshot(table, day) + envelopes
     for envelope in envelopes:
         image = envelope["after"] or envelope["before"]
         key = json.dumps({key_column: image[key_column]})
@@ -84,4 +93,4 @@ def publish_day(producer, topic: str, day: str, *, scale: float = 1.0) -> dict[s
     append(DELIVERIES, pa.table({"topic": [topic], "day": [day], "messages": pa.array([count], pa.int64())}),
            app_id=delivery)
     return {"topic": topic, "day": day, "messages": count, "already_delivered": False,
-            "with_snapshot": bool(first and topic in _SNAPSHOTS)}
+            "with_snapshot": bool(first and topic in _cdc_topics())}

@@ -1,9 +1,14 @@
-"""Writing Delta tables with delta-rs: the one implementation of append, partition overwrite,
-merge-upsert and schema evolution that every DAG, operator and Spark job uses.
+"""Writing Delta tables with delta-rs: the one implementation of create, append, partition
+overwrite, full replace, merge (upsert and the planned merges of CDC and SCD2), delete and schema
+evolution that every DAG, operator and Spark job uses.
 
-Tables are named by their registry name (`silver/customers`) or given as a path/URI.
-Every write is one Delta commit, so a failure mid-write leaves the table at its previous
-version. Nothing here deletes data unless the caller asked for it.
+Owns every Delta write: no module outside include/lakehouse/tables/ calls write_deltalake,
+DeltaTable.create/merge/delete or alters table properties (tests/test_house_plan.py checks;
+maintenance/operations.py owns optimize, vacuum, checkpoint and restore). Tables are named by
+their registry name (`silver/customers`) or given as a path/URI; a new table takes its
+registered configuration. Every write is one Delta commit, so a failure mid-write leaves the
+table at its previous version. Never deletes data unless the caller asked for it, never builds
+a table path itself (tables.registry resolves names).
 """
 
 from __future__ import annotations
@@ -286,6 +291,64 @@ def ensure_table(uri: str, schema: pa.Schema, spec: TableSpec | None = None, *,
     except (CommitFailedError, DeltaError) as exc:
         if not is_commit_conflict(exc) and try_open(uri) is None:
             raise
+
+
+_MERGE_CLAUSES = ("matched_delete", "matched_update", "matched_update_all", "not_matched_insert",
+                  "not_matched_insert_all", "not_matched_by_source_delete", "not_matched_by_source_update")
+
+
+def merge_clauses(dt: DeltaTable, source: pa.Table, *, on: str, clauses: list[tuple[str, dict[str, Any]]],
+                  transactions: dict[str, int] | None = None, merge_schema: bool = False,
+                  streamed: bool | None = None) -> dict[str, Any]:
+    """One Delta MERGE of `source` (alias `s`) into the snapshot `dt` (alias `t`) on `on`, with
+    the given `when_<clause>` clauses in order (e.g. ("matched_delete", {"predicate": ...})),
+    committing `transactions` with it. For callers that planned the rows themselves (CDC, SCD2):
+    the conflict check runs against `dt`'s version. Returns delta-rs's merge metrics."""
+    options: dict[str, Any] = {"merge_schema": merge_schema}
+    if streamed is not None:
+        options["streamed_exec"] = streamed
+    merger = dt.merge(source, predicate=on, source_alias="s", target_alias="t",
+                      commit_properties=commit_properties(transactions), **options)
+    for clause, kwargs in clauses:
+        if clause not in _MERGE_CLAUSES:
+            raise ValueError(f"unknown merge clause '{clause}'; one of {', '.join(_MERGE_CLAUSES)}")
+        merger = getattr(merger, f"when_{clause}")(**kwargs)
+    return merger.execute()
+
+
+def commit_positions(dt: DeltaTable, transactions: dict[str, int]) -> None:
+    """Commit only `transactions` (app id -> source version) on the snapshot `dt`: an empty
+    append, so a batch that changed nothing still moves its position (conflict-checked
+    against `dt`'s version). `dt` is brought up to the new version."""
+    write_deltalake(dt, pa.schema(dt.schema().to_arrow()).empty_table(), mode="append",
+                    storage_options=storage_options(), commit_properties=commit_properties(transactions))
+    dt.update_incremental()
+
+
+def enable_change_feed(dt: DeltaTable) -> None:
+    """Switch on the change data feed of a table created without it (every later version has one)."""
+    if dt.metadata().configuration.get("delta.enableChangeDataFeed") != "true":
+        dt.alter.set_table_properties({"delta.enableChangeDataFeed": "true"})
+
+
+def replace(table: "str | TableSpec", data: Any) -> OperationResult:
+    """Replace a table's whole contents and schema with `data` in one commit (a full rebuild,
+    such as a dbt mart); a new table takes its registered configuration."""
+    started = time.perf_counter()
+    uri, spec = resolve(table)
+    data = to_arrow(data)
+    write_deltalake(uri, data, mode="overwrite", schema_mode="overwrite", storage_options=storage_options(),
+                    configuration=spec.configuration if spec and try_open(uri) is None else None)
+    return _result(uri, "replace", started, try_open(uri), rows_inserted=data.num_rows)
+
+
+def delete_where(table: "str | TableSpec", predicate: str) -> OperationResult:
+    """Delete the rows matching a SQL `predicate` in one commit."""
+    started = time.perf_counter()
+    uri, _ = resolve(table)
+    dt = open_table(uri)
+    metrics = dt.delete(predicate)
+    return _result(uri, "delete", started, dt, rows_deleted=metrics.get("num_deleted_rows", 0))
 
 
 def commit_properties(transactions: dict[str, int] | None = None,

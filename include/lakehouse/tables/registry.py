@@ -163,3 +163,36 @@ def resolve(table: "str | TableSpec") -> tuple[str, TableSpec | None]:
         return table, None
     spec = get_table(table)
     return spec.uri, spec
+
+
+def table_uri(name: str) -> str:
+    """The URI of a table: a path/URI as given, a registered name resolved, an unregistered
+    name (a topic ingested by hand) under LAKEHOUSE_ROOT."""
+    return name if is_path(name) else resolve(table_ref(name))[0]
+
+
+def name_of(uri: str) -> str:
+    """The registry-style name (`<layer>/<name>`) of a table path under LAKEHOUSE_ROOT, else the path."""
+    root = lakehouse_root().rstrip("/")
+    plain = uri.removeprefix("file://").rstrip("/")
+    return plain[len(root) + 1:] if plain.startswith(root + "/") else plain
+
+
+def folder(*parts: str) -> str:
+    """A location under LAKEHOUSE_ROOT that is not a Delta table: the landing zone
+    (`landing/<source>`), the kept bytes of quarantined files (`quarantine/_files/...`), the
+    Iceberg warehouse (`warehouse`), Hudi's tables (`hudi/...`). With table_uri, the one place
+    paths under LAKEHOUSE_ROOT are built."""
+    return "/".join([lakehouse_root().rstrip("/"), *(part.strip("/") for part in parts)])
+
+
+def landing_dir(source: str) -> Path:
+    """The local folder the shop delivers `source`'s files to and file ingest reads."""
+    from include.lakehouse.errors import LakehouseError
+
+    where = folder("landing", source)
+    if "://" in where:
+        raise LakehouseError("file ingest reads a local landing folder; LAKEHOUSE_ROOT is remote "
+                             "(mount the landing zone or use an object-store sensor)")
+    return Path(where)
+

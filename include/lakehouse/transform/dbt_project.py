@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import time
 from pathlib import Path
 
 from include.lakehouse.config import lakehouse_root, local_dir
@@ -21,9 +20,21 @@ from include.lakehouse.results import OperationResult
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 LOCAL_MANIFEST = PROJECT_DIR / "target" / "manifest.json"
 PROFILE = "lakehouse"
-# marts published to gold/<name> after a successful run on the local (DuckDB) target
-MARTS = ("fct_orders", "fct_daily_revenue", "dim_customers_current", "customer_lifetime_value")
 MARTS_SCHEMA = "marts"
+
+
+def marts() -> tuple[str, ...]:
+    """The marts published to gold/<name> after a successful run on the local (DuckDB) target:
+    the models under models/marts (dbt's own list; each is registered in tables.yaml)."""
+    return tuple(sorted(p.stem for p in (PROJECT_DIR / "models" / MARTS_SCHEMA).glob("*.sql")))
+
+
+def sources() -> tuple[str, ...]:
+    """The lakehouse tables dbt reads, `<source>/<table>` as declared in models/staging/_sources.yml."""
+    import yaml
+
+    doc = yaml.safe_load((PROJECT_DIR / "models" / "staging" / "_sources.yml").read_text())
+    return tuple(f"{source['name']}/{table['name']}" for source in doc["sources"] for table in source["tables"])
 
 
 def target() -> str:
@@ -121,9 +132,6 @@ def build_manifest(path: Path | None = None) -> Path:
     return path
 
 
-SOURCES = ("silver/customers", "silver/orders", "silver/products", "gold/dim_customer")
-
-
 def check_sources() -> dict:
     """The tables the dbt sources read exist (else a LakehouseError naming them and who writes
     them); on the local target, the DuckDB file's folder exists. Returns source versions."""
@@ -131,7 +139,7 @@ def check_sources() -> dict:
     from include.lakehouse.tables.delta import try_open
 
     versions, missing = {}, []
-    for name in SOURCES:
+    for name in sources():
         dt = try_open(name)
         if dt is None:
             missing.append(name)
@@ -145,26 +153,17 @@ def check_sources() -> dict:
     return {"source_versions": versions}
 
 
-def publish_marts(marts: tuple[str, ...] = MARTS) -> list[OperationResult]:
+def publish_marts(names: tuple[str, ...] | None = None) -> list[OperationResult]:
     """Copy the marts dbt built in DuckDB to gold/<mart> Delta tables (full overwrite, one
     commit each), so Spark jobs and other engines read them from the lakehouse."""
-    from deltalake import write_deltalake
-
-    from include.lakehouse.config import storage_options
-    from include.lakehouse.tables.delta import try_open
-    from include.lakehouse.tables.registry import resolve
+    from include.lakehouse.tables.delta import replace
 
     results = []
     con = connect()
     try:
-        for mart in marts:
-            started = time.perf_counter()
+        for mart in names or marts():
             rows = con.execute(f'SELECT * FROM "{MARTS_SCHEMA}"."{mart}"').fetch_arrow_table()
-            uri, _ = resolve(f"gold/{mart}")
-            write_deltalake(uri, rows, mode="overwrite", schema_mode="overwrite", storage_options=storage_options())
-            results.append(OperationResult(table=uri, operation="publish_mart", version=try_open(uri).version(),
-                                           rows_inserted=rows.num_rows,
-                                           seconds=round(time.perf_counter() - started, 4)))
+            results.append(replace(f"gold/{mart}", rows))
     finally:
         con.close()
     return results
