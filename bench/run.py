@@ -468,7 +468,7 @@ def bench_ml() -> dict:
             "feature_build_seconds": round(feature_seconds, 3), "holdout_auc": trained["holdout_auc"],
             "rows_scored": scored["rows_inserted"], "rows_scored_per_second": scored["scored_per_second"],
             "rows_explained_per_second": scored["explained_per_second"],
-            "explanation_rows_written": scored["counts"]["explanations"],
+            "explanation_rows_written": scored["explanations"],
             "max_additivity_error": scored["max_additivity_error"],
             "note": "feature build: one as-of date in a warm local[2] session; scoring per second: the serving path "
                     "(model load, scoring, writes) as before; explanations per second: the SHAP step alone"}

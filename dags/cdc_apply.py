@@ -29,9 +29,11 @@ def cdc_apply():
     def merge_changes_into_silver(table: str, dag_run=None) -> dict:
         from include.lakehouse.cdc.flow import apply_bronze_changes
 
+        from lakehouse_airflow import reports
+
         result = apply_bronze_changes(table, batch_id=dag_run.run_id)
-        print(f"silver/{table}: {result.get('counts') or result.get('detail')}")
-        return result
+        print(reports.cdc_line(result))
+        return {**result, **reports.cdc_applied(result)}
 
     @task(outlets=[table_asset(f"silver/{t}") for t in TABLES])
     def announce_silver(results: list[dict]) -> dict:

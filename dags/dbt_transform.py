@@ -79,9 +79,9 @@ with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
 
         if dbt.target() != "local":
             raise AirflowSkipException(f"target {dbt.target()}: the marts already live in its catalog")
+        from lakehouse_airflow.reports import marts_published
+
         results = [r.to_dict() for r in dbt.publish_marts()]
-        return {"rows_inserted": sum(r["rows_inserted"] for r in results),
-                "report_lines": [f"{r['table'].rsplit('/', 2)[-2]}/{r['table'].rsplit('/', 1)[-1]}: "
-                                 f"{r['rows_inserted']} rows, v{r['version']}" for r in results]}
+        return {"rows_inserted": sum(r["rows_inserted"] for r in results), **marts_published(results)}
 
     check_sources() >> transform >> publish_marts()

@@ -35,17 +35,12 @@ def delta_maintenance():
 
     @task(trigger_rule="all_done")
     def report_maintenance(reports: list[dict]) -> dict:
-        from lakehouse_airflow.reports import format_maintenance_report as format_report
+        from lakehouse_airflow.reports import maintenance
 
-        rows = [r for r in reports if r]
-        for line in format_report(rows):
+        report = maintenance([r for r in reports if r])
+        for line in report["report_lines"]:
             print(line)
-        done = [r for r in rows if r.get("status") in ("success", "dry_run")]
-        return {
-            "counts": {"tables maintained": len(done),
-                       "files compacted away": sum(max(0, r["files_before"] - r["files_after"]) for r in done)},
-            "report_lines": format_report(rows),
-        }
+        return report
 
     report_maintenance(maintained.output)
 

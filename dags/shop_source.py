@@ -35,9 +35,10 @@ def shop_source():
 
         from include.lakehouse.source.kafka_topics import ensure_topics
 
+        from lakehouse_airflow.reports import topics_created
+
         result = ensure_topics(KafkaAdminClientHook(kafka_config_id="kafka_default").get_conn)
-        return {**result, "counts": {"Kafka topics created": len(result["created"])},
-                "report_lines": result["differs"]}
+        return {**result, **topics_created(result)}
 
     @task(outlets=[KAFKA_SHOP])
     def publish_shop_changes_to_kafka(dag_run=None) -> dict:
@@ -48,8 +49,10 @@ def shop_source():
 
         producer = KafkaProducerHook(kafka_config_id="kafka_default").get_producer()
         day = ShopSource().day_for(run_day(dag_run))
+        from lakehouse_airflow.reports import shop_published
+
         sent = [publish_day(producer, topic, day) for topic in published_topics()]
-        return {"topics": sent, "counts": {"messages published": sum(s["messages"] for s in sent)}}
+        return {"topics": sent, **shop_published(sent)}
 
     deliver_orders_file_to_landing()
     create_kafka_topics() >> publish_shop_changes_to_kafka()

@@ -78,13 +78,12 @@ def apply_bronze_changes(table: str, *, batch_id: str | None = None) -> dict[str
     def plan_and_apply() -> dict[str, Any]:
         bronze = try_open(f"bronze/{topic}")
         if bronze is None:
-            return {"table": table, "skipped": True, "detail": f"bronze/{topic} not there yet", "counts": {}}
+            return {"table": table, "skipped": True, "detail": f"bronze/{topic} not there yet"}
         target = try_open(silver.uri)
         done = delta_position(target, position) if target is not None else None
         current = bronze.version()
         if done is not None and done >= current:
-            return {"table": table, "skipped": True, "detail": f"bronze/{topic} v{current} already applied",
-                    "counts": {}}
+            return {"table": table, "skipped": True, "detail": f"bronze/{topic} v{current} already applied"}
         feed = read_feed(bronze, done, current)
         feed = feed.filter(pc.equal(feed.column("_change_type"), "insert"))
         parsed, sources, bad, kafka_tombstones = [], [], [], 0
@@ -102,7 +101,7 @@ def apply_bronze_changes(table: str, *, batch_id: str | None = None) -> dict[str
         bad += [_quarantine_row(sources[index], reason) for index, reason in wrong]
         _quarantine(topic, bad, current)
         summary = {"table": table, "bronze_version": current, "changes": changes.num_rows,
-                   "tombstones": kafka_tombstones, "quarantined": len(bad), "counts": {"quarantined": len(bad)}}
+                   "tombstones": kafka_tombstones, "quarantined": len(bad)}
         if not changes.num_rows:
             if target is not None:  # nothing to apply, but the next run starts after these messages
                 append(silver, pa.schema(target.schema().to_arrow()).empty_table(), transactions={position: current},

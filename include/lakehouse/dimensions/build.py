@@ -44,13 +44,12 @@ def build_dimension(name: str) -> dict[str, Any]:
     def plan_and_apply() -> dict[str, Any]:
         silver = try_open(f"silver/{dim['source']}")
         if silver is None:
-            return {"dimension": name, "skipped": True, "detail": f"silver/{dim['source']} not there yet",
-                    "counts": {}}
+            return {"dimension": name, "skipped": True, "detail": f"silver/{dim['source']} not there yet"}
         target = try_open(gold.uri)
         done = delta_position(target, position) if target is not None else None
         current = silver.version()
         if done is not None and done >= current:
-            return {"dimension": name, "skipped": True, "detail": f"silver v{current} already applied", "counts": {}}
+            return {"dimension": name, "skipped": True, "detail": f"silver v{current} already applied"}
         feed = read_feed(silver, done, current)
         feed = feed.filter(pc.is_in(feed.column("_change_type"), pa.array(["insert", "update_postimage", "delete"])))
         feed = feed.take(pc.sort_indices(feed, [("_commit_version", "ascending")]))  # stable: source order kept
@@ -62,7 +61,7 @@ def build_dimension(name: str) -> dict[str, Any]:
                             deleted_column="_deleted", surrogate_key=dim["surrogate_key"],
                             transactions={position: current}, expected={position: done})
         return {**result.to_dict(), "silver_version": current,
-                "counts": {"late": result.details.get("late", 0)}}  # versions inserted/updated come as rows_*
+                "late": result.details.get("late", 0)}  # versions inserted/updated come as rows_*
 
     return with_commit_retries(plan_and_apply, what=f"SCD2 build of gold/{name}")
 

@@ -91,7 +91,7 @@ def check_drift(as_of: str | None = None, threshold: float | None = None, curren
 
 
 def _log(result: dict[str, Any]) -> dict[str, Any]:
-    """Append the check to ops/drift_log and add the summary line for the demo/XCom."""
+    """Append the check to ops/drift_log; returns the check."""
     row = {"checked_at": datetime.now(timezone.utc), "as_of_date": result.get("as_of_date"),
            "model_name": ml.MODEL_NAME, "model_version": result.get("model_version"),
            "drift_share": result.get("drift_share"), "threshold": result.get("threshold"),
@@ -100,5 +100,4 @@ def _log(result: dict[str, Any]) -> dict[str, Any]:
         ("checked_at", pa.timestamp("us", tz="UTC")), ("as_of_date", pa.string()), ("model_name", pa.string()),
         ("model_version", pa.string()), ("drift_share", pa.float64()), ("threshold", pa.float64()),
         ("verdict", pa.string()), ("report_path", pa.string()), ("detail", pa.string())])))
-    return {**result, "report_lines": [f"drift check {result.get('as_of_date')}: {result['verdict']} - "
-                                       f"{result.get('detail')}"]}
+    return result

@@ -98,5 +98,4 @@ def build_features(spark, as_of_dates: list[str], versions: dict[str, int] | Non
         result = write_delta(frame, FEATURES_TABLE, mode="overwrite_partition", partition={"as_of_date": day})
         results.append(result.to_dict())
         rows += result.rows_inserted
-    return {"rows_inserted": rows, "as_of_dates": as_of_dates, "source_versions": versions, "writes": results,
-            "counts": {"feature rows": rows}}
+    return {"rows_inserted": rows, "as_of_dates": as_of_dates, "source_versions": versions, "writes": results}

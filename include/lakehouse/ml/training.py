@@ -182,8 +182,7 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     return {"model_name": ml.MODEL_NAME, "model_version": version, "run_id": run.info.run_id,
             "holdout_auc": round(holdout_auc, 4), "champion_auc": None if champion_auc is None else round(champion_auc, 4),
             "promoted": promoted, "as_of_date": as_of, "features_version": features_version,
-            "model_card": str(card), "global_importance": importance,
-            "report_lines": [f"{ml.MODEL_NAME} v{version} trained on {as_of}: holdout AUC {holdout_auc:.3f} -> {verdict}"]}
+            "model_card": str(card), "global_importance": importance, "verdict": verdict}
 
 
 def training_date(run_day: str) -> str:

@@ -60,5 +60,4 @@ def check_bronze(source: str, *, max_quarantine_share: float = 0.1) -> dict[str,
         problems.append(f"{share:.1%} of rows quarantined (limit {max_quarantine_share:.0%})")
     if problems:
         raise LakehouseError(f"bronze/{source} check failed: " + "; ".join(problems))
-    return {"counts": {"bronze rows": table.num_rows, "quarantined rows": quarantined},
-            "quarantine_share": round(share, 4)}
+    return {"bronze_rows": table.num_rows, "quarantined_rows": quarantined, "quarantine_share": round(share, 4)}

@@ -28,7 +28,7 @@ class DeltaMaintenanceOperator(BaseOperator):
 
     def execute(self, context) -> dict[str, Any]:
         from include.lakehouse.maintenance.policy import apply_policy, log_maintenance
-        from lakehouse_airflow.reports import format_maintenance_report as format_report
+        from lakehouse_airflow.reports import format_maintenance_report
 
         run_id = context["run_id"] if context else None
         ti = context.get("ti") if context else None
@@ -44,6 +44,6 @@ class DeltaMaintenanceOperator(BaseOperator):
             raise
         if report["status"] != "skipped":
             log_maintenance([report], run_id=run_id, try_number=try_number)
-        for line in format_report([report]):
+        for line in format_maintenance_report([report]):
             self.log.info("%s", line)
         return report
