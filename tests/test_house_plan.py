@@ -10,6 +10,8 @@
 2. One place for paths: `lakehouse_root` is used only by include/lakehouse/config.py (which
    defines it) and include/lakehouse/tables/registry.py (table URIs, the landing zone and the
    other folders under the root); ROOT_USERS lists the exceptions and why.
+4. The engine (include/) imports Airflow only where AIRFLOW_IN_ENGINE says (lazily, to read a
+   connection at run time).
 3. One list of topics and tables: no literal list/tuple/set/dict in include/, plugins/ or dags/
    holds two or more configured topic or registered table names (sources.yaml and tables.yaml
    are that list; derive from them). TABLE_LISTS lists the exceptions and why.
@@ -39,6 +41,10 @@ ROOT_USERS = {
     "include/lakehouse/tables/registry.py": "builds every path under it",
     "include/lakehouse/transform/dbt_project.py": "hands LAKEHOUSE_ROOT to dbt (its profile and _sources.yml "
                                                  "read it as an env var) and names it in an error",
+}
+AIRFLOW_IN_ENGINE = {
+    ("include/lakehouse/config.py", "storage_options"): "credentials from LAKEHOUSE_STORAGE_CONN_ID",
+    ("include/lakehouse/spark/session.py", "connection_target"): "the Spark target of spark_default",
 }
 TABLE_LISTS = {
     ("include/lakehouse/ml/features.py", "SOURCES"): "the feature job's inputs by role: the one list of them",
@@ -125,6 +131,22 @@ def test_no_topic_or_table_list_is_written_twice():
                        "and derive):\n" + "\n".join(found))
 
 
+def test_the_engine_imports_airflow_only_to_read_a_connection():
+    found = []
+    for rel, tree in python_files():
+        if not rel.startswith("include/"):
+            continue
+        for func in [tree, *[n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]]:
+            for node in ast.walk(func) if func is not tree else ast.iter_child_nodes(tree):
+                modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                           else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                if any(m == "airflow" or m.startswith("airflow.") for m in modules):
+                    where = getattr(func, "name", "<module>")
+                    if (rel, where) not in AIRFLOW_IN_ENGINE:
+                        found.append(f"{rel}:{node.lineno} in {where}")
+    assert not found, "Airflow imported by the engine:\n" + "\n".join(sorted(set(found)))
+
+
 def test_the_scan_sees_what_it_forbids(tmp_path, monkeypatch):
     """The three scans flag a planted violation of each rule (so they cannot pass vacuously)."""
     planted = tmp_path / "include" / "lakehouse" / "stage"
@@ -132,13 +154,14 @@ def test_the_scan_sees_what_it_forbids(tmp_path, monkeypatch):
     (planted / "bad.py").write_text(
         "from deltalake import write_deltalake\n"
         "from include.lakehouse.config import lakehouse_root\n"
+        "import airflow.sdk\n"
         "TOPICS = ['shop.public.customers', 'shop.public.orders']\n"
         "def f(dt):\n    dt.merge(None, 'x').execute()\n    return f'{lakehouse_root()}/silver/x'\n")
     for top in SCANNED[1:]:
         (tmp_path / top).mkdir(exist_ok=True)
     monkeypatch.setitem(globals(), "ROOT", tmp_path)
     checks = (test_only_the_table_layer_writes_delta_tables, test_paths_under_the_lakehouse_root_come_from_the_registry,
-              test_no_topic_or_table_list_is_written_twice)
+              test_no_topic_or_table_list_is_written_twice, test_the_engine_imports_airflow_only_to_read_a_connection)
     for check in checks:
         try:
             check()

@@ -4,8 +4,9 @@ Owns LAKEHOUSE_ROOT resolution (a local folder or an s3:// / abfss:// / gs:// UR
 storage options delta-rs needs for object stores, the local state folders, and loading the
 YAML configuration (sources.yaml here; tables.yaml through tables.registry) with its pydantic
 models (config_files.py) into one-line ConfigErrors.
-Never opens a table or a connection at import (DAG files import this at parse time), never
-builds a table path (that is tables.registry's job) and never imports Airflow.
+Never opens a table or a connection at import (DAG files import this at parse time) and never
+builds a table path (that is tables.registry's job). Imports Airflow in one place only:
+`storage_options`, at run time, when LAKEHOUSE_STORAGE_CONN_ID names an Airflow connection.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Owns the order of a publish (Iceberg, then Hudi, then expiry of Iceberg snapshots past the
 Delta table's vacuum retention), the publish record in `ops/format_publish_log` (one row per
 table, format and publish that translated something: versions, zero copy or rewrite and
-why) and the vacuum pin (`pinned_files`, consulted by maintenance.vacuum). Each format keeps
+why) and the vacuum pin (`pinned_files`, consulted by maintenance.operations.vacuum). Each format keeps
 its own translation state in its own commit, so a rerun is a no-op and a crash mid-publish
 leaves every format at a complete earlier version.
 

@@ -77,7 +77,7 @@ def restore_to(name: str, *, reason: str, version: int | None = None, timestamp:
 
     Refuses without a reason, with both a version and a timestamp, with a target that does not
     exist (vacuumed, before the table, in the future) and with the current version. The table's
-    own positions roll back with it (maintenance.restore), so the next ingest/CDC run brings
+    own positions roll back with it (maintenance.operations.restore), so the next ingest/CDC run brings
     back what came after. Tables downstream that consumed beyond the target are listed in the
     report (`downstream`) with the version to restore them to: on-call restores them too.
     `dry_run` checks the target and reports row counts and positions without committing.
