@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from include.lakehouse.config import storage_options
 from include.lakehouse.errors import LakehouseError
-from include.lakehouse.formats import delta_source, hudi, iceberg
+from include.lakehouse.formats import hudi, iceberg
 from include.lakehouse.tables.registry import resolve
 
 FORMATS = ("delta", "iceberg", "hudi")

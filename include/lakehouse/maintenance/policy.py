@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 import include.lakehouse.maintenance.operations as m
-from include.lakehouse.tables.delta import append, open_table, position, try_open
+from include.lakehouse.tables.delta import append, try_open
 from include.lakehouse.tables.registry import get_table
 
 LOG_TABLE = "ops/maintenance_log"
