@@ -17,7 +17,7 @@ from airflow.sdk import dag, task
 
 from lakehouse_airflow.assets import any_of, configured_cdc_tables, table_asset
 from lakehouse_airflow.defaults import dag_args
-from lakehouse_airflow.operators.data_quality import DataQualityOperator
+from lakehouse_airflow.operators.data_quality import DataQualityOperator, has_suite
 
 TABLES = configured_cdc_tables()  # silver table -> topic, from sources.yaml
 
@@ -41,8 +41,8 @@ def cdc_apply():
         return {"versions": [r.get("version") for r in results]}
 
     merged = merge_changes_into_silver.expand(table=list(TABLES))
-    checks = [DataQualityOperator(task_id=f"validate_silver_{t}", suite=f"silver_{t}") for t in ("orders", "customers")
-              if t in TABLES]
+    checks = [DataQualityOperator(task_id=f"validate_silver_{t}", suite=f"silver_{t}") for t in TABLES
+              if has_suite(f"silver_{t}")]
     merged >> checks >> announce_silver(merged)
 
 

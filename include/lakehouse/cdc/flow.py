@@ -21,18 +21,21 @@ cdc.apply do), never builds a table path and never formats reports (the Airflow 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from deltalake import DeltaTable
 
 from include.lakehouse.cdc.apply import apply_cdc
 from include.lakehouse.cdc.debezium import parse_envelope, typed_changes
 from include.lakehouse.config import SOURCES_FILE, load_sources
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.maintenance.operations import read_changes_since
-from include.lakehouse.tables.delta import append, enable_change_feed, try_open, with_commit_retries, position as delta_position
+from include.lakehouse.tables.delta import append, enable_change_feed, try_open, with_commit_retries
+from include.lakehouse.tables.delta import position as delta_position
 from include.lakehouse.tables.registry import get_table, table_ref
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
@@ -65,6 +68,31 @@ def read_feed(dt, done: int | None, current: int) -> pa.Table:
     return feed
 
 
+@dataclass(frozen=True)
+class Batch:
+    """What a consumer has not consumed yet of a source table's change feed."""
+
+    source: DeltaTable
+    target: DeltaTable | None  # None before the consumer's first write
+    done: int | None  # the source version the target recorded last (its position), None at first
+    current: int  # the source version this batch reads up to
+    feed: pa.Table  # change data feed rows after `done` up to `current`
+
+
+def next_batch(source: str, target_uri: str, position: str) -> Batch | str:
+    """The part of `source`'s change feed the table at `target_uri` has not consumed, by the
+    position (app transaction `position`) it records with each write; else why there is none."""
+    dt = try_open(source)
+    if dt is None:
+        return f"{source} not there yet"
+    target = try_open(target_uri)
+    done = delta_position(target, position) if target is not None else None
+    current = dt.version()
+    if done is not None and done >= current:
+        return f"{source} v{current} already applied"
+    return Batch(dt, target, done, current, read_feed(dt, done, current))
+
+
 def apply_bronze_changes(table: str, *, batch_id: str | None = None) -> dict[str, Any]:
     """Apply what `bronze/<topic>` received since the last batch to `silver/<table>`."""
     started = time.perf_counter()
@@ -76,16 +104,11 @@ def apply_bronze_changes(table: str, *, batch_id: str | None = None) -> dict[str
     position = f"cdc_apply.bronze/{topic}"
 
     def plan_and_apply() -> dict[str, Any]:
-        bronze = try_open(f"bronze/{topic}")
-        if bronze is None:
-            return {"table": table, "skipped": True, "detail": f"bronze/{topic} not there yet"}
-        target = try_open(silver.uri)
-        done = delta_position(target, position) if target is not None else None
-        current = bronze.version()
-        if done is not None and done >= current:
-            return {"table": table, "skipped": True, "detail": f"bronze/{topic} v{current} already applied"}
-        feed = read_feed(bronze, done, current)
-        feed = feed.filter(pc.equal(feed.column("_change_type"), "insert"))
+        batch = next_batch(f"bronze/{topic}", silver.uri, position)
+        if isinstance(batch, str):
+            return {"table": table, "skipped": True, "detail": batch}
+        target, done, current = batch.target, batch.done, batch.current
+        feed = batch.feed.filter(pc.equal(feed.column("_change_type"), "insert"))
         parsed, sources, bad, kafka_tombstones = [], [], [], 0
         for record in feed.to_pylist():
             if record["tombstone"] or record["payload"] is None:

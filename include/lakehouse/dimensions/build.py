@@ -19,11 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.lakehouse.cdc.apply import APPLIED_SEQUENCE, tombstones
-from include.lakehouse.cdc.flow import UTC_MICROS, cdc_tables, read_feed
+from include.lakehouse.cdc.flow import UTC_MICROS, cdc_tables, next_batch
 from include.lakehouse.config import SOURCES_FILE, load_sources
 from include.lakehouse.dimensions.scd2 import apply_scd2
 from include.lakehouse.errors import LakehouseError
-from include.lakehouse.tables.delta import try_open, with_commit_retries, position as delta_position
+from include.lakehouse.tables.delta import with_commit_retries
 from include.lakehouse.tables.registry import get_table
 
 
@@ -42,16 +42,11 @@ def build_dimension(name: str) -> dict[str, Any]:
     keys, tracked, type1 = source_spec["keys"], dim["tracked"], dim.get("type1", [])
 
     def plan_and_apply() -> dict[str, Any]:
-        silver = try_open(f"silver/{dim['source']}")
-        if silver is None:
-            return {"dimension": name, "skipped": True, "detail": f"silver/{dim['source']} not there yet"}
-        target = try_open(gold.uri)
-        done = delta_position(target, position) if target is not None else None
-        current = silver.version()
-        if done is not None and done >= current:
-            return {"dimension": name, "skipped": True, "detail": f"silver v{current} already applied"}
-        feed = read_feed(silver, done, current)
-        feed = feed.filter(pc.is_in(feed.column("_change_type"), pa.array(["insert", "update_postimage", "delete"])))
+        batch = next_batch(f"silver/{dim['source']}", gold.uri, position)
+        if isinstance(batch, str):
+            return {"dimension": name, "skipped": True, "detail": batch}
+        silver, done, current = batch.source, batch.done, batch.current
+        feed = batch.feed.filter(pc.is_in(feed.column("_change_type"), pa.array(["insert", "update_postimage", "delete"])))
         feed = feed.take(pc.sort_indices(feed, [("_commit_version", "ascending")]))  # stable: source order kept
         deleted = pc.equal(feed.column("_change_type"), "delete")
         changed_at = _change_times(feed, deleted, keys, dim["effective"], silver.table_uri)

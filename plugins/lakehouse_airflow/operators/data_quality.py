@@ -17,6 +17,14 @@ from airflow.sdk import BaseOperator
 from lakehouse_airflow.alerts import send_alert, task_fields
 
 
+def has_suite(suite: str) -> bool:
+    """A suite file include/expectations/<suite>.yml exists (cheap: DAG files ask at parse time
+    which of their tables have a suite, instead of listing them)."""
+    from include.lakehouse.config import PROJECT_ROOT
+
+    return (PROJECT_ROOT / "include" / "expectations" / f"{suite}.yml").is_file()
+
+
 class DataQualityOperator(BaseOperator):
     template_fields = ("version",)
     ui_color = "#e6f3ff"
