@@ -7,6 +7,9 @@
    scripts/. Not scanned, by decision: tests/ and bench/, which build fixtures and measure raw
    delta-rs as the peer a benchmark compares against. `.delete(`/`.merge(` calls that are not
    Delta are listed in NOT_DELTA with what they are.
+   Spark jobs' own output tables may be written by a Delta-capable engine through
+   include/lakehouse/spark/bridge.py (`write_delta`: Spark's writer, not delta-rs; the table is
+   still created by tables.delta), which this scan does not see.
 2. One place for paths: `lakehouse_root` is used only by include/lakehouse/config.py (which
    defines it) and include/lakehouse/tables/registry.py (table URIs, the landing zone and the
    other folders under the root); ROOT_USERS lists the exceptions and why.

@@ -15,6 +15,7 @@ re-plans from a fresh snapshot, so a batch is applied once.
 Output columns: <surrogate_key>, keys, tracked (type 2), type1, valid_from, valid_to
 (next version's valid_from, null while open), is_current, is_deleted (the version was
 closed by a source delete), row_hash (64-bit hash of the tracked columns).
+Never builds a table path or writes Delta itself: the merge goes through tables.delta.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The drift gate: Evidently data drift between the champion's training reference and the
 latest features (and prediction drift once predictions exist). The HTML report is saved
 and logged to MLflow, one row goes to ops/drift_log, and a verdict says what to do:
-`pass` (score), `drift` (block scoring, retrain), `no_champion` (block, train), `no_features`."""
+`pass` (score), `drift` (block scoring, retrain), `no_champion` (block, train), `no_features`.
+Never scores or trains itself: the verdict is data; the Airflow side alerts and reports on it."""
 
 from __future__ import annotations
 

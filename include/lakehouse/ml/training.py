@@ -1,7 +1,8 @@
 """Training with MLflow: point-in-time labels, features at pinned Delta versions, a registered
 model version with alias `challenger` and its model card, promoted to `champion` only when it
 beats the current champion on the same holdout (the first model becomes champion); later,
-evaluate_models promotes or rolls back on matured labels (ml/evaluation.py)."""
+evaluate_models promotes or rolls back on matured labels (ml/evaluation.py).
+Never serves a model and never overwrites a registered version; report lines are the Airflow side's."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ does: `fail` (raise: the task fails, nothing downstream is announced), `warn` (r
 on) or `quarantine` (copy the failing rows, with the reasons, to quarantine/dq.<table> and go
 on; a table-level failure such as row count or freshness still fails). Results and a data
 docs site are kept under the local state folder (`.local/gx/`).
+Never changes the validated table (quarantine rows are copies) and never alerts (the operator does).
 """
 
 from __future__ import annotations

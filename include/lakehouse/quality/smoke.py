@@ -1,4 +1,5 @@
-"""Task logic of the smoke DAGs (lakehouse_smoke, spark_smoke): small, real, repeatable."""
+"""Task logic of the smoke DAGs (lakehouse_smoke, spark_smoke): small, real, repeatable.
+Never touches tables other than the smoke tables."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ ts_ms).
 
 Same seed, scale and day -> the same rows, on every machine. Day d's data depends only on
 (seed, scale, start date, d), so a DAG rerun for a logical date regenerates it exactly.
+Never writes a Delta table: what it produces reaches the lakehouse only through ingest.
 """
 
 from __future__ import annotations

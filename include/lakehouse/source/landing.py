@@ -1,5 +1,6 @@
 """Task logic of the file-ingest DAGs: the shop delivering its daily file, and the checks
-bronze must pass after a load (an interim gate; the data-quality issue brings GX suites)."""
+bronze must pass after a load (an interim gate; the data-quality issue brings GX suites).
+Never writes Delta (ingest does); landing paths come from the registry (tables.registry.landing_dir)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ properties), so both paths write the same table. Anything that needs the table l
 bookkeeping - exactly-once app ids (`app_id`/`transactions`/`expected`), CDC apply, SCD2 -
 always goes through the table layer, whatever the engine: those tables (bronze, silver,
 dimensions) have one writer with one set of rules, and Spark jobs only read them.
+Never writes tables that need exactly-once bookkeeping (bronze, silver, dimensions) natively.
 """
 
 from __future__ import annotations
