@@ -108,7 +108,7 @@ def apply_bronze_changes(table: str, *, batch_id: str | None = None) -> dict[str
         if isinstance(batch, str):
             return {"table": table, "skipped": True, "detail": batch}
         target, done, current = batch.target, batch.done, batch.current
-        feed = batch.feed.filter(pc.equal(feed.column("_change_type"), "insert"))
+        feed = batch.feed.filter(pc.equal(batch.feed.column("_change_type"), "insert"))
         parsed, sources, bad, kafka_tombstones = [], [], [], 0
         for record in feed.to_pylist():
             if record["tombstone"] or record["payload"] is None:

@@ -46,7 +46,8 @@ def build_dimension(name: str) -> dict[str, Any]:
         if isinstance(batch, str):
             return {"dimension": name, "skipped": True, "detail": batch}
         silver, done, current = batch.source, batch.done, batch.current
-        feed = batch.feed.filter(pc.is_in(feed.column("_change_type"), pa.array(["insert", "update_postimage", "delete"])))
+        kinds = pa.array(["insert", "update_postimage", "delete"])
+        feed = batch.feed.filter(pc.is_in(batch.feed.column("_change_type"), kinds))
         feed = feed.take(pc.sort_indices(feed, [("_commit_version", "ascending")]))  # stable: source order kept
         deleted = pc.equal(feed.column("_change_type"), "delete")
         changed_at = _change_times(feed, deleted, keys, dim["effective"], silver.table_uri)
