@@ -177,7 +177,8 @@ def evaluate(run_day: str) -> dict[str, Any]:
     client = mlflow_client()
     current = champion(client)
     if current is None:
-        return {"run_day": run_day, "matured_dates": [], "rows": [], "decision": {"action": "none", "reason": "no champion yet"}}
+        return {"run_day": run_day, "matured_dates": [], "rows": [],
+                "decision": {"action": "none", "reason": "no champion yet"}}
     models = {"champion": current}
     contender = challenger(client)
     if contender is not None:
