@@ -48,7 +48,7 @@ def _setup(op: str, n: int) -> None:
     import numpy as np
     import pyarrow as pa
 
-    from include.lakehouse.delta import append
+    from include.lakehouse.tables.delta import append
 
     at = pa.array(np.full(n, np.datetime64("2024-01-01T00:00:00", "us")), pa.timestamp("us", tz="UTC"))
     ids = pa.array(np.arange(n, dtype=np.int64))
@@ -57,7 +57,7 @@ def _setup(op: str, n: int) -> None:
         append("silver/customers", pa.table({"customer_id": ids, "name": cities, "city": cities,
                                               "_source_ts": at, "_cdc_sequence": ids}))
         return
-    from include.lakehouse.scd import apply_scd2
+    from include.lakehouse.dimensions.scd2 import apply_scd2
 
     apply_scd2("gold/dim_customer", pa.table({"customer_id": ids, "city": cities, "name": cities, "changed_at": at}),
                keys=["customer_id"], tracked=["city"], type1=["name"], surrogate_key="customer_sk")
@@ -90,7 +90,7 @@ def _changes(op: str, n: int):
 def _table_bytes(name: str) -> tuple[int, int]:
     import pyarrow as pa
 
-    from include.lakehouse.delta import open_table
+    from include.lakehouse.tables.delta import open_table
 
     dt = open_table(name)
     return dt.version(), int(pa.table(dt.get_add_actions(flatten=True)).column("size_bytes").to_numpy().sum())
@@ -120,7 +120,7 @@ def child(engine: str, op: str, n: int, target: str | None) -> dict:
         options = dict(keys=["customer_id"], sequence_column="_lsn", op_column="_op", source_time_column="_source_ts",
                        transactions={"bench.scaling": 1})
         if spark is None:
-            from include.lakehouse.cdc import apply_cdc
+            from include.lakehouse.cdc.apply import apply_cdc
 
             result = apply_cdc(table, changes, **options)
         else:
@@ -131,7 +131,7 @@ def child(engine: str, op: str, n: int, target: str | None) -> dict:
         options = dict(keys=["customer_id"], tracked=["city"], type1=["name"], surrogate_key="customer_sk",
                        transactions={"bench.scaling": 1})
         if spark is None:
-            from include.lakehouse.scd import apply_scd2
+            from include.lakehouse.dimensions.scd2 import apply_scd2
 
             result = apply_scd2(table, changes, **options)
         else:

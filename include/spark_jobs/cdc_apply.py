@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
-from include.lakehouse.cdc_flow import apply_bronze_changes  # noqa: E402
+from include.lakehouse.cdc.flow import apply_bronze_changes  # noqa: E402
 from include.lakehouse.spark.jobs import run_job  # noqa: E402
 
 

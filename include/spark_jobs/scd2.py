@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
-from include.lakehouse.cdc_flow import build_dimension  # noqa: E402
+from include.lakehouse.dimensions.build import build_dimension  # noqa: E402
 from include.lakehouse.spark.jobs import run_job  # noqa: E402
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from include.lakehouse.maintenance import read_table
-from include.lakehouse.smoke import append_smoke_orders
+from include.lakehouse.maintenance.operations import read_table
+from include.lakehouse.quality.smoke import append_smoke_orders
 from lakehouse_airflow.operators.spark_job import SparkJobOperator
 
 SPARK_HOME = Path(__import__("pyspark").__file__).parent
@@ -146,7 +146,7 @@ def test_local_task_runs_on_the_warm_sail_server_with_native_delta(lakehouse_roo
 
 
 def chain_tables() -> dict[str, list[tuple]]:
-    from include.lakehouse.delta import open_table
+    from include.lakehouse.tables.delta import open_table
 
     out = {}
     for name in ("silver/customers", "gold/dim_customer"):
@@ -162,8 +162,9 @@ def test_cdc_and_scd2_jobs_on_a_standalone_cluster_make_the_delta_rs_tables(lake
                                                                            standalone_cluster, tmp_path):
     """The cdc_apply and scd2 jobs, spark-submitted to the cluster (the bridge: no Delta jars on
     it), write the same silver and gold tables as the delta-rs path, surrogate keys included."""
-    from include.lakehouse.cdc_flow import apply_bronze_changes, build_dimension
-    from tests.lakehouse.test_spark_engines import cdc_inputs
+    from include.lakehouse.cdc.flow import apply_bronze_changes
+    from include.lakehouse.dimensions.build import build_dimension
+    from tests.spark.test_jobs import cdc_inputs
 
     cdc_inputs()
     master_port, _ = standalone_cluster

@@ -10,15 +10,15 @@ Spark does the work that grows with the data, the table layer does the commit:
 - CDC: the newest event per key (highest sequence, the last in the batch on ties: a window
   over the keys) and dropping upserts not newer than the key's latest recorded delete (a
   join with the tombstones) run in Spark; the reduced batch (one row per touched key) is
-  then applied by `cdc.apply_cdc`, which records tombstones, merges with the "never behind
+  then applied by `cdc.apply.apply_cdc`, which records tombstones, merges with the "never behind
   the applied sequence" predicates and commits the batch's positions in the same commit.
 - SCD2: the stored versions of the touched keys (a semi-join of the dimension, read at the
   snapshot the commit will be checked against) and the batch's changes are bucketed by a
   hash of the key and each bucket's history is recomputed by the very planner the delta-rs
-  path runs (`scd._plan`), in Spark's Python workers (applyInArrow). The merge rows come
-  back to `scd.apply_scd2`, which merges them on the surrogate key with the positions.
+  path runs (`scd2.plan_merge`), in Spark's Python workers (applyInArrow). The merge rows come
+  back to `dimensions.scd2.apply_scd2`, which merges them on the surrogate key with the positions.
   Same planner, same row hashes, same surrogate keys: the tables are identical, column for
-  column (tests/lakehouse/test_spark_changes.py runs both on the same random streams).
+  column (tests/spark/test_changes.py runs both on the same random streams).
 
 Exactly once: the positions are committed with the data by the table layer (Delta app
 transactions), on the snapshot the plan was made from; a commit conflict re-plans (in
@@ -33,11 +33,10 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 
-from include.lakehouse.config import TableSpec, resolve
+from include.lakehouse.dimensions.scd2 import META, plan_merge
 from include.lakehouse.errors import KeyColumnError, LakehouseError
 from include.lakehouse.results import OperationResult
-from include.lakehouse.scd import META
-from include.lakehouse.scd import _plan as _scd_plan
+from include.lakehouse.tables.registry import TableSpec, resolve
 
 
 ENGINES = ("delta-rs", "spark")
@@ -48,7 +47,7 @@ _SLICE_ROWS = 500_000
 # --------------------------------------------------------------------------- engine choice
 def table_rows(uri: str) -> int:
     """Rows in the table at `uri` from its Delta log's file statistics (0 when it is not there)."""
-    from include.lakehouse.delta import try_open
+    from include.lakehouse.tables.delta import try_open
 
     dt = try_open(uri)
     if dt is None:
@@ -92,18 +91,18 @@ def _session(spark):
 
 
 def apply_cdc_configured(table: "str | TableSpec", changes: Any, *, spark=None, **options: Any) -> OperationResult:
-    """`cdc.apply_cdc` on the table's configured engine (Spark when `spark` is given)."""
+    """`cdc.apply.apply_cdc` on the table's configured engine (Spark when `spark` is given)."""
     if spark is None and engine_for(table) == "delta-rs":
-        from include.lakehouse.cdc import apply_cdc
+        from include.lakehouse.cdc.apply import apply_cdc
 
         return apply_cdc(table, changes, **options)
     return spark_apply_cdc(_session(spark), table, changes, **options)
 
 
 def apply_scd2_configured(table: "str | TableSpec", changes: Any, *, spark=None, **options: Any) -> OperationResult:
-    """`scd.apply_scd2` on the table's configured engine (Spark when `spark` is given)."""
+    """`dimensions.scd2.apply_scd2` on the table's configured engine (Spark when `spark` is given)."""
     if spark is None and engine_for(table) == "delta-rs":
-        from include.lakehouse.scd import apply_scd2
+        from include.lakehouse.dimensions.scd2 import apply_scd2
 
         return apply_scd2(table, changes, **options)
     return spark_apply_scd2(_session(spark), table, changes, **options)
@@ -114,7 +113,7 @@ def _frame(spark, data: Any):
     """A Spark DataFrame of `data` (a DataFrame already, or anything the table layer takes)."""
     if hasattr(data, "sparkSession"):
         return data
-    from include.lakehouse.delta import to_arrow
+    from include.lakehouse.tables.delta import to_arrow
 
     table = to_arrow(data)
     if table.num_rows == 0:
@@ -141,13 +140,13 @@ def spark_apply_cdc(
     sequence_column: str | None = None, op_column: str = "op", source_time_column: str | None = None,
     transactions: dict[str, int] | None = None, expected: dict[str, int | None] | None = None,
 ) -> OperationResult:
-    """`cdc.apply_cdc` with the batch reduced in Spark (module docstring)."""
+    """`cdc.apply.apply_cdc` with the batch reduced in Spark (module docstring)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from include.lakehouse.cdc import APPLIED_SEQUENCE, DELETE_OP, UPSERT_OPS, apply_cdc, tombstone_uri
-    from include.lakehouse.delta import try_open
+    from include.lakehouse.cdc.apply import APPLIED_SEQUENCE, DELETE_OP, UPSERT_OPS, apply_cdc, tombstone_uri
     from include.lakehouse.spark.bridge import read_delta
+    from include.lakehouse.tables.delta import try_open
 
     uri, spec = resolve(table)
     df = _frame(spark, changes)
@@ -191,8 +190,8 @@ def spark_apply_cdc(
 # --------------------------------------------------------------------------- SCD2
 def spark_apply_scd2(spark, table: "str | TableSpec", changes: Any, *, buckets: int | None = None,
                      **options: Any) -> OperationResult:
-    """`scd.apply_scd2` with each key's history planned in Spark (module docstring)."""
-    from include.lakehouse.scd import apply_scd2
+    """`dimensions.scd2.apply_scd2` with each key's history planned in Spark (module docstring)."""
+    from include.lakehouse.dimensions.scd2 import apply_scd2
 
     result = apply_scd2(table, changes, planner=SparkPlanner(spark, table, buckets), **options)
     result.details = {**result.details, "engine": "spark"}
@@ -200,7 +199,7 @@ def spark_apply_scd2(spark, table: "str | TableSpec", changes: Any, *, buckets: 
 
 
 class _Stored:
-    """What `scd._plan` reads from a Delta table (schema, table or dataset): the stored
+    """What `scd2.plan_merge` reads from a Delta table (schema, table or dataset): the stored
     versions of one bucket's keys, already narrowed by Spark."""
 
     def __init__(self, rows: pa.Table):
@@ -224,7 +223,7 @@ class _Stored:
 def _plan_bucket(batch: pa.Table, *, stored_schema: pa.Schema | None, incoming_schema: pa.Schema,
                  output_schema: pa.Schema, args: tuple) -> pa.Table:
     """One bucket of keys: split the rows back into stored versions and changes, plan with
-    `scd._plan`, return the merge rows and, in one extra row, the late count."""
+    `scd2.plan_merge`, return the merge rows and, in one extra row, the late count."""
     import pyarrow.compute as pc
 
     stored_part = pc.equal(batch.column("__part"), "stored")
@@ -233,7 +232,7 @@ def _plan_bucket(batch: pa.Table, *, stored_schema: pa.Schema | None, incoming_s
     stored = None
     if stored_schema is not None:
         stored = _Stored(batch.filter(stored_part).select(stored_schema.names).cast(stored_schema))
-    source, late = _scd_plan(incoming, stored, *args)
+    source, late = plan_merge(incoming, stored, *args)
     source = source.select([n for n in output_schema.names if n != _LATE])
     source = source.append_column(_LATE, pa.array([0] * source.num_rows, pa.int64()))
     count = pa.Table.from_pylist([{"__action": "late", _LATE: late}], schema=output_schema)
@@ -241,7 +240,7 @@ def _plan_bucket(batch: pa.Table, *, stored_schema: pa.Schema | None, incoming_s
 
 
 class SparkPlanner:
-    """`scd._plan`'s signature, run bucket by bucket in Spark: (changes, dt, keys, tracked,
+    """`scd2.plan_merge`'s signature, run bucket by bucket in Spark: (changes, dt, keys, tracked,
     type1, effective, deleted, surrogate key) -> (merge rows with __action, late count)."""
 
     def __init__(self, spark, table: "str | TableSpec", buckets: int | None = None):
@@ -255,7 +254,7 @@ class SparkPlanner:
 
         args = (keys, tracked, type1, effective, deleted, sk)
         if data.num_rows == 0:  # nothing to plan: no Spark job
-            return _scd_plan(data, None if dt is None else _Stored(pa.schema(dt.schema().to_arrow()).empty_table()),
+            return plan_merge(data, None if dt is None else _Stored(pa.schema(dt.schema().to_arrow()).empty_table()),
                          *args)
         values = keys + tracked + type1
         incoming_schema = data.select(values + [effective] + ([deleted] if deleted else [])).schema

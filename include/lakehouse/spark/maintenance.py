@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from include.lakehouse import maintenance as m
-from include.lakehouse.config import get_table
-from include.lakehouse.delta import try_open
-from include.lakehouse.maintenance_policy import apply_policy
+import include.lakehouse.maintenance.operations as m
+from include.lakehouse.maintenance.policy import apply_policy
 from include.lakehouse.spark.bridge import _spark_path
 from include.lakehouse.spark.session import native_delta
+from include.lakehouse.tables.delta import try_open
+from include.lakehouse.tables.registry import get_table
 
 _OPTIMIZE_FLAG = "_lakehouse_delta_sql_optimize"
 
