@@ -1,8 +1,7 @@
 """CDC apply and SCD2 on Spark against the delta-rs path: same random streams, identical tables.
 
 The random Debezium streams of tests/dimensions/test_build_properties.py run through the whole
-chain (bronze ->
-silver -> gold) twice, once per engine, in two lakehouses; silver, its tombstones, the
+chain (bronze -> silver -> gold) twice, once per engine, in two lakehouses; silver, its tombstones, the
 quarantine and gold must be equal row for row and column for column (surrogate keys and row
 hashes included: both engines plan with the same code), and both keep the chain's invariants.
 Sail (the local engine, Delta built in) runs in a spawned child (a process with a Connect
