@@ -23,10 +23,11 @@ import logging
 
 from airflow.sdk import DAG, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, SourceRenderingBehavior, TestBehavior, TestIndirectSelection
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, SourceRenderingBehavior, TestBehavior, TestIndirectSelection
 
 from include.lakehouse import dbt_project as dbt
 from lakehouse_airflow.assets import table_asset
+from lakehouse_airflow.dbt_watcher import own_results_for_detached_tests, skip_after_freshness_errors
 from lakehouse_airflow.defaults import dag_args
 
 with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
@@ -44,11 +45,18 @@ with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
                                          project_name="lakehouse"),
             profile_config=ProfileConfig(profile_name=dbt.PROFILE, target_name=dbt.target(),
                                          profiles_yml_filepath=dbt.PROJECT_DIR / "profiles.yml"),
-            # a model's test task runs the tests of that model alone; a test across models (the
-            # singular revenue check, relationships) is its own task after all of its parents
-            # dbt in process; with DBT_EXECUTABLE_PATH (databricks target), that dbt as a subprocess
+            # WATCHER: one producer task runs `dbt source freshness` then one `dbt build` of the whole
+            # project (the only task in the `dbt` pool: one DuckDB writer); every source, model and
+            # model's tests is a sensor task that reads its node's result from the producer's XComs
+            # (deferred to the triggerer while it waits) and fails when that node failed
             execution_config=ExecutionConfig(
+                execution_mode=ExecutionMode.WATCHER,
                 test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+                # the producer alone holds the pool; it never retries (Cosmos skips a second build:
+                # a failed model's sensor retries that model alone instead)
+                setup_operator_args={"pool": "dbt", "retries": 0,
+                                     "freshness_callback": skip_after_freshness_errors},
+                # dbt in process; with DBT_EXECUTABLE_PATH (databricks target), that dbt as a subprocess
                 **({"invocation_mode": InvocationMode.SUBPROCESS, "dbt_executable_path": dbt.dbt_executable()}
                    if dbt.dbt_executable() else {"invocation_mode": InvocationMode.DBT_RUNNER})),
             render_config=RenderConfig(
@@ -58,8 +66,10 @@ with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
                 should_detach_multiple_parents_tests=True,
                 emit_datasets=False,  # the lakehouse's own Assets are announced by publish_marts
             ),
-            operator_args={"install_deps": False, "pool": "dbt", "env": dbt.dbt_env()},
+            # sensors poll the producer's XComs every second (Cosmos' default is 10 s)
+            operator_args={"install_deps": False, "env": dbt.dbt_env(), "poke_interval": 1},
         )
+        own_results_for_detached_tests(transform)
     else:
         logging.getLogger(__name__).warning(dbt.missing_manifest_message(manifest))
 
