@@ -2,17 +2,25 @@
 ### dbt_transform
 
 The dbt project in `include/dbt` (sources -> staging -> intermediate -> marts), rendered by
-**astronomer-cosmos**: every model is a task followed by its tests, every source with a
-freshness rule is a freshness task, and a failing model or test fails its task and stops
-only what depends on it. Rendered from the manifest built ahead of time (`make`, the
-Dockerfile, into `DBT_MANIFEST_PATH`), so parsing this file never runs dbt. Without a manifest
-(a fresh clone before `make`, an image built without it) the DAG still parses: its one
-`dbt_manifest_missing` task fails every run with what to do, instead of an import error.
+**astronomer-cosmos** in its WATCHER mode: one producer task (`dbt.dbt_producer_watcher`) runs
+`dbt source freshness` and then one `dbt build` of the whole project; every source, model and
+model's tests is its own sensor task that follows its node's result as the build reports it
+(deferred to the triggerer while it waits), so each has its own state and log in the UI, and a
+failing model or test fails its own task and stops only what depends on it. A test across models
+(relationships, the singular revenue check) is its own task. A source past its freshness
+`error_after` fails its task and the models it feeds are left out of the build; `warn_after`
+only warns. A failed model's task retries that model alone (the producer never retries).
+Rendered from the manifest built ahead of time (`make`, the Dockerfile, into
+`DBT_MANIFEST_PATH`), so parsing this file never runs dbt. Without a manifest (a fresh clone
+before `make`, an image built without it) the DAG still parses: its one `dbt_manifest_missing`
+task fails every run with what to do, instead of an import error.
 
-Target from `DBT_TARGET`: `local` (DuckDB reading the Delta tables in place; one dbt task at a
-time through the `dbt` pool, DuckDB has one writer), `spark` or `databricks`. On `local`,
-`publish_marts` then copies the marts to `gold/<mart>` Delta tables and announces them as
-Assets (feature_build and other engines read them there).
+Target from `DBT_TARGET`: `local` (DuckDB reading the Delta tables in place; only the producer
+holds the one-slot `dbt` pool, DuckDB has one writer, and dbt's `threads` set the build's
+parallelism), `spark` or `databricks` (same producer and sensors; with `DBT_EXECUTABLE_PATH` the
+producer runs that dbt as a subprocess and reads its JSON log). On `local`, `publish_marts` then
+copies the marts to `gold/<mart>` Delta tables and announces them as Assets (feature_build and
+other engines read them there).
 
 Runs when cdc_apply has updated silver orders and scd2_dimensions the customer dimension.
 """
