@@ -116,13 +116,18 @@ def cosmos_dag(env: dict[str, str], timeout: float = 900) -> dict:
 
 def _child(work: Path) -> dict:
     """Runs in its own process: Airflow reads its configuration (home, DB) at import."""
+    import socket
+
     from scripts import localenv
-    from tests.scripts.local_airflow.demo_process import free_port
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
 
     os.environ.update({"LAKEHOUSE_AIRFLOW_HOME": str(work / "airflow"), "DBT_DUCKDB_PATH": str(work / "dbt.duckdb"),
                        "LAKEHOUSE_ALERTS_FILE": str(work / "alerts.jsonl")})
     rows = build_sources(work / "lakehouse")
-    env = localenv.airflow_env(home=work / "airflow", port=free_port())
+    env = localenv.airflow_env(home=work / "airflow", port=port)
     env.update({"LAKEHOUSE_ROOT": str(work / "lakehouse"), "DBT_DUCKDB_PATH": str(work / "dbt.duckdb"),
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
     from include.lakehouse.dbt_project import dbt_env

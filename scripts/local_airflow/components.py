@@ -47,14 +47,15 @@ class Components:
                 tail = "\n".join((self.logs / f"{name}.log").read_text().splitlines()[-15:])
                 raise DemoError(f"{name} exited with code {proc.returncode}; see {self.logs / (name + '.log')}:\n{tail}")
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 10) -> None:
+        """SIGTERM to every component's process group; SIGKILL to what is still up after `grace` s."""
         for proc in self.procs.values():
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-        deadline = time.time() + 20
+        deadline = time.time() + grace
         for proc in self.procs.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.time()))

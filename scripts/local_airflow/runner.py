@@ -9,6 +9,7 @@ asset event is queued for it."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,9 +20,9 @@ from scripts.local_airflow.components import (
     Components, http_ok, start_airflow, start_kafka, start_spark_engine, wait_for,
 )
 from scripts.local_airflow.graph import DagInfo, awaited_upstream, dependency_order, discover_dags
-from scripts.local_airflow.settings import DAG_TIMEOUT, prepare, say
+from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say
 
-POLL = 1.0  # seconds between looks at the runs
+POLL = 2.0  # seconds between looks at the runs (each look is one listing of runs, plus the running ones' tasks)
 APPEAR_WITHIN = 180  # an asset trigger comes within seconds of its event
 SETTLE = 5.0  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
 
@@ -195,19 +196,28 @@ def run_all(api: AirflowAPI, dags: dict[str, DagInfo], components: Components) -
 
 
 def demo() -> int:
-    env, port = prepare()
-    dags = discover_dags()
-    say(f"found {len(dags)} DAG(s): {', '.join(dependency_order(dags))}")
+    """Start-up overlaps what does not depend on each other: Kafka and Spark Connect start while
+    the DB migrates; the settings load and the DAG folder is parsed here while Airflow's
+    components start (DAGs are created paused, so nothing runs before the settings are in)."""
+    env, port = prepare(load=False)
     components = Components(env)
     alerts_file = Path(env["LAKEHOUSE_ALERTS_FILE"])
     alerts_before = len(summary.read_alerts(alerts_file))  # the summary lists what the demo adds
     api = AirflowAPI(port, password=None)
     started = time.time()
     try:
-        say("starting api-server, scheduler, dag-processor, triggerer, Kafka (embedded), Spark Connect ...")
-        start_airflow(components, port)  # Airflow's start is the longest: its processes first
-        start_kafka(components)
-        say(f"Spark Connect engine: {start_spark_engine(components)} on {env['LAKEHOUSE_SPARK_CONNECT_URL']}")
+        say("starting Kafka (embedded) and Spark Connect ...")
+        with ThreadPoolExecutor(1) as pool:
+            migrating = pool.submit(migrate, env)
+            start_kafka(components)
+            engine = start_spark_engine(components)
+            migrating.result()
+        say("starting api-server, scheduler, dag-processor, triggerer ...")
+        start_airflow(components, port)
+        init(env, migrated=True)
+        dags = discover_dags()
+        say(f"found {len(dags)} DAG(s): {', '.join(dependency_order(dags))}")
+        say(f"Spark Connect engine: {engine} on {env['LAKEHOUSE_SPARK_CONNECT_URL']}")
         wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/api/v2/monitor/health"), "the Airflow API", 180, components)
         wait_for(lambda: set(dags) <= api.dag_ids(), "the dag-processor to register all DAGs", 300, components)
         say(f"Airflow is up at http://127.0.0.1:{port} (admin/admin); component logs in {components.logs}")

@@ -110,10 +110,16 @@ def load_settings(path: Path = ROOT / "airflow_settings.yaml") -> dict[str, int]
     return counts
 
 
-def init(env: dict[str, str]) -> None:
+def migrate(env: dict[str, str]) -> None:
     logs = Path(env["AIRFLOW_HOME"]) / "logs" / "components"
     say("migrating the Airflow metadata DB (SQLite) ...")
     run_quiet([str(localenv.VENV_BIN / "airflow"), "db", "migrate"], env, "airflow db migrate", logs / "db-migrate.log")
+
+
+def init(env: dict[str, str], migrated: bool = False) -> None:
+    """Migrate the metadata DB (unless done) and load airflow_settings.yaml into it."""
+    if not migrated:
+        migrate(env)
     localenv.apply(env)
     os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"  # this process only: keep the demo output readable
     counts = load_settings()
@@ -121,15 +127,17 @@ def init(env: dict[str, str]) -> None:
         f"{counts['variables']} variables")
 
 
-def prepare() -> tuple[dict[str, str], int]:
-    """Check the machine, migrate the DB, load settings; returns the components' env and API port.
+def prepare(load: bool = True) -> tuple[dict[str, str], int]:
+    """Check the machine, migrate the DB, load settings (`load=False`: only check; the caller
+    runs `init` when it suits it); returns the components' env and API port.
 
     The env announces the warm Spark Connect server the caller starts, so local[*] Spark tasks
     use it instead of a cold spark-submit, and the embedded broker's port (env beats the DB)."""
     env = localenv.airflow_env()
     port = int(env["AIRFLOW__API__PORT"])
     preflight(env, {"Airflow API": port, "Spark Connect": spark_connect_port(), "Kafka": kafka_port()})
-    init(env)
+    if load:
+        init(env)
     env["LAKEHOUSE_SPARK_CONNECT_URL"] = f"sc://127.0.0.1:{spark_connect_port()}"
     env.setdefault("LAKEHOUSE_FORMAT_BENCH_ROWS", "20000")  # format_benchmark at demo size (bench: 1M)
     env["AIRFLOW_CONN_KAFKA_DEFAULT"] = json.dumps({"conn_type": "kafka", "extra": {
