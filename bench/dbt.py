@@ -133,7 +133,12 @@ def _child(work: Path) -> dict:
     from include.lakehouse.dbt_project import dbt_env
 
     os.environ.update(env)
+    # the peer gets its own DuckDB file and extension folder (DuckDB refuses one folder's extension
+    # from two origins: this process sees the venv through another path than Airflow's workers)
+    os.environ["DBT_DUCKDB_PATH"] = str(work / "plain" / "dbt.duckdb")
+    Path(os.environ["DBT_DUCKDB_PATH"]).parent.mkdir(parents=True, exist_ok=True)
     peer = plain_dbt({**os.environ, **dbt_env()}, work)
+    os.environ["DBT_DUCKDB_PATH"] = env["DBT_DUCKDB_PATH"]
     project = cosmos_dag(env)
     return {"source_rows": rows, "plain_dbt_seconds": peer, "cosmos": project}
 

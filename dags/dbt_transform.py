@@ -9,7 +9,8 @@ model's tests is its own sensor task that follows its node's result as the build
 failing model or test fails its own task and stops only what depends on it. A test across models
 (relationships, the singular revenue check) is its own task. A source past its freshness
 `error_after` fails its task and the models it feeds are left out of the build; `warn_after`
-only warns. A failed model's task retries that model alone (the producer never retries).
+only warns. A retry never runs the whole build again: a retried producer skips, and a
+retried (or cleared) model task runs that model alone.
 Rendered from the manifest built ahead of time (`make`, the Dockerfile, into
 `DBT_MANIFEST_PATH`), so parsing this file never runs dbt. Without a manifest (a fresh clone
 before `make`, an image built without it) the DAG still parses: its one `dbt_manifest_missing`
@@ -60,9 +61,9 @@ with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
             execution_config=ExecutionConfig(
                 execution_mode=ExecutionMode.WATCHER,
                 test_indirect_selection=TestIndirectSelection.CAUTIOUS,
-                # the producer alone holds the pool; it never retries (Cosmos skips a second build:
-                # a failed model's sensor retries that model alone instead)
-                setup_operator_args={"pool": "dbt", "retries": 0,
+                # the producer alone holds the pool; its retry never builds again (Cosmos skips it):
+                # the task of each model the build did not finish then runs that model alone
+                setup_operator_args={"pool": "dbt",
                                      "freshness_callback": skip_after_freshness_errors},
                 # dbt in process; with DBT_EXECUTABLE_PATH (databricks target), that dbt as a subprocess
                 **({"invocation_mode": InvocationMode.SUBPROCESS, "dbt_executable_path": dbt.dbt_executable()}

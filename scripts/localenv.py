@@ -97,8 +97,8 @@ def airflow_env(home: Path | None = None, port: int | None = None) -> dict[str, 
         # Cosmos keeps dbt's partial-parse state between tasks here; its default (/tmp/cosmos) is shared
         # by every checkout on the machine, whose other profiles (paths) would force full re-parses
         "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
-        # dbt_transform's WATCHER producer never retries (a failed model's own task re-runs it): no
-        # copy of every XCom it pushes into an Airflow Variable, push by push (the Dockerfile too)
+        # dbt_transform's WATCHER producer: its XComs are copied to an Airflow Variable when it fails
+        # (for its retry), not after every single push (the Dockerfile sets the same)
         "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
         "NO_PROXY": "*",  # macOS + LocalExecutor forks; harmless elsewhere

@@ -39,13 +39,21 @@ class AirflowAPI:
         return None
 
     def token(self) -> str:
+        """A JWT from the simple auth manager: the admin's login, else (simple_auth_manager_all_admins,
+        Astro's local setting) the credential-free token."""
         if self._token is None:
-            password = self._password()
+            password, error = self._password(), None
             if password is not None:
-                self._token = self._send("POST", "/auth/token", {"username": self.username, "password": password},
-                                         auth=False)["access_token"]
-            else:  # simple_auth_manager_all_admins (Astro's local setting): a token without credentials
-                self._token = self._send("GET", "/auth/token", auth=False)["access_token"]
+                try:
+                    self._token = self._send("POST", "/auth/token", {"username": self.username, "password": password},
+                                             auth=False)["access_token"]
+                except RuntimeError as exc:
+                    error = exc
+            if self._token is None:
+                try:
+                    self._token = self._send("GET", "/auth/token", auth=False)["access_token"]
+                except RuntimeError:
+                    raise error or RuntimeError("Airflow API: no login (set the admin's password)") from None
         return self._token
 
     def _send(self, method: str, path: str, body: Any = None, auth: bool = True, **query: Any) -> Any:
