@@ -29,6 +29,7 @@ Runs when cdc_apply has updated silver orders and scd2_dimensions the customer d
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from airflow.sdk import DAG, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
@@ -75,8 +76,12 @@ with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
                 should_detach_multiple_parents_tests=True,
                 emit_datasets=False,  # the lakehouse's own Assets are announced by publish_marts
             ),
-            # sensors poll the producer's XComs every second (Cosmos' default is 10 s)
-            operator_args={"install_deps": False, "env": dbt.dbt_env(), "poke_interval": 1},
+            # sensors poll the producer's XComs every second (Cosmos' default is 10 s); a sensor's retry
+            # only reads its node's result again (or runs its one model), so it comes after 2 s: Airflow
+            # 3.3 can fail a sensor resumed from the triggerer within a second (the executor's event of
+            # its deferral arrives after the resumed try started: "task state changed externally")
+            operator_args={"install_deps": False, "env": dbt.dbt_env(), "poke_interval": 1,
+                           "retry_delay": timedelta(seconds=2), "retry_exponential_backoff": False},
         )
         own_results_for_detached_tests(transform)
     else:
