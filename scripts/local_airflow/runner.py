@@ -23,8 +23,10 @@ from scripts.local_airflow.graph import DagInfo, awaited_upstream, dependency_or
 from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say
 
 POLL = 2.0  # seconds between looks at the runs (each look is one listing of runs, plus the running ones' tasks)
-APPEAR_WITHIN = 180  # an asset trigger comes within seconds of its event
 SETTLE = 5.0  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
+# An asset-scheduled DAG with no run yet is "not run" only once no run of any DAG has been active for
+# SETTLE seconds: in a feedback loop (drift_check -> train_model -> drift_check -> batch_inference)
+# its trigger may come minutes after the DAGs it awaits have finished.
 
 
 @dataclass
@@ -95,12 +97,17 @@ class Watch:
         self.lines: dict[str, str] = {}
         self.ready_at: dict[str, float] = {}  # when all awaited upstreams were done
         self.ended_at: dict[str, float] = {}
+        self.quiet_since: float | None = None  # since when no run of any DAG is queued or running
 
     def look(self, dag_ids: list[str]) -> None:
         """Update and, where done, finalize the records of `dag_ids`."""
         self.components.check_alive()
         runs = self.api.runs(updated_since=self.since)
         now = time.time()
+        if any(r["state"] not in TERMINAL for r in runs):
+            self.quiet_since = None
+        elif self.quiet_since is None:
+            self.quiet_since = now
         for d in dag_ids:
             record, info = self.records[d], self.dags[d]
             if record.final or not all(self.records[u].final for u in self.awaited[d]):
@@ -113,8 +120,12 @@ class Watch:
                 continue
             status = runs_since(self.api, d, self.since, runs, with_tasks=False)
             if status is None:
-                if info.kind == "asset" and now - self.ready_at[d] > APPEAR_WITHIN:
-                    self._finish(record, "not run", f"no asset event triggered it within {APPEAR_WITHIN} s")
+                # (a half-filled AND keeps an asset event queued: after 6 x SETTLE of quiet, not run either)
+                if info.kind == "asset" and self.quiet(now) and (self.quiet(now, 6 * SETTLE)
+                                                                 or not self.api.queued_asset_events(d)):
+                    self._finish(record, "not run", "no asset event triggered it (every other run had ended)")
+                elif now - self.ready_at[d] > DAG_TIMEOUT:
+                    self._finish(record, "timeout", f"no run after {DAG_TIMEOUT}s")
                 continue
             record.run_ids, record.state = status["run_ids"], status["state"]
             record.started, record.ended = status["start"], status["end"]
@@ -126,6 +137,10 @@ class Watch:
                 self._finish(record, status["state"])
             elif now - self.ready_at[d] > DAG_TIMEOUT:
                 self._finish(record, "timeout", f"no result after {DAG_TIMEOUT}s")
+
+    def quiet(self, now: float, seconds: float = SETTLE) -> bool:
+        """No run of any DAG queued or running for `seconds`."""
+        return self.quiet_since is not None and now - self.quiet_since >= seconds
 
     def _more_coming(self, d: str, now: float) -> bool:
         """An asset event queued for `d` is about to start another run (or half of an AND)."""
@@ -152,8 +167,11 @@ class Watch:
         say(f"{record.dag_id}: {state}{seconds}{' (' + note + ')' if note else ''}")
 
     def wait(self, dag_ids: list[str]) -> None:
-        while not all(self.records[d].final for d in dag_ids):
+        """Until every DAG of `dag_ids` is done and no run of any DAG is active any more."""
+        while True:
             self.look(dag_ids)
+            if all(self.records[d].final for d in dag_ids) and self.quiet(time.time()):
+                return
             time.sleep(POLL)
 
     def collect(self) -> list[RunRecord]:
