@@ -20,6 +20,7 @@ ENV PYTHONPATH=/usr/local/airflow:/usr/local/airflow/plugins \
     DBT_MANIFEST_PATH=/usr/local/airflow/dbt_manifest/manifest.json \
     LAKEHOUSE_DELTA_JARS=/usr/local/airflow/delta_jars \
     AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
+    AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY=False \
     GX_ANALYTICS_ENABLED=False
 
 # The Delta jars matching the pinned delta-spark/pyspark, fetched once at build time (Maven).

@@ -89,7 +89,17 @@ def airflow_env(home: Path | None = None, port: int | None = None) -> dict[str, 
         "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        # an idle scheduler looks again after 0.5 s (default 1 s): each DAG's next task or asset-triggered
+        # run starts sooner; a busy scheduler never sleeps anyway
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": os.environ.get("AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME",
+                                                                        "0.5"),
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # Cosmos keeps dbt's partial-parse state between tasks here; its default (/tmp/cosmos) is shared
+        # by every checkout on the machine, whose other profiles (paths) would force full re-parses
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
+        # dbt_transform's WATCHER producer: its XComs are copied to an Airflow Variable when it fails
+        # (for its retry), not after every single push (the Dockerfile sets the same)
+        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
         "NO_PROXY": "*",  # macOS + LocalExecutor forks; harmless elsewhere
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")]),
