@@ -25,6 +25,7 @@ bytes in `key_raw` (`key` is null), a UTF-8 key is in `key`. No consumer group i
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import uuid
@@ -32,7 +33,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.json as pa_json
 
 from include.lakehouse.config import load_sources, table_ref
 from include.lakehouse.delta import append, position, try_open, with_commit_retries
@@ -100,17 +103,92 @@ def _key(raw: bytes | None) -> tuple[str | None, bytes | None]:
 
 @dataclass
 class _Batch:
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: pa.Table = field(default_factory=BRONZE_SCHEMA.empty_table)
     bad: list[dict[str, Any]] = field(default_factory=list)
     already_quarantined: int = 0
     next_offset: dict[int, int] = field(default_factory=dict)
     unfinished: set[int] = field(default_factory=set)
 
 
+# Validity of a JSON object without building it: pyarrow's JSON reader over newline-joined
+# values, converting no field. It is at least as strict as json.loads (tests compare them);
+# where it is stricter (NaN is fine for both, a lone surrogate escape or 1e400 is not), the
+# rows fall back to json.loads, so the verdict is json.loads' one either way.
+_CHUNK = 16_384
+_JSON_CHECK = pa_json.ParseOptions(explicit_schema=pa.schema([]), unexpected_field_behavior="ignore")
+_NOT_IN_LINE = np.array([0, 10, 13], np.uint8)  # NUL, \n, \r: a value holding them is checked on its own
+
+
+def _one_object_per_line(values: pa.Array) -> np.ndarray:
+    """Rows whose bytes can be checked in bulk: non-empty, `{` ... `}`, no line break or NUL."""
+    n = len(values)
+    valid = ~np.asarray(values.is_null().to_numpy(zero_copy_only=False), bool)
+    bounds = np.frombuffer(values.buffers()[1], np.int32, n + 1, values.offset * 4)
+    data = values.buffers()[2]
+    if data is None or not n:
+        return np.zeros(n, bool)
+    data = np.frombuffer(data, np.uint8)
+    begin, end = bounds[:-1], bounds[1:]
+    ok = valid & (end > begin)
+    ok[ok] = (data[begin[ok]] == 123) & (data[end[ok] - 1] == 125)  # { and }
+    breaks = np.flatnonzero(np.isin(data[bounds[0]:bounds[-1]], _NOT_IN_LINE)) + bounds[0]
+    if len(breaks):
+        ok[np.searchsorted(bounds, breaks, side="right") - 1] = False
+    return ok
+
+
+def _checked_in_bulk(raw: list[bytes | None], values: pa.Array) -> np.ndarray:
+    """Rows of one chunk proven to hold exactly one valid JSON object each (no others are)."""
+    ok = _one_object_per_line(values)
+    count = int(np.count_nonzero(ok))
+    if not count:
+        return ok
+    lines = raw if count == len(raw) else [raw[i] for i in np.flatnonzero(ok)]
+    bounds = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1, values.offset * 4)
+    longest = int(np.diff(bounds).max())  # a block must hold any one line
+    try:
+        parsed = pa_json.read_json(io.BytesIO(b"\n".join(lines)), parse_options=_JSON_CHECK,
+                                   read_options=pa_json.ReadOptions(block_size=max(1 << 20, 2 * longest + 2)))
+    except pa.ArrowInvalid:
+        return np.zeros(len(raw), bool)  # which rows: json.loads says, row by row, for this chunk only
+    return ok if parsed.num_rows == count else np.zeros(len(raw), bool)
+
+
+def _columns(keys: list[bytes | None], values: list[bytes | None]) -> tuple[pa.Array, pa.Array, pa.Array, dict[int, str]]:
+    """(key, key_raw, payload, reasons by row) in bulk; per row only inside a chunk that needs it."""
+    key_bytes, value_bytes = pa.array(keys, pa.binary()), pa.array(values, pa.binary())
+    key_parts, raw_parts, payload_parts, reasons = [], [], [], {}
+    for s in range(0, len(values), _CHUNK):
+        chunk_keys, chunk = key_bytes[s:s + _CHUNK], value_bytes[s:s + _CHUNK]
+        raw = values[s:s + _CHUNK]
+        try:
+            key_parts.append(chunk_keys.cast(pa.string()))
+            raw_parts.append(pa.nulls(len(chunk_keys), pa.binary()))
+        except pa.ArrowInvalid:  # a key that is not UTF-8 in this chunk
+            pairs = [_key(k) for k in keys[s:s + _CHUNK]]
+            key_parts.append(pa.array([k for k, _ in pairs], pa.string()))
+            raw_parts.append(pa.array([r for _, r in pairs], pa.binary()))
+        try:
+            text = chunk.cast(pa.string())  # UTF-8 checked for the whole chunk at once
+            slow = np.flatnonzero(~_checked_in_bulk(raw, chunk) & ~np.asarray(
+                chunk.is_null().to_numpy(zero_copy_only=False), bool))
+        except pa.ArrowInvalid:
+            text, slow = None, range(len(raw))
+        decoded = {i: _decode(raw[i]) for i in slow}
+        reasons.update((s + i, reason) for i, (_, reason) in decoded.items() if reason)
+        if text is None:
+            text = pa.array([decoded[i][0] for i in range(len(raw))], pa.string())
+        payload_parts.append(text)
+    if not values:
+        return pa.array([], pa.string()), pa.array([], pa.binary()), pa.array([], pa.string()), {}
+    return (pa.concat_arrays(key_parts), pa.concat_arrays(raw_parts), pa.concat_arrays(payload_parts), reasons)
+
+
 def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None], quarantined: dict[int, int | None],
                  *, max_messages: int, deadline: float, batch_id: str) -> _Batch:
     """Read every partition from `start` until the client reports its end (or `max_messages`).
-    Bad messages below `quarantined` are counted, not collected: they are in quarantine already."""
+    Bad messages below `quarantined` are counted, not collected: they are in quarantine already.
+    Messages are taken in batches, their fields gathered into columns, then decoded in bulk."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
     # The client reports a partition's end only on a fetch that brought nothing new, and a broker
@@ -122,43 +200,62 @@ def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None
                          "auto.offset.reset": "error"})
     batch = _Batch(unfinished=set(start))
     now = datetime.now(timezone.utc)
-    read = 0
+    keys: list[bytes | None] = []
+    values: list[bytes | None] = []
+    partitions: list[int] = []
+    offsets: list[int] = []
+    stamps: list[tuple[int, int]] = []
     try:
         consumer.assign([TopicPartition(topic, p, o if o is not None else OFFSET_BEGINNING) for p, o in start.items()])
-        while batch.unfinished and read < max_messages:
+        while batch.unfinished and len(values) < max_messages:
             if time.monotonic() > deadline:
                 raise LakehouseError(
                     f"topic {topic}: did not reach the end of partition(s) {sorted(batch.unfinished)} before the "
-                    f"safety timeout ({read} message(s) read); nothing was committed for this batch. The broker "
-                    "is slow or stalled: check it and rerun, or raise timeout_seconds")
-            for msg in consumer.consume(min(1000, max_messages - read), timeout=1.0):
-                p, error = msg.partition(), msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:  # the batch ends here for p
-                        batch.unfinished.discard(p)
-                        consumer.pause([TopicPartition(topic, p)])
+                    f"safety timeout ({len(values)} message(s) read); nothing was committed for this batch. The "
+                    "broker is slow or stalled: check it and rerun, or raise timeout_seconds")
+            messages = consumer.consume(min(1000, max_messages - len(values)), timeout=1.0)
+            errors = [m.error() for m in messages]
+            if any([error is not None for error in errors]):  # (KafkaError == None raises)
+                for msg, error in zip(messages, errors):
+                    if error is None:
                         continue
-                    raise LakehouseError(f"topic {topic} partition {p} (from offset {start.get(p)}): {error}")
-                read += 1
-                offset = msg.offset()
-                batch.next_offset[p] = offset + 1
-                key, key_raw = _key(msg.key())
-                payload, reason = _decode(msg.value())
-                if reason:
-                    if quarantined.get(p) is not None and offset < quarantined[p]:
-                        batch.already_quarantined += 1
-                    else:
-                        batch.bad.append({"key": key, "key_raw": key_raw, "partition": p, "offset": offset,
-                                          "_raw": msg.value(), "_reason": reason, "_ingested_at": now,
-                                          "_batch_id": batch_id})
-                    continue
-                ts_type, ts = msg.timestamp()
-                batch.rows.append({"key": key, "key_raw": key_raw, "partition": p, "offset": offset,
-                                   "timestamp": datetime.fromtimestamp(ts / 1000, timezone.utc) if ts_type else None,
-                                   "payload": payload, "tombstone": payload is None,
-                                   "_ingested_at": now, "_batch_id": batch_id})
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise LakehouseError(f"topic {topic} partition {msg.partition()} (from offset "
+                                             f"{start.get(msg.partition())}): {error}")
+                    batch.unfinished.discard(msg.partition())  # the batch ends here for this partition
+                    consumer.pause([TopicPartition(topic, msg.partition())])
+                messages = [m for m, error in zip(messages, errors) if error is None]
+            keys += [m.key() for m in messages]
+            values += [m.value() for m in messages]
+            partitions += [m.partition() for m in messages]
+            offsets += [m.offset() for m in messages]
+            stamps += [m.timestamp() for m in messages]
     finally:
         consumer.close()
+    if not values:
+        return batch
+    part, offset = np.array(partitions, np.int32), np.array(offsets, np.int64)
+    for p in np.unique(part):
+        batch.next_offset[int(p)] = int(offset[part == p].max()) + 1
+    key, key_raw, payload, reasons = _columns(keys, values)
+    stamp_types, stamp_values = (np.array(c, np.int64) for c in zip(*stamps))
+    n, good = len(values), np.ones(len(values), bool)
+    for i, reason in sorted(reasons.items()):
+        good[i] = False
+        p, o = int(part[i]), int(offset[i])
+        if quarantined.get(p) is not None and o < quarantined[p]:
+            batch.already_quarantined += 1
+        else:
+            batch.bad.append({"key": key[i].as_py(), "key_raw": key_raw[i].as_py(), "partition": p, "offset": o,
+                              "_raw": values[i], "_reason": reason, "_ingested_at": now, "_batch_id": batch_id})
+    at = pa.scalar(now, pa.timestamp("us", tz="UTC")).value
+    rows = pa.Table.from_arrays([
+        key, key_raw, pa.array(part), pa.array(offset),
+        pa.array(stamp_values, pa.int64(), mask=stamp_types == 0).cast(pa.timestamp("ms", tz="UTC")),  # 0: no time
+        payload, payload.is_null(), pa.array(np.full(n, at, np.int64)).cast(pa.timestamp("us", tz="UTC")),
+        pa.array([batch_id] * n, pa.string()),
+    ], schema=BRONZE_SCHEMA)
+    batch.rows = rows if good.all() else rows.filter(pa.array(good))
     return batch
 
 
@@ -200,7 +297,7 @@ def ingest_topic(topic: str, config: dict[str, Any], *, max_messages: int = 100_
                    expected={keys[p]: quarantined[p] for p in read}, metadata={"batch_id": batch_id})
             quarantined_here += len(batch.bad)
             reach("kafka.after_quarantine_commit")
-        written = append(bronze, pa.Table.from_pylist(batch.rows, schema=BRONZE_SCHEMA),
+        written = append(bronze, batch.rows,
                          transactions={keys[p]: batch.next_offset[p] for p in read},
                          expected={keys[p]: start[p] for p in read},
                          metadata={"batch_id": batch_id, "cluster": cluster})
