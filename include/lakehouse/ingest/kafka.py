@@ -25,17 +25,17 @@ bytes in `key_raw` (`key` is null), a UTF-8 key is in `key`. No consumer group i
 
 from __future__ import annotations
 
-import io
 import json
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
 import numpy as np
 import pyarrow as pa
-import pyarrow.json as pa_json
 
 from include.lakehouse.config import load_sources, table_ref
 from include.lakehouse.delta import append, position, try_open, with_commit_retries
@@ -88,6 +88,8 @@ def _decode(value: bytes | None) -> tuple[str | None, str | None]:
         return None, f"not UTF-8: {exc}"
     except ValueError as exc:
         return None, f"not JSON: {exc}"
+    except RecursionError:
+        return None, "not JSON: nested too deeply to parse"
 
 
 def _key(raw: bytes | None) -> tuple[str | None, bytes | None]:
@@ -110,48 +112,36 @@ class _Batch:
     unfinished: set[int] = field(default_factory=set)
 
 
-# Validity of a JSON object without building it: pyarrow's JSON reader over newline-joined
-# values, converting no field. It is at least as strict as json.loads (tests compare them);
-# where it is stricter (NaN is fine for both, a lone surrogate escape or 1e400 is not), the
-# rows fall back to json.loads, so the verdict is json.loads' one either way.
 _CHUNK = 16_384
-_JSON_CHECK = pa_json.ParseOptions(explicit_schema=pa.schema([]), unexpected_field_behavior="ignore")
-_NOT_IN_LINE = np.array([0, 10, 13], np.uint8)  # NUL, \n, \r: a value holding them is checked on its own
 
 
-def _one_object_per_line(values: pa.Array) -> np.ndarray:
-    """Rows whose bytes can be checked in bulk: non-empty, `{` ... `}`, no line break or NUL."""
-    n = len(values)
-    valid = ~np.asarray(values.is_null().to_numpy(zero_copy_only=False), bool)
-    bounds = np.frombuffer(values.buffers()[1], np.int32, n + 1, values.offset * 4)
-    data = values.buffers()[2]
-    if data is None or not n:
-        return np.zeros(n, bool)
-    data = np.frombuffer(data, np.uint8)
-    begin, end = bounds[:-1], bounds[1:]
-    ok = valid & (end > begin)
-    ok[ok] = (data[begin[ok]] == 123) & (data[end[ok] - 1] == 125)  # { and }
-    breaks = np.flatnonzero(np.isin(data[bounds[0]:bounds[-1]], _NOT_IN_LINE)) + bounds[0]
-    if len(breaks):
-        ok[np.searchsorted(bounds, breaks, side="right") - 1] = False
-    return ok
+class _AnyObject(msgspec.Struct):
+    """A JSON object: its members are parsed (so checked) and skipped, nothing is built."""
 
 
-def _checked_in_bulk(raw: list[bytes | None], values: pa.Array) -> np.ndarray:
-    """Rows of one chunk proven to hold exactly one valid JSON object each (no others are)."""
-    ok = _one_object_per_line(values)
-    count = int(np.count_nonzero(ok))
-    if not count:
-        return ok
-    lines = raw if count == len(raw) else [raw[i] for i in np.flatnonzero(ok)]
-    bounds = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1, values.offset * 4)
-    longest = int(np.diff(bounds).max())  # a block must hold any one line
+_OBJECT = msgspec.json.Decoder(_AnyObject)
+
+
+def _not_proven_json(raw: list[bytes | None]) -> list[int]:
+    """Rows of a chunk that msgspec does not prove to be one valid JSON object (tombstones
+    aside): json.loads decides those. msgspec accepts nothing json.loads rejects (a test holds
+    it to that) and rejects a few things json.loads takes (NaN, lone surrogates, a non-object),
+    so the verdict is json.loads' one for every row. One C-level pass over the chunk; row by
+    row only in a chunk where that pass fails."""
+    present = raw if None not in raw else [v for v in raw if v is not None]
     try:
-        parsed = pa_json.read_json(io.BytesIO(b"\n".join(lines)), parse_options=_JSON_CHECK,
-                                   read_options=pa_json.ReadOptions(block_size=max(1 << 20, 2 * longest + 2)))
-    except pa.ArrowInvalid:
-        return np.zeros(len(raw), bool)  # which rows: json.loads says, row by row, for this chunk only
-    return ok if parsed.num_rows == count else np.zeros(len(raw), bool)
+        deque(map(_OBJECT.decode, present), maxlen=0)
+        return []
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    out = []
+    for i, value in enumerate(raw):
+        if value is not None:
+            try:
+                _OBJECT.decode(value)
+            except (msgspec.DecodeError, RecursionError):
+                out.append(i)
+    return out
 
 
 def _columns(keys: list[bytes | None], values: list[bytes | None]) -> tuple[pa.Array, pa.Array, pa.Array, dict[int, str]]:
@@ -170,8 +160,7 @@ def _columns(keys: list[bytes | None], values: list[bytes | None]) -> tuple[pa.A
             raw_parts.append(pa.array([r for _, r in pairs], pa.binary()))
         try:
             text = chunk.cast(pa.string())  # UTF-8 checked for the whole chunk at once
-            slow = np.flatnonzero(~_checked_in_bulk(raw, chunk) & ~np.asarray(
-                chunk.is_null().to_numpy(zero_copy_only=False), bool))
+            slow = _not_proven_json(raw)
         except pa.ArrowInvalid:
             text, slow = None, range(len(raw))
         decoded = {i: _decode(raw[i]) for i in slow}
