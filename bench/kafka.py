@@ -57,7 +57,7 @@ def raw_consume_arrow(config: dict[str, str], partitions: list[int]):
     keys, values, parts, offsets, stamps = [], [], [], [], []
     try:
         while unfinished:
-            for msg in consumer.consume(1000, timeout=1.0):
+            for msg in consumer.consume(1000, timeout=0.1):  # the batch call with the last EOFs waits it out
                 if msg.error() is not None:
                     if msg.error().code() != KafkaError._PARTITION_EOF:
                         raise RuntimeError(msg.error())

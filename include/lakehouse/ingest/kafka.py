@@ -202,7 +202,9 @@ def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None
                     f"topic {topic}: did not reach the end of partition(s) {sorted(batch.unfinished)} before the "
                     f"safety timeout ({len(values)} message(s) read); nothing was committed for this batch. The "
                     "broker is slow or stalled: check it and rerun, or raise timeout_seconds")
-            messages = consumer.consume(min(1000, max_messages - len(values)), timeout=1.0)
+            # a batch call returns when it has its count or at its timeout: the call that brings the
+            # last end-of-partition events waits the whole timeout, so keep it short
+            messages = consumer.consume(min(1000, max_messages - len(values)), timeout=0.1)
             errors = [m.error() for m in messages]
             if any([error is not None for error in errors]):  # (KafkaError == None raises)
                 for msg, error in zip(messages, errors):
