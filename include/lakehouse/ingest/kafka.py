@@ -21,6 +21,11 @@ duplicates. Rows in = rows in bronze + rows quarantined. Tombstones (null values
 downstream) are kept in bronze with `tombstone = true`; a key that is not UTF-8 keeps its
 bytes in `key_raw` (`key` is null), a UTF-8 key is in `key`. No consumer group is joined
 (slow, and its commits are not atomic with the data).
+
+Decoding is columnar: message fields are gathered per consume batch, then checked in chunks
+(UTF-8 by one Arrow cast, JSON by one msgspec pass); json.loads decides, row by row, only the
+messages of a chunk that the bulk check does not pass, so verdicts and reasons are those of
+json.loads for every message.
 """
 
 from __future__ import annotations
