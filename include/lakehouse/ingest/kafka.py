@@ -149,7 +149,8 @@ def _not_proven_json(raw: list[bytes | None]) -> list[int]:
     return out
 
 
-def _columns(keys: list[bytes | None], values: list[bytes | None]) -> tuple[pa.Array, pa.Array, pa.Array, dict[int, str]]:
+def _columns(keys: list[bytes | None], values: list[bytes | None]) -> tuple[pa.ChunkedArray, pa.ChunkedArray,
+                                                                          pa.ChunkedArray, dict[int, str]]:
     """(key, key_raw, payload, reasons by row) in bulk; per row only inside a chunk that needs it."""
     key_bytes, value_bytes = pa.array(keys, pa.binary()), pa.array(values, pa.binary())
     key_parts, raw_parts, payload_parts, reasons = [], [], [], {}
@@ -173,16 +174,20 @@ def _columns(keys: list[bytes | None], values: list[bytes | None]) -> tuple[pa.A
         if text is None:
             text = pa.array([decoded[i][0] for i in range(len(raw))], pa.string())
         payload_parts.append(text)
-    if not values:
-        return pa.array([], pa.string()), pa.array([], pa.binary()), pa.array([], pa.string()), {}
-    return (pa.concat_arrays(key_parts), pa.concat_arrays(raw_parts), pa.concat_arrays(payload_parts), reasons)
+    return (pa.chunked_array(key_parts, pa.string()), pa.chunked_array(raw_parts, pa.binary()),
+            pa.chunked_array(payload_parts, pa.string()), reasons)
+
+
+_READ_SCHEMA = pa.schema([f for f in BRONZE_SCHEMA if f.name in ("key", "key_raw", "partition", "offset", "timestamp",
+                                                                "payload")])
 
 
 def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None], quarantined: dict[int, int | None],
                  *, max_messages: int, deadline: float, batch_id: str) -> _Batch:
     """Read every partition from `start` until the client reports its end (or `max_messages`).
     Bad messages below `quarantined` are counted, not collected: they are in quarantine already.
-    Messages are taken in batches, their fields gathered into columns, then decoded in bulk."""
+    Messages are taken in batches, their fields gathered into columns and decoded in bulk, a
+    chunk at a time while the client goes on fetching."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
     # The client reports a partition's end only on a fetch that brought nothing new, and a broker
@@ -199,59 +204,76 @@ def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None
     partitions: list[int] = []
     offsets: list[int] = []
     stamps: list[tuple[int, int]] = []
+    chunks: list[pa.Table] = []
+    bad: list[tuple[int, str, bytes]] = []  # (row, reason, value) in read order
+    read = 0
+
+    def decode() -> None:  # the gathered messages become one chunk of columns
+        key, key_raw, payload, reasons = _columns(keys, values)
+        stamp_types, stamp_values = (np.array(c, np.int64) for c in zip(*stamps))
+        bad.extend((read - len(values) + i, reason, values[i]) for i, reason in sorted(reasons.items()))
+        chunks.append(pa.Table.from_arrays([
+            key, key_raw, pa.array(partitions, pa.int32()), pa.array(offsets, pa.int64()),
+            pa.array(stamp_values, pa.int64(), mask=stamp_types == 0).cast(pa.timestamp("ms", tz="UTC")),  # 0: none
+            payload], schema=_READ_SCHEMA))
+        for gathered in (keys, values, partitions, offsets, stamps):
+            gathered.clear()
+
     try:
         consumer.assign([TopicPartition(topic, p, o if o is not None else OFFSET_BEGINNING) for p, o in start.items()])
-        while batch.unfinished and len(values) < max_messages:
+        while batch.unfinished and read < max_messages:
             if time.monotonic() > deadline:
                 raise LakehouseError(
                     f"topic {topic}: did not reach the end of partition(s) {sorted(batch.unfinished)} before the "
-                    f"safety timeout ({len(values)} message(s) read); nothing was committed for this batch. The "
+                    f"safety timeout ({read} message(s) read); nothing was committed for this batch. The "
                     "broker is slow or stalled: check it and rerun, or raise timeout_seconds")
             # a batch call returns when it has its count or at its timeout: the call that brings the
             # last end-of-partition events waits the whole timeout, so keep it short
-            messages = consumer.consume(min(1000, max_messages - len(values)), timeout=0.1)
-            errors = [m.error() for m in messages]
-            if any([error is not None for error in errors]):  # (KafkaError == None raises)
-                for msg, error in zip(messages, errors):
-                    if error is None:
-                        continue
-                    if error.code() != KafkaError._PARTITION_EOF:
+            messages = consumer.consume(min(1000, max_messages - read), timeout=0.1)
+            events = [m for m in messages if m.error() is not None]
+            if events:
+                for msg in events:
+                    if msg.error().code() != KafkaError._PARTITION_EOF:
                         raise LakehouseError(f"topic {topic} partition {msg.partition()} (from offset "
-                                             f"{start.get(msg.partition())}): {error}")
+                                             f"{start.get(msg.partition())}): {msg.error()}")
                     batch.unfinished.discard(msg.partition())  # the batch ends here for this partition
                     consumer.pause([TopicPartition(topic, msg.partition())])
-                messages = [m for m, error in zip(messages, errors) if error is None]
+                messages = [m for m in messages if m.error() is None]
+            read += len(messages)
             keys += [m.key() for m in messages]
             values += [m.value() for m in messages]
             partitions += [m.partition() for m in messages]
             offsets += [m.offset() for m in messages]
             stamps += [m.timestamp() for m in messages]
+            if len(values) >= _CHUNK:
+                decode()
     finally:
         consumer.close()
-    if not values:
+    if values:
+        decode()
+    if not chunks:
         return batch
-    part, offset = np.array(partitions, np.int32), np.array(offsets, np.int64)
+    rows = pa.concat_tables(chunks)
+    part, offset = rows.column("partition").to_numpy(), rows.column("offset").to_numpy()
     for p in np.unique(part):
         batch.next_offset[int(p)] = int(offset[part == p].max()) + 1
-    key, key_raw, payload, reasons = _columns(keys, values)
-    stamp_types, stamp_values = (np.array(c, np.int64) for c in zip(*stamps))
-    n, good = len(values), np.ones(len(values), bool)
-    for i, reason in sorted(reasons.items()):
+    good = np.ones(rows.num_rows, bool)
+    for i, reason, value in bad:
         good[i] = False
         p, o = int(part[i]), int(offset[i])
         if quarantined.get(p) is not None and o < quarantined[p]:
             batch.already_quarantined += 1
         else:
-            batch.bad.append({"key": key[i].as_py(), "key_raw": key_raw[i].as_py(), "partition": p, "offset": o,
-                              "_raw": values[i], "_reason": reason, "_ingested_at": now, "_batch_id": batch_id})
-    at = pa.scalar(now, pa.timestamp("us", tz="UTC")).value
-    rows = pa.Table.from_arrays([
-        key, key_raw, pa.array(part), pa.array(offset),
-        pa.array(stamp_values, pa.int64(), mask=stamp_types == 0).cast(pa.timestamp("ms", tz="UTC")),  # 0: no time
-        payload, payload.is_null(), pa.array(np.full(n, at, np.int64)).cast(pa.timestamp("us", tz="UTC")),
-        pa.array([batch_id] * n, pa.string()),
-    ], schema=BRONZE_SCHEMA)
-    batch.rows = rows if good.all() else rows.filter(pa.array(good))
+            batch.bad.append({"key": rows.column("key")[i].as_py(), "key_raw": rows.column("key_raw")[i].as_py(),
+                              "partition": p, "offset": o, "_raw": value, "_reason": reason, "_ingested_at": now,
+                              "_batch_id": batch_id})
+    if bad:
+        rows = rows.filter(pa.array(good))
+    n, at = rows.num_rows, pa.scalar(now, pa.timestamp("us", tz="UTC")).value
+    batch.rows = pa.Table.from_arrays([
+        *rows.columns, rows.column("payload").is_null(),
+        pa.array(np.full(n, at, np.int64)).cast(pa.timestamp("us", tz="UTC")), pa.array([batch_id] * n, pa.string()),
+    ], names=rows.column_names + ["tombstone", "_ingested_at", "_batch_id"]).select(BRONZE_SCHEMA.names).cast(BRONZE_SCHEMA)
     return batch
 
 
