@@ -102,10 +102,10 @@ def apply_scd2(
         source = source.cast(pa.schema([target.field(f.name) if f.name in target.names else f for f in source.schema]))
         sk = surrogate_key
         # A row carries its stored version's natural key too: matching on it as well lets delta-rs
-        # skip the files whose key statistics lie outside the batch (needs the source's statistics:
-        # not streamed, and no null key, which `=` would never match).
+        # skip the files whose key statistics lie outside the batch (it needs the source's
+        # statistics: not streamed, which is slower when no file can be skipped)
         on = f"t.{quote(sk)} = s.{quote(sk)}"
-        prune = not any(source.column(k).null_count for k in keys)
+        prune = _files_outside(dt, source, keys)
         if prune:
             on += "".join(f" AND t.{quote(k)} = s.{quote(k)}" for k in keys)
         metrics = (
@@ -126,6 +126,27 @@ def apply_scd2(
     if expected is not None:  # the caller's plan may be stale: it re-plans, not us
         return plan_and_commit()
     return with_commit_retries(plan_and_commit, what=f"SCD2 merge into {uri}")
+
+
+def _files_outside(dt, source: pa.Table, keys: list[str]) -> bool:
+    """Whether some file of the table lies wholly outside the batch's range of a key column (by
+    its statistics). Never with a null key in the batch: `=` would not match it."""
+    if not source.num_rows or any(source.column(k).null_count for k in keys):
+        return False
+    try:
+        files = pa.table(dt.get_add_actions(flatten=True))
+        for key in keys:
+            if f"min.{key}" not in files.column_names or f"max.{key}" not in files.column_names:
+                continue
+            bounds = pc.min_max(source.column(key))
+            low, high = files.column(f"min.{key}"), files.column(f"max.{key}")
+            below = pc.less(high, bounds["min"].cast(high.type))
+            above = pc.greater(low, bounds["max"].cast(low.type))
+            if pc.any(pc.or_(below, above)).as_py():
+                return True
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return False  # statistics of a type not compared here: no pruning, the plain merge
+    return False
 
 
 def _hash(table: pa.Table, columns: list[str], as_text: bool = False) -> np.ndarray:
