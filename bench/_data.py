@@ -1,33 +1,22 @@
-"""Setup shared by the engine benchmark families (kafka, scd2, cdc): import path, an embedded
-broker on a free port, same-run comparisons (interleaved repeats, medians)."""
+"""Setup shared by the engine families (kafka, scd2, cdc): a fresh LAKEHOUSE_ROOT, the embedded
+broker on a free port, interleaved repeats (each contender takes its turn, so a busy moment of the
+machine hits all of them alike)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-ROOT = Path(__file__).resolve().parents[1]
-for _path in (str(ROOT / "plugins"), str(ROOT)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.harness import free_port, scratch
 
 
 def fresh_root(prefix: str) -> Path:
-    """A new, empty LAKEHOUSE_ROOT (registered tables resolve under it from now on)."""
-    root = Path(tempfile.mkdtemp(prefix=prefix))
+    """A new scratch directory whose `lakehouse/` is LAKEHOUSE_ROOT from now on (registered tables
+    resolve under it)."""
+    root = scratch(prefix)
     os.environ["LAKEHOUSE_ROOT"] = str(root / "lakehouse")
     return root
 
@@ -47,8 +36,7 @@ def broker(log_dir: Path) -> Iterator[dict[str, str]]:
 
 
 def interleaved(runs: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
-    """Each callable returns its own measured seconds; they take turns `repeats` times, so a busy
-    moment of the machine hits every contender alike."""
+    """Each callable returns its own measured seconds; they take turns `repeats` times."""
     out: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
@@ -60,15 +48,3 @@ def timed(fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def comparison(measure: str, project: float, peer: float, peer_name: str, unit: str, target: str,
-               higher_is_better: bool = False) -> dict:
-    """One same-run comparison; ratio > 1 means the project is slower than its peer."""
-    ratio = peer / project if higher_is_better else project / peer
-    return {"measure": measure, "project": round(project, 4), "peer": round(peer, 4), "peer_name": peer_name,
-            "unit": unit, "ratio": round(ratio, 3), "target": target}

@@ -1,19 +1,17 @@
 """CDC apply: `apply_cdc` of 100k change events (60k updates, 20k inserts, 20k deletes) into a
 1M-row table, beside a raw delta-rs merge of the same batch on the same table in the same run.
 
-    python bench/cdc.py
+    python -m bench.run cdc
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _data  # noqa: E402
+from bench import _data
+from bench.harness import compare, median
 
 ROWS, REPEATS = 1_000_000, 3
 
@@ -80,16 +78,16 @@ def run() -> dict:
         return _data.timed(lambda: raw_merge(reference, changes))
 
     runs = _data.interleaved({"apply_cdc": project, "raw_delta_rs_merge": peer}, REPEATS)
-    med = {k: _data.median(v) for k, v in runs.items()}
+    med = {k: median(v) for k, v in runs.items()}
     last = results[-1]
     return {
         "rows_before": ROWS, "events": changes.num_rows, "inserted": last.rows_inserted,
         "updated": last.rows_updated, "deleted": last.rows_deleted, "repeats": REPEATS,
         "runs_seconds": {k: [round(x, 3) for x in v] for k, v in runs.items()},
         "median_seconds": {k: round(v, 3) for k, v in med.items()},
-        "comparisons": [_data.comparison(
+        "comparisons": [compare(
             "cdc_apply_seconds", med["apply_cdc"], med["raw_delta_rs_merge"],
-            "raw delta-rs merge of the same batch on the same table (same run)", "s", "ratio <= 1.2")],
+            peer_name="raw delta-rs merge of the same batch on the same table (same run)", target="<= 1.2")],
         "note": "medians of interleaved runs, each on a fresh copy; apply_cdc also keeps the newest event per "
                 "key, writes delete tombstones and checks them",
     }

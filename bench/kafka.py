@@ -1,19 +1,15 @@
 """Kafka -> bronze: `ingest_topic` against raw consume of all partitions + building the Arrow
 table, on the same broker and topic in the same run (200k messages of ~516 B, 3 partitions).
 
-    python bench/kafka.py
+    python -m bench.run kafka
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _data  # noqa: E402
+from bench import _data
+from bench.harness import compare, median
 
 TOPIC = "shop.order_events"  # registered, 3 partitions
 MESSAGES = 200_000
@@ -101,16 +97,16 @@ def run() -> dict:
             return seconds
 
         runs = _data.interleaved({"raw_consume_arrow": peer, "ingest_topic": project}, REPEATS)
-    peer_s, project_s = _data.median(runs["raw_consume_arrow"]), _data.median(runs["ingest_topic"])
+    peer_s, project_s = median(runs["raw_consume_arrow"]), median(runs["ingest_topic"])
     return {
         "messages": MESSAGES, "message_bytes": len(_message(0)), "partitions": 3, "repeats": REPEATS,
         "runs_seconds": {k: [round(x, 3) for x in v] for k, v in runs.items()},
         "ingest_messages_per_second": round(MESSAGES / project_s),
         "raw_consume_arrow_messages_per_second": round(MESSAGES / peer_s),
-        "comparisons": [_data.comparison(
+        "comparisons": [compare(
             "kafka_ingest_throughput", MESSAGES / project_s, MESSAGES / peer_s,
-            "raw confluent-kafka consume of all partitions + Arrow table (same broker, topic, run)",
-            "messages/s", "ratio <= 1.43 (ingest >= 0.7x the peer's throughput)", higher_is_better=True)],
+            peer_name="raw confluent-kafka consume of all partitions + Arrow table (same broker, topic, run)",
+            unit="messages/s", higher_is_better=True, target="<= 1.43 (ingest >= 0.7x the peer's throughput)")],
         "note": "medians of interleaved runs; ingest_topic includes UTF-8/JSON validation and the Delta commit",
     }
 

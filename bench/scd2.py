@@ -2,20 +2,18 @@
 hand-written DuckDB SQL peer (close + insert) on the same rows in the same run, and beside a
 raw delta-rs merge of the rows the project's plan produces (what the merge alone costs).
 
-    python bench/scd2.py
+    python -m bench.run scd2
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _data  # noqa: E402
+from bench import _data
+from bench.harness import compare, median
 
 KEYS, DOUBLED, CHANGES, LATE, REPEATS = 1_000_000, 100_000, 150_000, 15_000, 3
 KW = dict(keys=["customer_id"], tracked=["city"], type1=["name"], surrogate_key="customer_sk")
@@ -123,7 +121,7 @@ def run() -> dict:
 
     runs = _data.interleaved({"apply_scd2": project, "duckdb_sql": peer, "plan": plan_only,
                               "raw_delta_rs_merge": raw_merge}, REPEATS)
-    med = {k: _data.median(v) for k, v in runs.items()}
+    med = {k: median(v) for k, v in runs.items()}
     last = results[-1]
     return {
         "rows_before": rows_before, "changes": CHANGES, "late": last.details["late"],
@@ -131,11 +129,11 @@ def run() -> dict:
         "runs_seconds": {k: [round(x, 3) for x in v] for k, v in runs.items()},
         "median_seconds": {k: round(v, 3) for k, v in med.items()},
         "comparisons": [
-            _data.comparison("scd2_apply_seconds", med["apply_scd2"], med["duckdb_sql"],
-                             "hand-written DuckDB SQL close + insert, DuckDB database file (same rows, same run)",
-                             "s", "ratio <= 1.5"),
-            _data.comparison("scd2_apply_vs_raw_merge_seconds", med["apply_scd2"], med["raw_delta_rs_merge"],
-                             "raw delta-rs merge of the planned rows (same run)", "s", "informational"),
+            compare("scd2_apply_seconds", med["apply_scd2"], med["duckdb_sql"],
+                    peer_name="hand-written DuckDB SQL close + insert, DuckDB database file (same rows, same run)",
+                    target="<= 1.5"),
+            compare("scd2_apply_vs_raw_merge_seconds", med["apply_scd2"], med["raw_delta_rs_merge"],
+                    peer_name="raw delta-rs merge of the planned rows (same run)", target="informational"),
         ],
         "note": "medians of interleaved runs, each on a fresh copy of the same table; 'plan' is scd._plan alone",
     }
