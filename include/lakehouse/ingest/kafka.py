@@ -30,6 +30,7 @@ json.loads for every message.
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 import uuid
@@ -188,7 +189,7 @@ def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None
     Bad messages below `quarantined` are counted, not collected: they are in quarantine already.
     Messages are taken in batches, their fields gathered into columns and decoded in bulk, a
     chunk at a time while the client goes on fetching."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
     # The client reports a partition's end only on a fetch that brought nothing new, and a broker
     # holds a fetch up to fetch.wait.max.ms (500 ms by default) for new messages: on a partition
@@ -219,6 +220,8 @@ def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None
         for gathered in (keys, values, partitions, offsets, stamps):
             gathered.clear()
 
+    collecting = gc.isenabled()  # the read allocates a few objects per message and makes no cycles:
+    gc.disable()                 # collections would only walk them over and over
     try:
         consumer.assign([TopicPartition(topic, p, o if o is not None else OFFSET_BEGINNING) for p, o in start.items()])
         while batch.unfinished and read < max_messages:
@@ -230,27 +233,28 @@ def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None
             # a batch call returns when it has its count or at its timeout: the call that brings the
             # last end-of-partition events waits the whole timeout, so keep it short
             messages = consumer.consume(min(1000, max_messages - read), timeout=0.1)
-            events = [m for m in messages if m.error() is not None]
-            if events:
-                for msg in events:
+            if any(map(Message.error, messages)):  # an end-of-partition (or error) event among them
+                for msg in [m for m in messages if m.error() is not None]:
                     if msg.error().code() != KafkaError._PARTITION_EOF:
                         raise LakehouseError(f"topic {topic} partition {msg.partition()} (from offset "
                                              f"{start.get(msg.partition())}): {msg.error()}")
                     batch.unfinished.discard(msg.partition())  # the batch ends here for this partition
                     consumer.pause([TopicPartition(topic, msg.partition())])
                 messages = [m for m in messages if m.error() is None]
-            read += len(messages)
-            keys += [m.key() for m in messages]
-            values += [m.value() for m in messages]
-            partitions += [m.partition() for m in messages]
-            offsets += [m.offset() for m in messages]
-            stamps += [m.timestamp() for m in messages]
+            read += len(messages)  # the fields, column by column, in C-level passes over the batch
+            keys += map(Message.key, messages)
+            values += map(Message.value, messages)
+            partitions += map(Message.partition, messages)
+            offsets += map(Message.offset, messages)
+            stamps += map(Message.timestamp, messages)
             if len(values) >= _CHUNK:
                 decode()
+        if values:
+            decode()
     finally:
+        if collecting:
+            gc.enable()
         consumer.close()
-    if values:
-        decode()
     if not chunks:
         return batch
     rows = pa.concat_tables(chunks)
