@@ -57,7 +57,7 @@ def raw_merge(uri: str, changes) -> None:
 
 
 def run() -> dict:
-    from include.lakehouse.cdc import apply_cdc
+    from include.lakehouse.cdc.apply import apply_cdc
 
     root = _data.fresh_root("bench-cdc-")
     uri, changes = setup(root)

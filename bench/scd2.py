@@ -32,9 +32,9 @@ def _rows(ids, city: str, modulo: int, when):
 
 def setup(root: Path) -> tuple[str, object]:
     """gold/dim_customer (registered) with KEYS keys, DOUBLED of them with two versions, and the change batch."""
-    from include.lakehouse.scd import apply_scd2
+    from include.lakehouse.dimensions.scd2 import apply_scd2
 
-    from include.lakehouse.config import resolve
+    from include.lakehouse.tables.registry import resolve
 
     name = "gold/dim_customer"  # registered: the dimension's table configuration (file size) applies
     apply_scd2(name, _rows(list(range(KEYS)), "city", 500, BASE), **KW)
@@ -77,8 +77,8 @@ def run() -> dict:
     import duckdb
     from deltalake import DeltaTable
 
-    from include.lakehouse import scd
-    from include.lakehouse.scd import apply_scd2
+    import include.lakehouse.dimensions.scd2 as scd
+    from include.lakehouse.dimensions.scd2 import apply_scd2
 
     root = _data.fresh_root("bench-scd2-")
     uri, changes = setup(root)
@@ -88,7 +88,7 @@ def run() -> dict:
     con.register("stored", DeltaTable(uri).to_pyarrow_table())
     con.execute("CREATE TABLE dim AS SELECT * FROM stored ORDER BY customer_id, valid_from")
     con.close()
-    source, _ = scd._plan(changes, DeltaTable(uri), ["customer_id"], ["city"], ["name"], "changed_at", None,
+    source, _ = scd.plan_merge(changes, DeltaTable(uri), ["customer_id"], ["city"], ["name"], "changed_at", None,
                           "customer_sk")
     results, copies = [], iter(range(10 * REPEATS))
 
@@ -105,7 +105,7 @@ def run() -> dict:
         return duckdb_peer(fresh(database), changes)
 
     def plan_only() -> float:
-        return _data.timed(lambda: scd._plan(changes, DeltaTable(uri), ["customer_id"], ["city"], ["name"],
+        return _data.timed(lambda: scd.plan_merge(changes, DeltaTable(uri), ["customer_id"], ["city"], ["name"],
                                              "changed_at", None, "customer_sk"))
 
     def raw_merge() -> float:  # as the project merges: on the natural key too when that skips files
