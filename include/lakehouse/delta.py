@@ -21,6 +21,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 
 from include.lakehouse.config import TableSpec, resolve, storage_options
 from include.lakehouse.errors import ConcurrentWriteError, KeyColumnError, LakehouseError, SchemaEvolutionError
+from include.lakehouse.observability.touched import note as note_lineage
 from include.lakehouse.results import OperationResult
 
 # Incoming Delta type -> table Delta type pairs that are safe to cast on write.
@@ -92,7 +93,8 @@ def quote(column: str) -> str:
 
 def open_table(table: "str | TableSpec", version: int | None = None) -> DeltaTable:
     """Open an existing table (optionally at a version); a clear error when it does not exist."""
-    uri, _ = resolve(table)
+    uri, spec = resolve(table)
+    note_lineage("in", uri, spec.name if spec else None)
     try:
         return DeltaTable(uri, version=version, storage_options=storage_options())
     except TableNotFoundError:
@@ -220,6 +222,7 @@ def append(
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     data = to_arrow(data)
     parts = list(partition_by or (spec.partition_by if spec else ())) or None
     guarded = app_id is not None or bool(transactions) or expected is not None
@@ -323,6 +326,7 @@ def overwrite_partition(
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     if not (partition or predicate):
         raise LakehouseError(f"table {uri}: overwrite_partition needs a partition or a predicate")
     predicate = predicate or partition_predicate(partition or {})
@@ -399,6 +403,7 @@ def merge_upsert(
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     data = to_arrow(data)
     keys = check_keys(uri, data, keys or (spec.keys if spec else ()), try_open(uri))
     duplicates = duplicate_key_count(data, keys)

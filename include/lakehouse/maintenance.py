@@ -26,6 +26,7 @@ from include.lakehouse.config import TableSpec, resolve, storage_options
 from include.lakehouse.delta import FORGOTTEN, commit_properties, open_table, position, with_commit_retries
 from include.lakehouse.errors import (LakehouseError, RestoredUpstreamError, RetentionGuardError,
                                      VersionNotAvailableError)
+from include.lakehouse.observability.touched import note as note_lineage
 from include.lakehouse.results import OperationResult
 
 log = logging.getLogger(__name__)
@@ -253,7 +254,8 @@ def _require_files(uri: str, dt: DeltaTable) -> None:
 def read_table(table: "str | TableSpec", *, version: int | None = None, timestamp: datetime | str | None = None,
                columns: list[str] | None = None, filter: Any = None) -> pa.Table:
     """Read the table now, at a version, or as of a timestamp (time travel) into Arrow."""
-    uri, _ = resolve(table)
+    uri, spec = resolve(table)
+    note_lineage("in", uri, spec.name if spec else None)
     dt = _load(uri, version, timestamp) if (version is not None or timestamp is not None) else open_table(uri)
     return dt.to_pyarrow_dataset().to_table(columns=columns, filter=filter)
 

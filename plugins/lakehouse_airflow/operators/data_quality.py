@@ -15,11 +15,14 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from lakehouse_airflow.alerts import send_alert, task_fields
+from lakehouse_airflow.lineage import LakehouseLineageMixin
+from lakehouse_airflow.ui.links import DataDocsLink
 
 
-class DataQualityOperator(BaseOperator):
+class DataQualityOperator(LakehouseLineageMixin, BaseOperator):
     template_fields = ("version",)
     ui_color = "#e6f3ff"
+    operator_extra_links = (DataDocsLink(),)
 
     def __init__(self, *, suite: str, version: int | str | None = None, **kwargs: Any):
         kwargs.setdefault("pool", "data_quality")  # GX keeps one file store: one validation at a time
@@ -30,6 +33,7 @@ class DataQualityOperator(BaseOperator):
     def execute(self, context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from include.lakehouse.observability.health import record_quality
         from include.lakehouse.quality import DataQualityError, validate
 
         version = int(self.version) if self.version not in (None, "", "None") else None
@@ -37,10 +41,12 @@ class DataQualityOperator(BaseOperator):
             result = validate(self.suite, version=version)
         except DataQualityError as exc:
             self.log.error("%s\nfailed expectations: %s\ndata docs: %s", exc, exc.result["failed"], exc.result["docs"])
+            record_quality(exc.result, self.suite)  # the health page shows the failed validation
             raise AirflowFailException(str(exc)) from exc
         self.log.info("suite %s on %s v%s: %s (%d expectations, %d rows); data docs: %s", self.suite,
                       result["table"], result["version"], result["action"], result["evaluated"], result["rows"],
                       result["docs"])
+        record_quality(result, self.suite)
         if result["action"] != "passed":
             send_alert({"kind": "data_quality", "severity": "warning", **task_fields(context),
                         "summary": result["summary"], "suite": self.suite, "action": result["action"],

@@ -1,0 +1,38 @@
+"""The tables this process read and wrote, noted by the table layer (include/lakehouse/delta.py)
+so that lineage covers every task that touches a table without each task declaring it: the
+Airflow side (plugins/lakehouse_airflow/lineage.py) reports them as the task's OpenLineage
+inputs and outputs. Each Airflow task runs in its own process; `reset()` starts a new scope.
+Cheap: the table layer imports it."""
+
+from __future__ import annotations
+
+from include.lakehouse.config import lakehouse_root
+
+_touched: dict[str, dict[str, None]] = {"in": {}, "out": {}}
+
+
+def table_name(uri: str, name: str | None = None) -> str | None:
+    """The registry name for a table the layer resolved (`name` when known, else the path under
+    LAKEHOUSE_ROOT); None for a table outside the lakehouse."""
+    if name:
+        return name
+    root = lakehouse_root().rstrip("/")
+    if root and uri.startswith(root + "/"):
+        return uri[len(root) + 1:].strip("/")
+    return None
+
+
+def note(direction: str, uri: str, name: str | None = None) -> None:
+    table = table_name(uri, name)
+    if table:
+        _touched[direction][table] = None
+
+
+def touched() -> tuple[list[str], list[str]]:
+    """(tables read, tables written) since the last reset, in first-touch order."""
+    return list(_touched["in"]), list(_touched["out"])
+
+
+def reset() -> None:
+    for group in _touched.values():
+        group.clear()
