@@ -125,7 +125,8 @@ def observe(now: datetime | None = None, tables: list[str] | None = None) -> dic
         dt = try_open(name)
         sla = cfg.freshness.sla_hours(name)
         if dt is None:
-            health.append({"observed_at": now, "day": day, "table_name": name, "freshness": "missing",
+            health.append({"observed_at": now, "day": day, "table_name": name,
+                           "freshness": "missing" if sla is not None else "not written",
                            "sla_hours": sla, "volume": "no_data", "schema_changed": False})
             continue
         history = dt.history()
