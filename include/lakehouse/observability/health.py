@@ -132,7 +132,7 @@ def observe(now: datetime | None = None, tables: list[str] | None = None) -> dic
         history = dt.history()
         last = max(history, key=lambda c: c["timestamp"])
         last_at = _utc(last["timestamp"])
-        age = round((now - last_at).total_seconds() / 3600, 2)
+        age = (now - last_at).total_seconds() / 3600
         freshness = "unchecked" if sla is None else ("stale" if age > sla else "fresh")
         adds = pa.table(dt.get_add_actions(flatten=True))
         per_day = daily_rows_added(history)
@@ -156,7 +156,7 @@ def observe(now: datetime | None = None, tables: list[str] | None = None) -> dic
                             "changed": ", ".join(sorted(c for c in set(old) & set(schema) if old[c] != schema[c]))})
         health.append({
             "observed_at": now, "day": day, "table_name": name, "version": dt.version(), "last_commit_at": last_at,
-            "age_hours": age, "sla_hours": sla, "freshness": freshness,
+            "age_hours": round(age, 3), "sla_hours": sla, "freshness": freshness,
             "rows_total": int(pc.sum(adds["num_records"]).as_py() or 0) if adds.num_rows else 0,
             "bytes_total": int(pc.sum(adds["size_bytes"]).as_py() or 0) if adds.num_rows else 0,
             "rows_added_day": today, "volume_median": median, "volume": verdict,
