@@ -82,6 +82,7 @@ def index() -> RedirectResponse:
 @app.get("/health", response_class=HTMLResponse)
 def health_page() -> HTMLResponse:
     from include.lakehouse.observability.health import health_page_data
+    from include.lakehouse.observability.models import model_versions
 
     data = health_page_data()
     if not data["tables"]:
@@ -112,6 +113,9 @@ def health_page() -> HTMLResponse:
         f"<tr><td>{_e(c['observed_at'])}</td><td>{table_link(c['table_name'])}</td><td>{_fmt(c['version'])}</td>"
         f"<td>{_e(c['added'])}</td><td>{_e(c['removed'])}</td><td>{_e(c['changed'])}</td></tr>"
         for c in data["schema_changes"])
+    models = "".join(
+        f"<tr><td>{_e(m['model'])}</td><td>v{_e(m['version'])}</td><td>{_e(', '.join(m['aliases']))}</td>"
+        f"<td><a href='/lakehouse/models/{quote(m['version'])}/card'>model card</a></td></tr>" for m in model_versions())
     alerts = "".join(f"<tr><td>{_e(a['raised_at'])}</td><td>{_e(a['kind'])}</td><td>{_e(a['summary'])}</td></tr>"
                      for a in data["alerts"])
     body = (summary + tables
@@ -120,6 +124,8 @@ def health_page() -> HTMLResponse:
             + ("<h2>Drift (Evidently)</h2><p><a href='/lakehouse/drift/latest'>latest drift report</a></p>"
                "<table id='drift'><tr><th>checked</th><th>as of</th><th>model version</th><th>drift share</th>"
                f"<th>verdict</th></tr>{drift}</table>" if drift else "")
+            + ("<h2>Models</h2><table id='models'><tr><th>model</th><th>version</th><th>aliases</th><th></th></tr>"
+               f"{models}</table>" if models else "")
             + ("<h2>Schema changes</h2><table id='schema-changes'><tr><th>seen</th><th>table</th><th>version</th>"
                f"<th>added</th><th>removed</th><th>retyped</th></tr>{changes}</table>" if changes else "")
             + ("<h2>Alerts raised</h2><table id='alerts'><tr><th>raised</th><th>kind</th><th>summary</th></tr>"
@@ -238,6 +244,17 @@ def latest_drift_report() -> FileResponse:
     rows = [r for r in read_ops(DRIFT) if r.get("report_path")]
     latest = max(rows, key=lambda r: r["checked_at"]) if rows else {}
     return FileResponse(_local_file(latest.get("report_path"), "drift report"), media_type="text/html")
+
+
+@app.get("/models/{version}/card", response_class=HTMLResponse)
+def model_card_page(version: str) -> HTMLResponse:
+    """The model card the version's training run logged to MLflow."""
+    from include.lakehouse.observability.models import model_card
+
+    card = model_card(version)
+    if card is None:
+        raise HTTPException(404, f"model version {version} has no model card")
+    return HTMLResponse(card)
 
 
 @app.get("/quality/{suite}/docs/{asset:path}")
