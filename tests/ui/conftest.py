@@ -45,8 +45,9 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(stack):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=30_000)  # a busy machine renders slowly; failures still fail
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield browser
