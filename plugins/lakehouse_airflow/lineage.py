@@ -61,9 +61,10 @@ def datasets(reads: list[str], writes: list[str]) -> tuple[list, list]:
 
 def task_lineage(task: Any, reads: list[str] = (), writes: list[str] = ()) -> OperatorLineage:
     """The task's lineage: tables the table layer noted, declared lakehouse assets, and `reads`/`writes`."""
-    from include.lakehouse.observability.touched import touched
+    from include.lakehouse.observability.touched import forget, touched
 
     noted_in, noted_out = touched()
+    forget(noted_in, noted_out)
     outs = [*noted_out, *_tables_of(getattr(task, "outlets", None)), *writes]
     ins = [t for t in (*noted_in, *_tables_of(getattr(task, "inlets", None)), *reads) if t not in outs]
     inputs, outputs = datasets(ins, outs)

@@ -6,13 +6,20 @@ an operator's extra link. Also: lineage events cover every task that touched a t
 from __future__ import annotations
 
 import json
+import os
 import re
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import expect
 
 from tests.ui.conftest import shot
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # requirements-dev.txt has it; CI must run the suite, elsewhere it is skipped
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("playwright is not installed: run make to install requirements", allow_module_level=True)
 
 # ~2 minutes (Airflow start, two pipeline runs, a browser): `make test-slow`, which CI runs
 pytestmark = [pytest.mark.slow, pytest.mark.airflow]

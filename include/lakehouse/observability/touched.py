@@ -33,6 +33,14 @@ def touched() -> tuple[list[str], list[str]]:
     return list(_touched["in"]), list(_touched["out"])
 
 
+def forget(reads: list[str], writes: list[str]) -> None:
+    """Drop what a task's lineage reported, so the next task in the same process (`dag.test()`
+    runs them all in one) starts from what it touches itself."""
+    for direction, names in (("in", reads), ("out", writes)):
+        for name in names:
+            _touched[direction].pop(name, None)
+
+
 def reset() -> None:
     for group in _touched.values():
         group.clear()
