@@ -97,6 +97,8 @@ def test_health_and_lineage_pages_and_an_extra_link(stack, page, browser):
     for table in ("bronze/smoke_orders", "gold/smoke_daily_revenue"):
         expect(health.locator(f"tr[data-table='{table}'] [data-status]").first).to_have_text("fresh")
     expect(health.locator("#summary")).to_contain_text(re.compile(r"\d+ tables observed"))
+    # run health from the DAG callbacks of the real runs (dag-processor): lakehouse_smoke succeeded
+    expect(health.locator("#dag-runs tr[data-dag='lakehouse_smoke'] [data-status]")).to_have_text("success")
     shot(page, "lakehouse-health")
 
     # Lineage, from the menu: bronze -> gold through the merge task, drawn and listed

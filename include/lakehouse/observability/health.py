@@ -27,6 +27,7 @@ SCHEMA_CHANGES = "ops/schema_changes"
 QUALITY = "ops/quality_results"
 ALERTS = "ops/observability_alerts"
 DRIFT = "ops/drift_log"
+DAG_HEALTH = "ops/dag_health"  # written by runs.summarise
 
 # operationMetrics that count inserted rows: delta-rs writes/merges, Spark writes/merges
 ROWS_ADDED_KEYS = ("num_added_rows", "num_target_rows_inserted", "numOutputRows", "numTargetRowsInserted")
@@ -120,7 +121,7 @@ def observe(now: datetime | None = None, tables: list[str] | None = None) -> dic
 
     health, volume_rows, changes, alerts = [], [], [], []
     for name in names:
-        if name in (HEALTH, VOLUME, ALERTS, SCHEMA_CHANGES):
+        if name in (HEALTH, VOLUME, ALERTS, SCHEMA_CHANGES, DAG_HEALTH):
             continue  # this job's own records
         dt = try_open(name)
         sla = cfg.freshness.sla_hours(name)
@@ -212,5 +213,6 @@ def health_page_data() -> dict[str, Any]:
         "quality": sorted(latest_by(read_ops(QUALITY), "suite", "validated_at").values(), key=lambda r: r["suite"]),
         "drift": sorted(read_ops(DRIFT), key=lambda r: r["checked_at"], reverse=True)[:10],
         "alerts": sorted(read_ops(ALERTS), key=lambda r: r["raised_at"], reverse=True)[:20],
+        "dags": sorted(latest_by(read_ops(DAG_HEALTH), "dag_id", "observed_at").values(), key=lambda r: r["dag_id"]),
     }
 

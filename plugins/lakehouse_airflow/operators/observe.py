@@ -32,8 +32,12 @@ class ObserveLakehouseOperator(LakehouseLineageMixin, BaseOperator):
     def execute(self, context) -> dict[str, Any]:
         from include.lakehouse.observability.health import observe
         from include.lakehouse.observability.lineage import record_lineage
+        from include.lakehouse.observability.runs import summarise
 
         result = observe()
+        dags = summarise()
+        result["report_lines"].append(f"run health of {len(dags)} DAGs: {sum(d['failed'] for d in dags)} failed runs, "
+                                      f"{sum(d['deadline_misses'] for d in dags)} deadline misses in 7 days")
         for alert in result["alerts"]:
             send_alert({**task_fields(context), "kind": alert["kind"], "severity": "warning", "table": alert["table"],
                         "summary": alert["summary"], "dedup_key": alert["dedup_key"]})

@@ -20,7 +20,7 @@ from airflow.api_fastapi.core_api.security import requires_authenticated
 
 app = FastAPI(title="Lakehouse pages", dependencies=[Depends(requires_authenticated())])
 
-STATUS_COLOURS = {"fresh": "#2e7d32", "ok": "#2e7d32", "pass": "#2e7d32", "passed": "#2e7d32",
+STATUS_COLOURS = {"fresh": "#2e7d32", "ok": "#2e7d32", "pass": "#2e7d32", "passed": "#2e7d32", "success": "#2e7d32",
                   "stale": "#c62828", "missing": "#c62828", "anomaly": "#c62828", "drift": "#c62828",
                   "failed": "#c62828", "warn": "#ef6c00", "quarantine": "#ef6c00"}
 STYLE = """
@@ -113,12 +113,20 @@ def health_page() -> HTMLResponse:
         f"<tr><td>{_e(c['observed_at'])}</td><td>{table_link(c['table_name'])}</td><td>{_fmt(c['version'])}</td>"
         f"<td>{_e(c['added'])}</td><td>{_e(c['removed'])}</td><td>{_e(c['changed'])}</td></tr>"
         for c in data["schema_changes"])
+    dags = "".join(
+        f"<tr data-dag='{_e(d['dag_id'])}'><td><a href='/dags/{quote(d['dag_id'])}' target='_top'>{_e(d['dag_id'])}</a></td>"
+        f"<td>{badge(d['last_state'])}</td><td>{d['runs']}</td><td>{d['failed']}</td><td>{d['retried']}</td>"
+        f"<td>{d['deadline_misses']}</td><td>{_fmt(d['mean_duration_s'])}</td><td>{_fmt(d['max_duration_s'])}</td></tr>"
+        for d in data["dags"])
     models = "".join(
         f"<tr><td>{_e(m['model'])}</td><td>v{_e(m['version'])}</td><td>{_e(', '.join(m['aliases']))}</td>"
         f"<td><a href='/lakehouse/models/{quote(m['version'])}/card'>model card</a></td></tr>" for m in model_versions())
     alerts = "".join(f"<tr><td>{_e(a['raised_at'])}</td><td>{_e(a['kind'])}</td><td>{_e(a['summary'])}</td></tr>"
                      for a in data["alerts"])
     body = (summary + tables
+            + ("<h2>DAG runs (7 days)</h2><table id='dag-runs'><tr><th>DAG</th><th>last run</th><th>runs</th>"
+               "<th>failed</th><th>retried</th><th>deadline misses</th><th>mean s</th><th>max s</th></tr>"
+               f"{dags}</table>" if dags else "")
             + ("<h2>Data quality (Great Expectations)</h2><table id='quality'><tr><th>suite</th><th>table</th>"
                f"<th>version</th><th>result</th><th>failed</th><th></th></tr>{quality}</table>" if quality else "")
             + ("<h2>Drift (Evidently)</h2><p><a href='/lakehouse/drift/latest'>latest drift report</a></p>"
