@@ -152,6 +152,7 @@ def publish_marts(marts: tuple[str, ...] = MARTS) -> list[OperationResult]:
 
     from include.lakehouse.config import resolve, storage_options
     from include.lakehouse.delta import try_open
+    from include.lakehouse.observability.touched import note as note_lineage
 
     results = []
     con = connect()
@@ -160,6 +161,7 @@ def publish_marts(marts: tuple[str, ...] = MARTS) -> list[OperationResult]:
             started = time.perf_counter()
             rows = con.execute(f'SELECT * FROM "{MARTS_SCHEMA}"."{mart}"').fetch_arrow_table()
             uri, _ = resolve(f"gold/{mart}")
+            note_lineage("out", uri, f"gold/{mart}")
             write_deltalake(uri, rows, mode="overwrite", schema_mode="overwrite", storage_options=storage_options())
             results.append(OperationResult(table=uri, operation="publish_mart", version=try_open(uri).version(),
                                            rows_inserted=rows.num_rows,

@@ -302,7 +302,8 @@ def restore(table: "str | TableSpec", *, version: int | None = None,
     value at the target, and one that did not exist there is FORGOTTEN (read as never), so the
     next run reads again what came after."""
     started = time.perf_counter()
-    uri, _ = resolve(table)
+    uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     if version is None and timestamp is None:
         raise LakehouseError(f"table {uri}: restore needs a version or a timestamp")
 

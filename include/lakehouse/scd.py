@@ -33,6 +33,7 @@ from include.lakehouse.delta import (
     check_positions, commit_properties, ensure_table, to_arrow, try_open, with_commit_retries,
 )
 from include.lakehouse.errors import KeyColumnError
+from include.lakehouse.observability.touched import note as note_lineage
 from include.lakehouse.results import OperationResult
 
 META = ("valid_from", "valid_to", "is_current", "is_deleted", "row_hash")
@@ -66,6 +67,7 @@ def apply_scd2(
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     keys, tracked, type1 = list(keys), list(tracked), list(type1)
     data = to_arrow(changes)
     needed = keys + tracked + type1 + [effective_column] + ([deleted_column] if deleted_column else [])

@@ -64,10 +64,10 @@ def task_lineage(task: Any, reads: list[str] = (), writes: list[str] = ()) -> Op
     from include.lakehouse.observability.touched import forget, touched
 
     noted_in, noted_out = touched()
-    forget(noted_in, noted_out)
     outs = [*noted_out, *_tables_of(getattr(task, "outlets", None)), *writes]
     ins = [t for t in (*noted_in, *_tables_of(getattr(task, "inlets", None)), *reads) if t not in outs]
     inputs, outputs = datasets(ins, outs)
+    forget([*noted_in, *ins, *outs], [*noted_out, *outs])  # reading the facts notes them too
     return OperatorLineage(inputs=inputs, outputs=outputs)
 
 
