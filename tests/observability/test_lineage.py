@@ -44,11 +44,12 @@ def test_a_task_reports_the_tables_it_touched_and_the_graph_chains_them(lakehous
     assert [d.name for d in second.outputs] == ["gold/smoke_daily_revenue"]
 
     log = tmp_path / "events.jsonl"
+    duckdb = "duckdb:///machine/specific/lakehouse.duckdb"  # as Cosmos names dbt's relations
     dbt = {"eventType": "COMPLETE", "eventTime": "2026-01-01T00:01:00Z", "run": {"runId": "r2"},
-           "job": {"namespace": "lakehouse", "name": "dbt_transform.fct_daily_revenue.run"},
-           "inputs": [{"namespace": "lakehouse", "name": "gold/smoke_daily_revenue"}],
-           "outputs": [{"namespace": "lakehouse", "name": "gold/fct_daily_revenue", "facets": {"columnLineage": {
-               "fields": {"revenue": {"inputFields": [{"namespace": "lakehouse", "name": "gold/smoke_daily_revenue",
+           "job": {"namespace": "lakehouse", "name": "dbt_transform.dbt.stg_revenue.run"},
+           "inputs": [{"namespace": duckdb, "name": "lakehouse.gold.smoke_daily_revenue"}],
+           "outputs": [{"namespace": duckdb, "name": "lakehouse.staging.stg_revenue", "facets": {"columnLineage": {
+               "fields": {"revenue": {"inputFields": [{"namespace": duckdb, "name": "lakehouse.gold.smoke_daily_revenue",
                                                        "field": "revenue"}]}}}}}]}
     log.write_text("\n".join(json.dumps(e) for e in [_event("smoke.append", first), _event("smoke.merge", second), dbt])
                    + "\nnot json\n")
@@ -57,5 +58,5 @@ def test_a_task_reports_the_tables_it_touched_and_the_graph_chains_them(lakehous
     assert len(read_ops(lineage.EDGES)) == 5  # folding the log again adds nothing: merged by job, direction, dataset
     graph = lineage.lineage_graph()
     assert lineage.downstream_chain(graph, "bronze/smoke_orders") == [
-        "bronze/smoke_orders", "gold/smoke_daily_revenue", "gold/fct_daily_revenue"]
-    assert graph["columns"]["gold/fct_daily_revenue"] == {"revenue": ["gold/smoke_daily_revenue.revenue"]}
+        "bronze/smoke_orders", "gold/smoke_daily_revenue", "dbt/staging.stg_revenue"]
+    assert graph["columns"]["dbt/staging.stg_revenue"] == {"revenue": ["gold/smoke_daily_revenue.revenue"]}

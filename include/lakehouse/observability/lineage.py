@@ -66,6 +66,24 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
     return events
 
 
+def normalise(namespace: str, name: str) -> tuple[str, str]:
+    """A stable identity for a dataset: dbt's DuckDB relations `<db>.<layer>.<table>` that are
+    registered tables become `lakehouse`/`<layer>/<table>`; other DuckDB relations (staging,
+    intermediate models) `dbt`/`<schema>.<model>`, without the machine-specific database path."""
+    if namespace.startswith("duckdb://"):
+        parts = name.split(".")
+        if len(parts) == 3:
+            from include.lakehouse.config import get_table
+            from include.lakehouse.errors import UnknownTableError
+
+            try:
+                return NAMESPACE, get_table(f"{parts[1]}/{parts[2]}").name
+            except UnknownTableError:
+                pass
+        return "dbt", ".".join(parts[1:] if len(parts) == 3 else parts)
+    return namespace, name
+
+
 def edges_from_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One edge per (job, direction, dataset): the latest COMPLETE event's view of it."""
     edges: dict[tuple[str, str, str, str], dict[str, Any]] = {}
@@ -73,21 +91,35 @@ def edges_from_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if event.get("eventType") != "COMPLETE":
             continue
         job = event["job"]["name"]
+        sources = [_display(*normalise(d["namespace"], d["name"])) for d in event.get("inputs") or []]
         for direction, key in (("in", "inputs"), ("out", "outputs")):
             for ds in event.get(key) or []:
                 facets = ds.get("facets") or {}
                 stats = (ds.get("outputFacets") or {}).get("outputStatistics") \
                     or (ds.get("inputFacets") or {}).get("inputStatistics") or {}
-                columns = {out: [f"{f.get('name')}.{f.get('field')}" for f in spec.get("inputFields") or []]
+                columns = {out: [_source(f, sources) + f".{f.get('field')}" for f in spec.get("inputFields") or []]
                            for out, spec in ((facets.get("columnLineage") or {}).get("fields") or {}).items()}
-                edges[(job, direction, ds["namespace"], ds["name"])] = {
-                    "job": job, "direction": direction, "namespace": ds["namespace"], "dataset": ds["name"],
+                namespace, name = normalise(ds["namespace"], ds["name"])
+                edges[(job, direction, namespace, name)] = {
+                    "job": job, "direction": direction, "namespace": namespace, "dataset": name,
                     "event_time": event.get("eventTime"), "run_id": (event.get("run") or {}).get("runId"),
                     "row_count": stats.get("rowCount"),
                     "fields": json.dumps([f.get("name") for f in (facets.get("schema") or {}).get("fields") or []]),
                     "column_lineage": json.dumps(columns) if columns else None,
                 }
     return list(edges.values())
+
+
+def _source(field: dict[str, Any], sources: list[str]) -> str:
+    """The dataset a column comes from; dbt over Delta reads `delta_scan(...)`, which the SQL
+    parser names `delta_scan`: with one input that is the model's input table."""
+    name = _display(*normalise(field.get("namespace", ""), field.get("name", "")))
+    return sources[0] if name.endswith("delta_scan") and len(sources) == 1 else name
+
+
+def _display(namespace: str, name: str) -> str:
+    """How the graph names a dataset: a lakehouse table by its registry name, others with their namespace."""
+    return name if namespace == NAMESPACE else f"{namespace}/{name}"
 
 
 def record_lineage(path: str | Path) -> dict[str, Any]:
@@ -111,7 +143,7 @@ def lineage_graph() -> dict[str, Any]:
     outputs: dict[str, set[str]] = {}
     columns: dict[str, dict[str, list[str]]] = {}
     for row in rows:
-        dataset = f"{row['namespace']}/{row['dataset']}" if row["namespace"] != NAMESPACE else row["dataset"]
+        dataset = _display(row["namespace"], row["dataset"])
         (inputs if row["direction"] == "in" else outputs).setdefault(row["job"], set()).add(dataset)
         if row["direction"] == "out" and row.get("column_lineage"):
             columns[dataset] = json.loads(row["column_lineage"])
