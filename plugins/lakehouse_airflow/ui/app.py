@@ -18,7 +18,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from airflow.api_fastapi.core_api.security import requires_authenticated
 
-app = FastAPI(title="Lakehouse pages", dependencies=[Depends(requires_authenticated())])
+AUTHENTICATED = requires_authenticated()  # an Airflow login (JWT cookie or bearer token)
+app = FastAPI(title="Lakehouse pages", dependencies=[Depends(AUTHENTICATED)])
 
 STATUS_COLOURS = {"fresh": "#2e7d32", "ok": "#2e7d32", "pass": "#2e7d32", "passed": "#2e7d32", "success": "#2e7d32",
                   "stale": "#c62828", "missing": "#c62828", "anomaly": "#c62828", "drift": "#c62828",
@@ -85,8 +86,6 @@ def health_page() -> HTMLResponse:
     from include.lakehouse.observability.models import model_versions
 
     data = health_page_data()
-    if not data["tables"]:
-        return page("Lakehouse health", "<p>No observation yet: run the <b>observe_lakehouse</b> DAG.</p>")
     rows = "".join(
         f"<tr data-table='{_e(t['table_name'])}'><td>{table_link(t['table_name'])}</td><td>{badge(t['freshness'])}</td>"
         f"<td>{_fmt(t.get('age_hours'))} h / {_fmt(t.get('sla_hours'), 0)} h</td><td>{badge(t['volume'])}</td>"
@@ -98,17 +97,19 @@ def health_page() -> HTMLResponse:
     anomalies = sum(1 for t in data["tables"] if t["volume"] == "anomaly")
     summary = (f"<p id='summary'>{len(data['tables'])} tables observed at {_e(data['observed_at'])}: "
                f"{counts['fresh']} fresh, {counts['stale']} stale, {counts['missing']} missing, "
-               f"{anomalies} volume anomalies.</p>")
-    tables = ("<h2>Tables</h2><table id='tables'><tr><th>table</th><th>freshness</th><th>age / SLA</th><th>volume</th>"
-              "<th>rows added today</th><th>rows added per day</th><th>rows</th><th>bytes</th><th>version</th>"
-              f"<th>schema</th></tr>{rows}</table>")
+               f"{anomalies} volume anomalies.</p>" if data["tables"] else
+               "<p id='summary'>No observation yet: run the <b>observe_lakehouse</b> DAG.</p>")
+    tables = "" if not rows else (
+        "<h2>Tables</h2><table id='tables'><tr><th>table</th><th>freshness</th><th>age / SLA</th><th>volume</th>"
+        "<th>rows added today</th><th>rows added per day</th><th>rows</th><th>bytes</th><th>version</th>"
+        f"<th>schema</th></tr>{rows}</table>")
     quality = "".join(
         f"<tr><td>{_e(q['suite'])}</td><td>{table_link(q['table_name'] or '')}</td><td>{_fmt(q['version'])}</td>"
         f"<td>{badge(q['action'])}</td><td>{_fmt(q['failed'])} of {_fmt(q['evaluated'])}</td>"
         f"<td><a href='/lakehouse/quality/{quote(q['suite'])}/docs'>data docs</a></td></tr>" for q in data["quality"])
     drift = "".join(
-        f"<tr><td>{_e(d['checked_at'])}</td><td>{_e(d['as_of_date'])}</td><td>{_e(d['model_version'])}</td>"
-        f"<td>{_fmt(d['drift_share'], 2)}</td><td>{badge(d['verdict'])}</td></tr>" for d in data["drift"])
+        f"<tr><td>{_e(d.get('checked_at'))}</td><td>{_e(d.get('as_of_date'))}</td><td>{_e(d.get('model_version'))}</td>"
+        f"<td>{_fmt(d.get('drift_share'), 2)}</td><td>{badge(d.get('verdict'))}</td></tr>" for d in data["drift"])
     changes = "".join(
         f"<tr><td>{_e(c['observed_at'])}</td><td>{table_link(c['table_name'])}</td><td>{_fmt(c['version'])}</td>"
         f"<td>{_e(c['added'])}</td><td>{_e(c['removed'])}</td><td>{_e(c['changed'])}</td></tr>"
