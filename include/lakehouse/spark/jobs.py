@@ -6,6 +6,7 @@ A job file defines `main(spark, args) -> dict` and ends with
 in-process against a warm Spark Connect server. The returned dict is the task's result:
 written to LAKEHOUSE_JOB_RESULT_FILE when set, and printed on one line. Module-level `READS`
 and `WRITES` list the registered tables the job reads and writes: its lineage (job_tables).
+Never starts a session itself: the runner (spark-submit, Connect, Databricks) owns it.
 """
 
 from __future__ import annotations
