@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
 
-from include.lakehouse.delta import append, merge_upsert
 from include.lakehouse.observability import health
+from include.lakehouse.tables.delta import append, merge_upsert
 
 
 def _orders(n: int, start: int = 0) -> pa.Table:

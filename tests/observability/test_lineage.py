@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import pyarrow as pa
 from openlineage.client.serde import Serde
 
-from include.lakehouse.delta import append, merge_upsert
-from include.lakehouse.maintenance import read_table
+from include.lakehouse.maintenance.operations import read_table
 from include.lakehouse.observability import lineage, touched
 from include.lakehouse.observability.health import read_ops
+from include.lakehouse.tables.delta import append, merge_upsert
 from lakehouse_airflow.assets import table_asset
 from lakehouse_airflow.lineage import task_lineage
 

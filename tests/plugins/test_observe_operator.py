@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pyarrow as pa
 
-from include.lakehouse.delta import append, merge_upsert
 from include.lakehouse.observability import config, health
+from include.lakehouse.tables.delta import append, merge_upsert
 from lakehouse_airflow.operators.observe import ObserveLakehouseOperator
 
 

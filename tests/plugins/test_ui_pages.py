@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
-from include.lakehouse.delta import append
 from include.lakehouse.observability import health
+from include.lakehouse.tables.delta import append
 from lakehouse_airflow.ui.app import AUTHENTICATED, app
 
 

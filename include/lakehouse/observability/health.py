@@ -17,9 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.config import registered_tables
-from include.lakehouse.delta import append, merge_upsert, try_open
 from include.lakehouse.observability.config import load_config
+from include.lakehouse.tables.delta import append, merge_upsert, try_open
+from include.lakehouse.tables.registry import registered_tables
 
 HEALTH = "ops/table_health"
 VOLUME = "ops/table_volume"

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.delta import merge_upsert, try_open
+from include.lakehouse.tables.delta import merge_upsert, try_open
 
 NAMESPACE = "lakehouse"
 EDGES = "ops/lineage_edges"
@@ -73,8 +73,8 @@ def normalise(namespace: str, name: str) -> tuple[str, str]:
     if namespace.startswith("duckdb://"):
         parts = name.split(".")
         if len(parts) == 3:
-            from include.lakehouse.config import get_table
             from include.lakehouse.errors import UnknownTableError
+            from include.lakehouse.tables.registry import get_table
 
             try:
                 return NAMESPACE, get_table(f"{parts[1]}/{parts[2]}").name

@@ -9,8 +9,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.lakehouse.delta import append
 from include.lakehouse.observability.health import DAG_HEALTH, read_ops
+from include.lakehouse.tables.delta import append
 
 RUNS = "ops/dag_runs"
 DEADLINE_MISSES = "ops/deadline_misses"

@@ -1,4 +1,4 @@
-"""The tables this process read and wrote, noted by the table layer (include/lakehouse/delta.py)
+"""The tables this process read and wrote, noted by the table layer (include/lakehouse/tables/delta.py)
 so that lineage covers every task that touches a table without each task declaring it: the
 Airflow side (plugins/lakehouse_airflow/lineage.py) reports them as the task's OpenLineage
 inputs and outputs. Each Airflow task runs in its own process; `reset()` starts a new scope.

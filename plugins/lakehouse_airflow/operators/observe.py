@@ -38,9 +38,9 @@ class ObserveLakehouseOperator(LakehouseLineageMixin, BaseOperator):
 
     def execute(self, context) -> dict[str, Any]:
         from include.lakehouse.observability.health import observe
-        from include.lakehouse.observability.touched import reset
         from include.lakehouse.observability.lineage import record_lineage
         from include.lakehouse.observability.runs import summarise
+        from include.lakehouse.observability.touched import reset
 
         result = observe()
         dags = summarise()

@@ -204,10 +204,10 @@ def lineage_page() -> HTMLResponse:
 
 @app.get("/tables/{name:path}", response_class=HTMLResponse)
 def table_page(name: str) -> HTMLResponse:
-    from include.lakehouse.config import get_table
     from include.lakehouse.errors import UnknownTableError
     from include.lakehouse.observability.health import HEALTH, VOLUME, latest_by, read_ops
     from include.lakehouse.observability.lineage import lineage_graph
+    from include.lakehouse.tables.registry import get_table
 
     try:
         spec = get_table(name)
