@@ -6,26 +6,14 @@ Cheap: the table layer imports it."""
 
 from __future__ import annotations
 
-from include.lakehouse.config import lakehouse_root
-
 _touched: dict[str, dict[str, None]] = {"in": {}, "out": {}}
 
 
-def table_name(uri: str, name: str | None = None) -> str | None:
-    """The registry name for a table the layer resolved (`name` when known, else the path under
-    LAKEHOUSE_ROOT); None for a table outside the lakehouse."""
-    if name:
-        return name
-    root = lakehouse_root().rstrip("/")
-    if root and uri.startswith(root + "/"):
-        return uri[len(root) + 1:].strip("/")
-    return None
-
-
 def note(direction: str, uri: str, name: str | None = None) -> None:
-    table = table_name(uri, name)
-    if table:
-        _touched[direction][table] = None
+    """Note a table by its registry name; a table given by path only (not registered) has no
+    stable name to report and is left out."""
+    if name:
+        _touched[direction][name] = None
 
 
 def touched() -> tuple[list[str], list[str]]:
