@@ -108,10 +108,25 @@ def airflow_env(home: Path | None = None, port: int | None = None) -> dict[str, 
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "LAKEHOUSE_ROOT": os.environ.get("LAKEHOUSE_ROOT", str(LOCAL / "lakehouse")),
         "LAKEHOUSE_ALERTS_FILE": os.environ.get("LAKEHOUSE_ALERTS_FILE", str(LOCAL / "alerts" / "alerts.jsonl")),
+        **lineage_env(Path(os.environ.get("LAKEHOUSE_LINEAGE_FILE") or (
+            LOCAL / "lineage" if home == LOCAL / "airflow" else home / "lineage") / "events.jsonl")),
     }
     if java_home():
         env["JAVA_HOME"] = java_home()
     return env
+
+
+def lineage_env(events: Path) -> dict[str, str]:
+    """OpenLineage: events appended to a JSON-lines file (the Lineage page reads them through
+    observe_lakehouse); the project's extractor reports the tables `@task` functions touch."""
+    events.parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "lakehouse",
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(events), "append": True}),
+        "AIRFLOW__OPENLINEAGE__EXTRACTORS": "lakehouse_airflow.lineage.LakehouseExtractor",
+        # emit from a thread of the task's process, not a fork: delta-rs (tokio) panics in a fork
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
+    }
 
 
 def apply(env: dict[str, str]) -> None:

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.lakehouse.errors import KeyColumnError
+from include.lakehouse.observability.touched import note as note_lineage
 from include.lakehouse.results import OperationResult
 from include.lakehouse.tables.delta import (
     check_positions, commit_positions, ensure_table, merge_clauses, quote, to_arrow, try_open, with_commit_retries,
@@ -66,6 +67,7 @@ def apply_scd2(
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     keys, tracked, type1 = list(keys), list(tracked), list(type1)
     data = to_arrow(changes)
     needed = keys + tracked + type1 + [effective_column] + ([deleted_column] if deleted_column else [])

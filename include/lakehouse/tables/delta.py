@@ -26,6 +26,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 
 from include.lakehouse.config import storage_options
 from include.lakehouse.errors import ConcurrentWriteError, KeyColumnError, LakehouseError, SchemaEvolutionError
+from include.lakehouse.observability.touched import note as note_lineage
 from include.lakehouse.results import OperationResult
 from include.lakehouse.tables.registry import TableSpec, resolve
 
@@ -98,7 +99,8 @@ def quote(column: str) -> str:
 
 def open_table(table: "str | TableSpec", version: int | None = None) -> DeltaTable:
     """Open an existing table (optionally at a version); a clear error when it does not exist."""
-    uri, _ = resolve(table)
+    uri, spec = resolve(table)
+    note_lineage("in", uri, spec.name if spec else None)
     try:
         return DeltaTable(uri, version=version, storage_options=storage_options())
     except TableNotFoundError:
@@ -109,7 +111,8 @@ def open_table(table: "str | TableSpec", version: int | None = None) -> DeltaTab
 
 def try_open(table: "str | TableSpec") -> DeltaTable | None:
     """Open a table (registry name, spec or path/URI) at its current version; None when it does not exist yet."""
-    uri, _ = resolve(table)
+    uri, spec = resolve(table)
+    note_lineage("in", uri, spec.name if spec else None)
     if not DeltaTable.is_deltatable(uri, storage_options=storage_options()):
         return None
     return DeltaTable(uri, storage_options=storage_options())
@@ -226,6 +229,7 @@ def append(
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     data = to_arrow(data)
     parts = list(partition_by or (spec.partition_by if spec else ())) or None
     guarded = app_id is not None or bool(transactions) or expected is not None
@@ -336,6 +340,7 @@ def replace(table: "str | TableSpec", data: Any) -> OperationResult:
     such as a dbt mart); a new table takes its registered configuration."""
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     data = to_arrow(data)
     write_deltalake(uri, data, mode="overwrite", schema_mode="overwrite", storage_options=storage_options(),
                     configuration=spec.configuration if spec and try_open(uri) is None else None)
@@ -345,7 +350,8 @@ def replace(table: "str | TableSpec", data: Any) -> OperationResult:
 def delete_where(table: "str | TableSpec", predicate: str) -> OperationResult:
     """Delete the rows matching a SQL `predicate` in one commit."""
     started = time.perf_counter()
-    uri, _ = resolve(table)
+    uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     dt = open_table(uri)
     metrics = dt.delete(predicate)
     return _result(uri, "delete", started, dt, rows_deleted=metrics.get("num_deleted_rows", 0))
@@ -387,6 +393,7 @@ def overwrite_partition(
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     if not (partition or predicate):
         raise LakehouseError(f"table {uri}: overwrite_partition needs a partition or a predicate")
     predicate = predicate or partition_predicate(partition or {})
@@ -463,6 +470,7 @@ def merge_upsert(
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     data = to_arrow(data)
     keys = check_keys(uri, data, keys or (spec.keys if spec else ()), try_open(uri))
     duplicates = duplicate_key_count(data, keys)

@@ -22,11 +22,15 @@ from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
+from lakehouse_airflow.lineage import LakehouseLineageMixin
+from lakehouse_airflow.ui.links import TablePageLink
+
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-class SparkJobOperator(SparkSubmitOperator):
+class SparkJobOperator(LakehouseLineageMixin, SparkSubmitOperator):
     ui_color = "#f4a460"
+    operator_extra_links = (TablePageLink(),)
 
     def __init__(self, *, job: str, job_args: list[Any] | None = None, conn_id: str = "spark_default",
                  **kwargs: Any) -> None:
@@ -34,6 +38,16 @@ class SparkJobOperator(SparkSubmitOperator):
         application = str(PROJECT_ROOT / "include" / "spark_jobs" / (job if job.endswith(".py") else f"{job}.py"))
         kwargs.setdefault("name", f"lakehouse-{Path(application).stem}")
         super().__init__(application=application, application_args=job_args or [], conn_id=conn_id, **kwargs)
+
+    @property
+    def table(self) -> str:
+        """The first table the job writes (its extra link's table page)."""
+        return (self.lineage_tables()[1] or [""])[0]
+
+    def lineage_tables(self) -> tuple[list[str], list[str]]:
+        from include.lakehouse.spark.jobs import job_tables
+
+        return job_tables(self.job)
 
     def backend(self) -> tuple[str, str | None]:
         """('submit' | 'connect' | 'databricks', connect url)."""
