@@ -13,8 +13,9 @@ def test_versions_aliases_and_cards_come_from_the_registry(tmp_path, monkeypatch
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    client = MlflowClient()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # an earlier test may have set another registry URI
     experiment = client.create_experiment("cards", artifact_location=(tmp_path / "artifacts").as_uri())
     card = tmp_path / "customer_churn_v1.html"
     card.write_text("<html><h1>customer_churn v1</h1>holdout AUC 0.84</html>")
