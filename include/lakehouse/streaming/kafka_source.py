@@ -14,6 +14,7 @@ Must never commit anything anywhere: positions live in the checkpoint and the si
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any, Iterator
 
@@ -236,3 +237,12 @@ def kafka_range(spark, topic: str, config: dict[str, Any], start: dict, end: dic
     return (spark.read.format(SOURCE_NAME).option("subscribe", topic).option("kafka_config", json.dumps(config))
             .option("startingOffsets", json.dumps({topic: start})).option("endingOffsets", json.dumps({topic: end}))
             .load())
+
+
+def kafka_config_from_env() -> dict[str, Any]:
+    """Kafka client settings handed to a Spark job (LAKEHOUSE_KAFKA_CONFIG, JSON)."""
+    raw = os.environ.get("LAKEHOUSE_KAFKA_CONFIG")
+    if not raw:
+        raise ValueError("LAKEHOUSE_KAFKA_CONFIG is not set: the task passes the Kafka connection's settings "
+                         "there (SparkJobOperator(kafka_conn_id=...)), or export it as JSON")
+    return json.loads(raw)
