@@ -1,0 +1,163 @@
+"""A Delta table's change data feed as a Spark stream, into an incremental aggregate.
+
+`lakehouse_delta_cdf` is a Python streaming data source over delta-rs `load_cdf` (no Delta jars
+needed; where the engine has Delta, `readStream.format("delta").option("readChangeFeed", ...)`
+is the same thing): its offset is the table version, so each micro-batch is a range of commits,
+recorded in the query's checkpoint before it runs. The first batch starts at version 0 (the
+whole history, which the change feed holds since the table was created with it on).
+
+`gold/customer_order_stats` is kept from silver/orders' changes: each change counts +1
+(insert, update post-image) or -1 (delete, update pre-image) towards a customer's orders and
+revenue. The sink reads the current totals of the customers in the batch, adds the batch's
+increments and merges the new totals with the app transaction (app id = `stream.<query id>`,
+version = batch id) in the same commit: a batch replayed after a crash finds its version and
+writes nothing, so no change is counted twice. Must never write outside the table layer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from include.lakehouse.config import table_ref
+from include.lakehouse.delta import merge_upsert, try_open
+from include.lakehouse.failpoints import reach
+
+SOURCE_NAME = "lakehouse_delta_cdf"
+SOURCE_TABLE = "silver/orders"
+STATS_TABLE = "gold/customer_order_stats"
+CHANGE_SCHEMA = ("order_id long, customer_id long, amount decimal(12,2), placed_at timestamp, "
+                 "_change_type string, _commit_version long")
+STATS_SCHEMA = pa.schema([("customer_id", pa.int64()), ("orders", pa.int64()), ("revenue", pa.decimal128(18, 2)),
+                          ("last_order_at", pa.timestamp("us", tz="UTC")), ("_batch_id", pa.int64())])
+_SIGN = {"insert": 1, "update_postimage": 1, "delete": -1, "update_preimage": -1}
+
+from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition  # noqa: E402
+
+
+class VersionRange(InputPartition):
+    def __init__(self, start: int, end: int):
+        self.start, self.end = start, end
+
+
+class ChangeFeedReader(DataSourceStreamReader):
+    def __init__(self, options: dict[str, str]):
+        self.uri = options["path"]
+
+    def _version(self) -> int:
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.uri).version() if DeltaTable.is_deltatable(self.uri) else -1
+
+    def initialOffset(self) -> dict:
+        return {"version": -1}  # nothing read yet: the first batch starts at version 0
+
+    def latestOffset(self, start: dict, limit) -> dict:
+        return {"version": max(int(start["version"]), self._version())}
+
+    def partitions(self, start: dict, end: dict):
+        first, last = int(start["version"]) + 1, int(end["version"])
+        return [VersionRange(first, last)] if last >= first else []
+
+    def read(self, partition: VersionRange):
+        from deltalake import DeltaTable
+
+        columns = ["order_id", "customer_id", "amount", "placed_at", "_change_type", "_commit_version"]
+        reader = DeltaTable(self.uri).load_cdf(starting_version=partition.start, ending_version=partition.end)
+        for batch in reader:
+            batch = pa.RecordBatch.from_arrays([batch.column(c) for c in columns], names=columns)
+            yield batch.cast(pa.schema([("order_id", pa.int64()), ("customer_id", pa.int64()),
+                                        ("amount", pa.decimal128(12, 2)), ("placed_at", pa.timestamp("us", tz="UTC")),
+                                        ("_change_type", pa.string()), ("_commit_version", pa.int64())]))
+
+
+class ChangeFeedSource(DataSource):
+    @classmethod
+    def name(cls) -> str:
+        return SOURCE_NAME
+
+    def schema(self) -> str:
+        return CHANGE_SCHEMA
+
+    def streamReader(self, schema) -> DataSourceStreamReader:
+        return ChangeFeedReader(self.options)
+
+
+def change_stream(spark, table: str = SOURCE_TABLE):
+    spark.dataSource.register(ChangeFeedSource)
+    return spark.readStream.format(SOURCE_NAME).option("path", table_ref(table)).load()
+
+
+def increments(changes: pa.Table) -> pa.Table:
+    """Per customer: orders and revenue to add, latest order time seen, from a batch of changes."""
+    changes = changes.filter(pc.is_in(changes.column("_change_type"), pa.array(list(_SIGN))))
+    sign = pa.array([_SIGN[c] for c in changes.column("_change_type").to_pylist()], pa.int64())
+    signed = pa.table({"customer_id": changes.column("customer_id"), "orders": sign,
+                       "revenue": pc.multiply(changes.column("amount").cast(pa.decimal128(18, 2)), sign.cast(pa.decimal128(18, 0))),
+                       "placed_at": pc.if_else(pc.greater(sign, 0), changes.column("placed_at"), None)})
+    grouped = signed.group_by("customer_id").aggregate([("orders", "sum"), ("revenue", "sum"), ("placed_at", "max")])
+    return grouped.rename_columns(["customer_id", "orders", "revenue", "last_order_at"]
+                                  if grouped.column_names[0] == "customer_id" else grouped.column_names)
+
+
+class CustomerStatsSink:
+    """`foreachBatch` target: current totals + this batch's increments, merged once per batch."""
+
+    def __init__(self, checkpoint: str):
+        self.checkpoint = checkpoint
+        self.batches: list[dict[str, Any]] = []
+
+    def __call__(self, batch_df, batch_id: int) -> None:
+        from include.lakehouse.streaming.order_events import _query_id
+
+        app_id = f"stream.{_query_id(self.checkpoint)}"
+        changes = batch_df.toArrow()
+        if changes.num_rows == 0:
+            self.batches.append({"batch_id": batch_id, "changes": 0, "customers": 0})
+            return
+        delta = increments(changes)
+        delta = delta.select(["customer_id", "orders", "revenue", "last_order_at"])
+        current = try_open(STATS_TABLE)
+        totals = {}
+        if current is not None:
+            ids = delta.column("customer_id")
+            have = current.to_pyarrow_dataset().to_table(filter=pc.field("customer_id").isin(ids),
+                                                           columns=["customer_id", "orders", "revenue", "last_order_at"])
+            totals = {r["customer_id"]: r for r in have.to_pylist()}
+        rows = []
+        for r in delta.to_pylist():
+            old = totals.get(r["customer_id"], {"orders": 0, "revenue": 0, "last_order_at": None})
+            last = max([t for t in (old["last_order_at"], r["last_order_at"]) if t is not None], default=None)
+            rows.append({"customer_id": r["customer_id"], "orders": old["orders"] + r["orders"],
+                         "revenue": old["revenue"] + r["revenue"], "last_order_at": last, "_batch_id": batch_id})
+        reach("cdf.before_stats_commit")
+        merge_upsert(STATS_TABLE, pa.Table.from_pylist(rows, schema=STATS_SCHEMA), keys=["customer_id"],
+                     app_id=app_id, app_version=batch_id)
+        reach("cdf.after_stats_commit")
+        self.batches.append({"batch_id": batch_id, "changes": changes.num_rows, "customers": len(rows)})
+
+
+def run_query(spark, *, trigger: str = "availableNow", query_name: str = "stream_customer_order_stats",
+              timeout: float | None = None) -> dict[str, Any]:
+    from include.lakehouse.streaming.metrics import record_progress
+    from include.lakehouse.streaming.order_events import checkpoint_location
+
+    started = time.perf_counter()
+    checkpoint = checkpoint_location(query_name)
+    sink = CustomerStatsSink(checkpoint)
+    writer = change_stream(spark).writeStream.queryName(query_name).option("checkpointLocation", checkpoint).foreachBatch(sink)
+    writer = writer.trigger(availableNow=True) if trigger == "availableNow" else writer.trigger(processingTime=trigger)
+    query = writer.start()
+    query.awaitTermination(timeout)
+    if query.exception() is not None:
+        raise RuntimeError(f"streaming query {query_name} failed: {query.exception()}")
+    record_progress(query_name, str(query.id), [json.loads(p.json) for p in query.recentProgress])
+    changes = sum(b["changes"] for b in sink.batches)
+    return {"query": query_name, "query_id": str(query.id), "batches": [b["batch_id"] for b in sink.batches],
+            "counts": {"order changes streamed": changes,
+                       "customer totals updated": sum(b["customers"] for b in sink.batches)},
+            "seconds": round(time.perf_counter() - started, 2)}
