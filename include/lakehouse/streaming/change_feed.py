@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -92,16 +93,19 @@ def change_stream(spark, table: str = SOURCE_TABLE):
     return spark.readStream.format(SOURCE_NAME).option("path", table_ref(table)).load()
 
 
-def increments(changes: pa.Table) -> pa.Table:
-    """Per customer: orders and revenue to add, latest order time seen, from a batch of changes."""
-    changes = changes.filter(pc.is_in(changes.column("_change_type"), pa.array(list(_SIGN))))
-    sign = pa.array([_SIGN[c] for c in changes.column("_change_type").to_pylist()], pa.int64())
-    signed = pa.table({"customer_id": changes.column("customer_id"), "orders": sign,
-                       "revenue": pc.multiply(changes.column("amount").cast(pa.decimal128(18, 2)), sign.cast(pa.decimal128(18, 0))),
-                       "placed_at": pc.if_else(pc.greater(sign, 0), changes.column("placed_at"), None)})
-    grouped = signed.group_by("customer_id").aggregate([("orders", "sum"), ("revenue", "sum"), ("placed_at", "max")])
-    return grouped.rename_columns(["customer_id", "orders", "revenue", "last_order_at"]
-                                  if grouped.column_names[0] == "customer_id" else grouped.column_names)
+def increments(changes: pa.Table) -> dict[int, dict[str, Any]]:
+    """Per customer: orders and revenue to add, and the latest order time added, from a batch of changes."""
+    out: dict[int, dict[str, Any]] = {}
+    for change in changes.to_pylist():
+        sign = _SIGN.get(change["_change_type"])
+        if sign is None or change["customer_id"] is None:
+            continue
+        acc = out.setdefault(change["customer_id"], {"orders": 0, "revenue": Decimal(0), "last_order_at": None})
+        acc["orders"] += sign
+        acc["revenue"] += sign * (change["amount"] or Decimal(0))
+        if sign > 0 and change["placed_at"] is not None:
+            acc["last_order_at"] = max(filter(None, [acc["last_order_at"], change["placed_at"]]))
+    return out
 
 
 class CustomerStatsSink:
@@ -120,20 +124,18 @@ class CustomerStatsSink:
             self.batches.append({"batch_id": batch_id, "changes": 0, "customers": 0})
             return
         delta = increments(changes)
-        delta = delta.select(["customer_id", "orders", "revenue", "last_order_at"])
         current = try_open(STATS_TABLE)
         totals = {}
-        if current is not None:
-            ids = delta.column("customer_id")
-            have = current.to_pyarrow_dataset().to_table(filter=pc.field("customer_id").isin(ids),
+        if current is not None and delta:
+            have = current.to_pyarrow_dataset().to_table(filter=pc.field("customer_id").isin(list(delta)),
                                                            columns=["customer_id", "orders", "revenue", "last_order_at"])
             totals = {r["customer_id"]: r for r in have.to_pylist()}
         rows = []
-        for r in delta.to_pylist():
-            old = totals.get(r["customer_id"], {"orders": 0, "revenue": 0, "last_order_at": None})
-            last = max([t for t in (old["last_order_at"], r["last_order_at"]) if t is not None], default=None)
-            rows.append({"customer_id": r["customer_id"], "orders": old["orders"] + r["orders"],
-                         "revenue": old["revenue"] + r["revenue"], "last_order_at": last, "_batch_id": batch_id})
+        for customer_id, add in delta.items():
+            old = totals.get(customer_id, {"orders": 0, "revenue": Decimal(0), "last_order_at": None})
+            last = max(filter(None, [old["last_order_at"], add["last_order_at"]]), default=None)
+            rows.append({"customer_id": customer_id, "orders": old["orders"] + add["orders"],
+                         "revenue": old["revenue"] + add["revenue"], "last_order_at": last, "_batch_id": batch_id})
         reach("cdf.before_stats_commit")
         merge_upsert(STATS_TABLE, pa.Table.from_pylist(rows, schema=STATS_SCHEMA), keys=["customer_id"],
                      app_id=app_id, app_version=batch_id)
