@@ -38,6 +38,7 @@ STATS_SCHEMA = pa.schema([("customer_id", pa.int64()), ("orders", pa.int64()), (
 _SIGN = {"insert": 1, "update_postimage": 1, "delete": -1, "update_preimage": -1}
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition  # noqa: E402
+from pyspark.sql.streaming.datasource import SupportsTriggerAvailableNow  # noqa: E402
 
 
 class VersionRange(InputPartition):
@@ -45,9 +46,13 @@ class VersionRange(InputPartition):
         self.start, self.end = start, end
 
 
-class ChangeFeedReader(DataSourceStreamReader):
+class ChangeFeedReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def __init__(self, options: dict[str, str]):
         self.uri = options["path"]
+        self.target: int | None = None
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        self.target = self._version()  # availableNow: the versions there are now, not later ones
 
     def _version(self) -> int:
         from deltalake import DeltaTable
@@ -58,7 +63,8 @@ class ChangeFeedReader(DataSourceStreamReader):
         return {"version": -1}  # nothing read yet: the first batch starts at version 0
 
     def latestOffset(self, start: dict, limit) -> dict:
-        return {"version": max(int(start["version"]), self._version())}
+        latest = self._version() if self.target is None else self.target
+        return {"version": max(int(start["version"]), latest)}
 
     def partitions(self, start: dict, end: dict):
         first, last = int(start["version"]) + 1, int(end["version"])

@@ -22,6 +22,7 @@ SOURCE_NAME = "lakehouse_kafka"
 SCHEMA = "key string, value string, topic string, partition int, offset long, timestamp timestamp"
 
 from pyspark.sql.datasource import DataSource, DataSourceReader, DataSourceStreamReader, InputPartition  # noqa: E402
+from pyspark.sql.streaming.datasource import SupportsTriggerAvailableNow  # noqa: E402
 
 
 def _config(options: dict[str, str]) -> dict[str, Any]:
@@ -51,19 +52,20 @@ def partitions_of(config: dict[str, Any], topic: str, timeout: float = 10.0) -> 
 
 
 def scan_ends(config: dict[str, Any], topic: str, start: dict[str, int], max_rows: int | None = None,
-              timeout: float = 300.0) -> dict[str, int]:
+              timeout: float = 300.0, stop_at: dict[str, int] | None = None) -> dict[str, int]:
     """The next offset after the last message of every partition (from `start`), as the client
-    reports the end of each; at most `max_rows` messages in all beyond `start`."""
+    reports the end of each; at most `max_rows` messages in all beyond `start`, and never past
+    `stop_at` (partition -> offset: an availableNow run's target)."""
     from confluent_kafka import KafkaError, TopicPartition
 
     end = dict(start)
-    unfinished = set(start)
+    unfinished = {p for p in start if stop_at is None or start[p] < stop_at.get(p, start[p])}
     if not unfinished:
         return end
     seen, deadline = 0, time.monotonic() + timeout
     consumer = _consumer(config)
     try:
-        consumer.assign([TopicPartition(topic, int(p), o) for p, o in start.items()])
+        consumer.assign([TopicPartition(topic, int(p), start[p]) for p in sorted(unfinished)])
         while unfinished and (max_rows is None or seen < max_rows):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"lakehouse_kafka: no end of partition(s) {sorted(unfinished)} of {topic} "
@@ -76,9 +78,16 @@ def scan_ends(config: dict[str, Any], topic: str, start: dict[str, int], max_row
                         unfinished.discard(p)
                         continue
                     raise RuntimeError(f"lakehouse_kafka: {topic} partition {p}: {error}")
+                if p not in unfinished:
+                    continue
+                if stop_at is not None and msg.offset() >= stop_at[p]:
+                    unfinished.discard(p)
+                    continue
                 if msg.offset() >= end[p]:
                     end[p] = msg.offset() + 1
                     seen += 1
+                    if stop_at is not None and end[p] >= stop_at[p]:
+                        unfinished.discard(p)
     finally:
         consumer.close()
     return end
@@ -133,8 +142,13 @@ def _ranges(start: dict, end: dict) -> list[KafkaRange]:
             if int(o) > int(start.get(p, 0))]
 
 
-class KafkaStreamReader(DataSourceStreamReader):
+class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
+    """Micro-batches of at most maxOffsetsPerTrigger messages; with availableNow, up to the end
+    of every partition as found by the run's first plan, in as many batches as that takes."""
+
     def __init__(self, options: dict[str, str]):
+        self.target: dict[str, int] | None = None
+        self.available_now = False
         self.options = dict(options)
         self.config = _config(self.options)
         self.topic = self.options["subscribe"]
@@ -151,11 +165,20 @@ class KafkaStreamReader(DataSourceStreamReader):
 
         return ReadMaxRows(self.max_rows) if self.max_rows else ReadAllAvailable()
 
+    def prepareForTriggerAvailableNow(self) -> None:
+        self.available_now = True  # the target is planned from the first start Spark gives
+
     def latestOffset(self, start: dict, limit) -> dict:
         from pyspark.sql.streaming.datasource import ReadMaxRows
 
         start = {**{str(p): 0 for p in partitions_of(self.config, self.topic)}, **start}  # new partitions too
         max_rows = limit.max_rows if isinstance(limit, ReadMaxRows) else None
+        if self.available_now and self.target is None:
+            self.target = scan_ends(self.config, self.topic, start)
+        if self.target is not None:
+            if max_rows is None:
+                return {p: max(o, self.target.get(p, o)) for p, o in start.items()}
+            return scan_ends(self.config, self.topic, start, max_rows, stop_at={p: self.target.get(p, o) for p, o in start.items()})
         return scan_ends(self.config, self.topic, start, max_rows)
 
     def partitions(self, start: dict, end: dict):
