@@ -13,8 +13,8 @@ Per-batch metrics go to **`ops/streaming_metrics`**; latency or late share over 
 alerts on-call; the windows table has a GX suite.
 
 **How it starts**: an `AssetWatcher` on the topic (common-messaging `MessageQueueTrigger`, Kafka
-provider) starts a run when events arrive; the shop's `kafka/shop` announcement and a
-half-hourly schedule are the safety net. Here each run is `availableNow` (everything there is,
+provider) starts a run when events arrive (at most one start a minute: a run reads everything
+there is); the shop's `kafka/shop` announcement and a half-hourly schedule are the safety net. Here each run is `availableNow` (everything there is,
 then stop); on a cluster the same job runs continuously with `--trigger "30 seconds"`.
 Runs on spark-submit (JVM Spark): Sail does not run `foreachBatch`.
 """

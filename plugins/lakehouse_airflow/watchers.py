@@ -8,14 +8,28 @@ arrived - the DAG it starts reads the topic by itself, from its own positions.
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher
 
 
-def message_summary(message) -> dict[str, Any]:
-    """The asset event's extra for one message: where it is, never its payload."""
-    return {"topic": message.topic(), "partition": message.partition(), "offset": message.offset()}
+MIN_SECONDS_BETWEEN_EVENTS = float(os.environ.get("LAKEHOUSE_WATCH_MIN_INTERVAL", "60"))
+_last_event: dict[str, float] = {}  # per topic, in the triggerer process
+
+
+def message_summary(message) -> dict[str, Any] | None:
+    """The asset event for a message (where it is, never its payload), at most one per topic per
+    MIN_SECONDS_BETWEEN_EVENTS: the Kafka trigger fires per message, and a burst of thousands
+    must start one run (which reads everything there is), not thousands. A message skipped
+    here is read by the next run: the next event's or the schedule's."""
+    now = time.monotonic()
+    topic = message.topic()
+    if now - _last_event.get(topic, float("-inf")) < MIN_SECONDS_BETWEEN_EVENTS:
+        return None
+    _last_event[topic] = now
+    return {"topic": topic, "partition": message.partition(), "offset": message.offset()}
 
 
 def topic_asset(topic: str, *, conn_id: str = "kafka_default") -> Asset:

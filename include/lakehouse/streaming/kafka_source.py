@@ -201,6 +201,8 @@ class KafkaBatchReader(DataSourceReader):
         return _ranges({str(p): o for p, o in self.start.items()}, {str(p): o for p, o in self.end.items()})
 
     def read(self, partition: KafkaRange):
+        if not isinstance(partition, KafkaRange):  # an empty range: Spark plans one placeholder partition
+            return iter(())
         return read_range(self.config, self.topic, partition.partition, partition.start, partition.end)
 
 
