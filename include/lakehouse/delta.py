@@ -458,4 +458,5 @@ def _filter_sql(data: pa.Table, where: str) -> pa.Table:
 
     con = duckdb.connect()
     con.register("source_rows", data)
-    return con.execute(f"SELECT s.* FROM source_rows AS s WHERE {where}").fetch_arrow_table()
+    # DuckDB hands UTC timestamps back as "Etc/UTC", which Delta refuses: keep the data's own types
+    return con.execute(f"SELECT s.* FROM source_rows AS s WHERE {where}").fetch_arrow_table().cast(data.schema)

@@ -33,3 +33,4 @@ def test_merge_with_app_id_is_done_once_per_batch(lakehouse_root):
     later = merge_upsert(table, replay, app_id="stream.q1", app_version=1)
     assert not later.skipped and open_table(table).transaction_version("stream.q1") == 1
     assert open_table(table).to_pyarrow_table().column("events").to_pylist() == [99]
+

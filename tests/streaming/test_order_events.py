@@ -60,8 +60,8 @@ def test_late_events_go_to_the_late_table_not_into_closed_windows(lakehouse_root
     early = [event(i, f"2024-01-01T10:{i:02d}:00+00:00") for i in range(20)]
     later = [event(100 + i, f"2024-01-01T11:3{i}:00+00:00") for i in range(3)]
     steps = [early, later, [event(200, "2024-01-01T11:34:00+00:00")],
-             # lateness is checked against the previous batch's watermark, 11:02 (11:32 - 30 min):
-             # 10:05's windows have closed, 11:20's have not
+             # lateness is checked against the previous batch's watermark: the no-data batch that ends
+             # the run before moved it to 11:04 (11:34 - 30 min): 10:05's windows have closed, 11:20's not
              [event(999, "2024-01-01T10:05:00+00:00", amount="5.00"), event(998, "2024-01-01T11:20:00+00:00")]]
     results = run(kafka_broker, steps)
     assert tumbling_counts()["10:00"] == 10  # the late event did not reopen its window
@@ -69,7 +69,7 @@ def test_late_events_go_to_the_late_table_not_into_closed_windows(lakehouse_root
     late = rows(LATE_TABLE)
     assert {(r["event_id"], r["window_kind"], r["window_start"].strftime("%H:%M")) for r in late} == {
         ("e999", "tumbling", "10:00"), ("e999", "sliding", "10:00"), ("e999", "sliding", "10:05")}
-    assert {(r["watermark"].strftime("%H:%M"), r["seconds_late"]) for r in late} == {("11:02", 57 * 60.0)}
+    assert {(r["watermark"].strftime("%H:%M"), r["seconds_late"]) for r in late} == {("11:04", 59 * 60.0)}
     # what we kept is exactly what Spark dropped
     assert results[-1]["late_rows"] == results[-1]["spark_rows_dropped_by_watermark"] == 3
     assert results[-1]["counts"]["late events"] == 1

@@ -149,7 +149,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def __init__(self, options: dict[str, str]):
         self.target: dict[str, int] | None = None
         self.available_now = False
-        self.options = dict(options)
+        self.options = options  # case-insensitive (Spark option names): keep it so
         self.config = _config(self.options)
         self.topic = self.options["subscribe"]
         self.max_rows = int(self.options["maxOffsetsPerTrigger"]) if self.options.get("maxOffsetsPerTrigger") else None
