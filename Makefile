@@ -5,11 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test ui bench install lock reset clean help dbt-docs canary astro-check
+.PHONY: demo test test-slow ui bench install lock reset clean help dbt-docs canary astro-check
 
 help:
 	@echo "make demo   - set up on first use, run every DAG once through a local Airflow, print a summary"
 	@echo "make test   - set up on first use, run the test suite"
+	@echo "make test-slow - the slow end-to-end tests (streaming under SIGKILL, event-driven starts)"
 	@echo "make ui     - Airflow UI (airflow standalone) on the project's DAGs and settings"
 	@echo "make canary - alert self-test: alert_canary misses its deadline and fails a task; checks every alert arrived"
 	@echo "make bench  - run the benchmarks, results in bench/results/"
@@ -41,6 +42,10 @@ ui: install
 
 test: install
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# the slow end-to-end tests (@pytest.mark.slow: streaming under SIGKILL, real scheduler + triggerer)
+test-slow: install
+	@$(PY) -m pytest -m "slow and not astro" $(PYTEST_ARGS)
 
 # `astro dev start` proven without Docker (tests/astro/emulation.py); `make test` runs the fast
 # Astro checks (tests/astro/test_*.py without the `astro` mark: fresh-clone parse, topics, volumes, image)

@@ -20,8 +20,6 @@ silently: rows in = events in windows + late + quarantined (checked by tests).
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -29,9 +27,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.lakehouse.config import lakehouse_root
-from include.lakehouse.delta import append, merge_upsert, try_open
+from include.lakehouse.delta import append, merge_upsert
 from include.lakehouse.failpoints import reach
+from include.lakehouse.streaming.queries import checkpoint_location, offset_log_entry, query_id, run_to_end
 
 TOPIC = "shop.order_events"
 WINDOWS_TABLE = "gold/order_events_windows"
@@ -67,11 +65,6 @@ class WindowSettings:
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> "WindowSettings":
         return cls(**{k: str(v) for k, v in args.items() if k in cls.__dataclass_fields__})
-
-
-def checkpoint_location(query_name: str) -> str:
-    """Checkpoints live with the lakehouse (next to the tables they are positions of)."""
-    return f"{lakehouse_root()}/_checkpoints/{query_name}"
 
 
 def parse_events(raw):
@@ -140,15 +133,6 @@ def window_aggregates(parsed, settings: WindowSettings):
 
 
 # ------------------------------------------------------------------ the offset log (Spark's WAL)
-def offset_log_entry(checkpoint: str, batch_id: int) -> dict[str, Any] | None:
-    """Spark's record of micro-batch `batch_id`: {"metadata": {batchWatermarkMs, ...}, "sources": [offsets]}."""
-    path = os.path.join(checkpoint.removeprefix("file://"), "offsets", str(batch_id))
-    if batch_id < 0 or not os.path.exists(path):
-        return None
-    lines = open(path).read().splitlines()
-    return {"metadata": json.loads(lines[1]), "sources": [json.loads(x) if x != "-" else None for x in lines[2:]]}
-
-
 def batch_range(checkpoint: str, batch_id: int, initial: dict[str, int]) -> tuple[dict, dict, int]:
     """(start offsets, end offsets, watermark for late events in ms) of one micro-batch.
     Spark drops a row when its window ended at or before the previous batch's watermark."""
@@ -206,7 +190,7 @@ class OrderEventsSink:
         from include.lakehouse.streaming.kafka_source import kafka_range, partitions_of
 
         if self.query_id is None:
-            self.query_id = _query_id(self.checkpoint)
+            self.query_id = query_id(self.checkpoint)
         initial = {str(p): 0 for p in partitions_of(self.config, self.topic)}
         start, end, late_wm = batch_range(self.checkpoint, batch_id, initial)
         outcome = BatchOutcome(batch_id, watermark_ms=late_wm)
@@ -267,20 +251,12 @@ def _utc(t) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
-def _query_id(checkpoint: str) -> str:
-    """The query's id as its checkpoint records it (stable across restarts)."""
-    path = os.path.join(checkpoint.removeprefix("file://"), "metadata")
-    return json.loads(open(path).read().splitlines()[0])["id"]
-
-
 def run_query(spark, config: dict[str, Any], *, settings: WindowSettings | None = None, trigger: str = "availableNow",
               query_name: str = "stream_order_events", topic: str = TOPIC, source: str = "auto",
               max_offsets_per_trigger: int | None = None, timeout: float | None = None,
               latencies: list[float] | None = None) -> dict[str, Any]:
-    """Run the order-events query: `availableNow` (what Airflow schedules: everything there is,
-    then stop) or a `processingTime` interval such as "30 seconds" (continuous, on a cluster)."""
+    """Run the order-events query (`trigger`: see queries.run_to_end); returns the run's totals."""
     from include.lakehouse.streaming.kafka_source import kafka_stream
-    from include.lakehouse.streaming.metrics import record_progress
 
     settings = settings or WindowSettings()
     checkpoint = checkpoint_location(query_name)
@@ -290,15 +266,9 @@ def run_query(spark, config: dict[str, Any], *, settings: WindowSettings | None 
     sink = OrderEventsSink(spark, config, checkpoint, settings, topic=topic, query_name=query_name)
     writer = (windows.writeStream.queryName(query_name).outputMode("update").option("checkpointLocation", checkpoint)
               .foreachBatch(sink))
-    writer = writer.trigger(availableNow=True) if trigger == "availableNow" else writer.trigger(processingTime=trigger)
-    query = writer.start()
-    query.awaitTermination(timeout)
-    if query.exception() is not None:
-        raise RuntimeError(f"streaming query {query_name} failed: {query.exception()}")
+    query, progress = run_to_end(writer, trigger=trigger, query_name=query_name, timeout=timeout)
     if latencies is not None:  # the benchmark's per-event numbers
         latencies.extend(x for o in sink.outcomes for x in o.latencies)
-    progress = [json.loads(p.json) for p in query.recentProgress]
-    record_progress(query_name, str(query.id), progress)
     totals = {k: sum(getattr(o, k) for o in sink.outcomes)
               for k in ("input_rows", "valid_events", "quarantined", "late_rows", "late_events", "windows_updated")}
     dropped = sum(op.get("numRowsDroppedByWatermark", 0) for p in progress for op in p.get("stateOperators", []))
