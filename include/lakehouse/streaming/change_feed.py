@@ -49,16 +49,15 @@ class VersionRange(InputPartition):
 
 class ChangeFeedReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def __init__(self, options: dict[str, str]):
-        self.uri = options["path"]
+        self.uri = options["path"]  # a registered table name or a path
         self.target: int | None = None
 
     def prepareForTriggerAvailableNow(self) -> None:
         self.target = self._version()  # availableNow: the versions there are now, not later ones
 
     def _version(self) -> int:
-        from deltalake import DeltaTable
-
-        return DeltaTable(self.uri).version() if DeltaTable.is_deltatable(self.uri) else -1
+        table = try_open(self.uri)
+        return table.version() if table is not None else -1
 
     def initialOffset(self) -> dict:
         return {"version": -1}  # nothing read yet: the first batch starts at version 0
