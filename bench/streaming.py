@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+
+from bench.harness import compare, free_port, scratch  # noqa: E402
 
 TOPIC = "shop.order_events"
 BASE = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -57,7 +57,8 @@ def produce(config: dict, values: list[dict], topic: str) -> None:
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    AdminClient(config).create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(30)
+    admin = AdminClient(config)  # kept alive until the topic exists: the future dies with its client
+    admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(30)
     producer = Producer({**config, "linger.ms": 5})
     for i, v in enumerate(values):
         producer.produce(topic, key=str(v["order_id"]), value=json.dumps(v))
@@ -144,13 +145,11 @@ def run() -> dict:
     from scripts import kafka_broker
 
     n = int(os.environ.get("BENCH_STREAM_EVENTS", 5_000))
-    scratch = Path(tempfile.mkdtemp(prefix="bench-streaming-"))
-    os.environ["LAKEHOUSE_ROOT"] = str(scratch / "lakehouse")
+    folder = scratch("streaming")
+    os.environ["LAKEHOUSE_ROOT"] = str(folder / "lakehouse")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    broker = kafka_broker.start(port, scratch / "kafka.log")
+    port = free_port()
+    broker = kafka_broker.start(port, folder / "kafka.log")
     try:
         config = kafka_broker.client_config(port)
         bytewax = run_bytewax(config, n)
@@ -158,15 +157,14 @@ def run() -> dict:
     finally:
         broker.terminate()
         broker.wait(timeout=10)
+    note = "recorded, not a target: a backlog read in micro-batches (Spark) vs per event (bytewax)"
     comparisons = [
-        {"measure": "events per second (order-event windows from a Kafka backlog)", "project": spark["events_per_second"],
-         "peer": bytewax["events_per_second"], "peer_name": "bytewax 0.21", "unit": "events/s",
-         "ratio": round(bytewax["events_per_second"] / spark["events_per_second"], 2),
-         "target": "none: Spark pays per-batch Delta commits and JVM<->Python hops; it scales out, bytewax here runs one worker"},
-        *({"measure": f"end-to-end latency {q} (log time -> output)", "project": spark[f"latency_{q}_s"],
-           "peer": bytewax[f"latency_{q}_s"], "peer_name": "bytewax 0.21", "unit": "s",
-           "ratio": round(spark[f"latency_{q}_s"] / bytewax[f"latency_{q}_s"], 2) if bytewax[f"latency_{q}_s"] else None,
-           "target": "recorded, not a target: a backlog read in micro-batches"} for q in ("p50", "p95")),
+        compare("events per second (order-event windows from a Kafka backlog)", spark["events_per_second"],
+                bytewax["events_per_second"], peer_name="bytewax 0.21", unit="events/s", higher_is_better=True,
+                target="none: Spark pays per-batch Delta commits and JVM<->Python hops, and scales out; bytewax runs one worker here"),
+        *(compare(f"end-to-end latency {q} (log time -> output)", spark[f"latency_{q}_s"], bytewax[f"latency_{q}_s"],
+                  peer_name="bytewax 0.21", unit="s", target=note)
+          for q in ("p50", "p95") if spark[f"latency_{q}_s"] and bytewax[f"latency_{q}_s"]),
     ]
     return {"events": n, "late_every": LATE_EVERY, "spark": spark, "bytewax": bytewax, "comparisons": comparisons}
 
