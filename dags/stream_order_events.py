@@ -43,7 +43,7 @@ def stream_order_events():
         job_args=["--trigger", "availableNow"],
         warm_connect=False,
         kafka_conn_id="kafka_default",
-        outlets=[table_asset("silver/order_events_late"), table_asset("ops/streaming_metrics")],
+        outlets=[table_asset("silver/order_events_late")],
     )
     check = DataQualityOperator(task_id="check_order_events_windows", suite="gold_order_events_windows")
 

@@ -23,7 +23,9 @@ def main(spark, args):
 
     parser = argparse.ArgumentParser(prog="stream_customer_order_stats")
     parser.add_argument("--trigger", default="availableNow")
-    return run_query(spark, trigger=parser.parse_args(args).trigger)
+    result = run_query(spark, trigger=parser.parse_args(args).trigger)
+    return {**result, "counts": {"order changes streamed": result["changes"],  # the task's summary (make demo)
+                                 "customer totals updated": result["customers_updated"]}}
 
 
 if __name__ == "__main__":

@@ -76,4 +76,4 @@ def test_late_events_go_to_the_late_table_not_into_closed_windows(lakehouse_root
     late_tumbling = sum(1 for r in late if r["window_kind"] == "tumbling")
     assert sum(tumbling_counts().values()) + late_tumbling == valid
     assert results[-1]["late_rows"] == results[-1]["spark_rows_dropped_by_watermark"] == 3  # one group per window here
-    assert results[-1]["counts"]["late events"] == 1
+    assert results[-1]["late_events"] == 1

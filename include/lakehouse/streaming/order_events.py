@@ -272,9 +272,7 @@ def run_query(spark, config: dict[str, Any], *, settings: WindowSettings | None 
     totals = {k: sum(getattr(o, k) for o in sink.outcomes)
               for k in ("input_rows", "valid_events", "quarantined", "late_rows", "late_events", "windows_updated")}
     dropped = sum(op.get("numRowsDroppedByWatermark", 0) for p in progress for op in p.get("stateOperators", []))
-    counts = {"events into windows": totals["valid_events"] - totals["late_events"], "late events": totals["late_events"],
-              "events quarantined": totals["quarantined"], "windows updated": totals["windows_updated"]}
-    return {"query": query_name, "query_id": str(query.id), "batches": [o.batch_id for o in sink.outcomes], "counts": counts,
+    return {"query": query_name, "query_id": str(query.id), "batches": [o.batch_id for o in sink.outcomes],
             **totals, "spark_rows_dropped_by_watermark": dropped, "settings": asdict(settings),
             "latency_p95_s": max((o.latency_p95_s or 0 for o in sink.outcomes), default=None),
             "seconds": round(time.perf_counter() - started, 2)}
