@@ -28,8 +28,11 @@ def train_model():
         from include.lakehouse.ml.training import NoTrainingData, train, training_date
         from lakehouse_airflow.alerts import skip_and_alert
 
+        from lakehouse_airflow.reports import training
+
         try:
-            return train(training_date(run_day(dag_run)))
+            outcome = train(training_date(run_day(dag_run)))
+            return {**outcome, **training(outcome)}
         except NoTrainingData as exc:  # e.g. a weekly run on a fresh deployment: say why, skip
             skip_and_alert("training_skipped", exc)
 

@@ -1,7 +1,8 @@
 """Training with MLflow: point-in-time labels, features at pinned Delta versions, a registered
 model version with alias `challenger` and its model card, promoted to `champion` only when it
 beats the current champion on the same holdout (the first model becomes champion); later,
-evaluate_models promotes or rolls back on matured labels (ml/evaluation.py)."""
+evaluate_models promotes or rolls back on matured labels (ml/evaluation.py).
+Never serves a model and never overwrites a registered version; report lines are the Airflow side's."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from include.lakehouse.delta import open_table, try_open
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.ml import settings as ml
 from include.lakehouse.ml.evaluation import move_champion
 from include.lakehouse.ml.explain import explain
 from include.lakehouse.ml.model_card import write_card
+from include.lakehouse.tables.delta import open_table, try_open
 
 
 class NoTrainingData(LakehouseError):
@@ -182,8 +183,7 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     return {"model_name": ml.MODEL_NAME, "model_version": version, "run_id": run.info.run_id,
             "holdout_auc": round(holdout_auc, 4), "champion_auc": None if champion_auc is None else round(champion_auc, 4),
             "promoted": promoted, "as_of_date": as_of, "features_version": features_version,
-            "model_card": str(card), "global_importance": importance,
-            "report_lines": [f"{ml.MODEL_NAME} v{version} trained on {as_of}: holdout AUC {holdout_auc:.3f} -> {verdict}"]}
+            "model_card": str(card), "global_importance": importance, "verdict": verdict}
 
 
 def training_date(run_day: str) -> str:
