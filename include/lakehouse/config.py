@@ -41,12 +41,6 @@ def local_dir(name: str) -> Path:
     return (Path(root).parent if "://" not in root else LOCAL_STATE) / name
 
 
-def checkpoint_location(query_name: str) -> str:
-    """Where a streaming query keeps its checkpoint: with the lakehouse, next to the tables whose
-    positions it holds (`<LAKEHOUSE_ROOT>/_checkpoints/<query name>`)."""
-    return f"{lakehouse_root()}/_checkpoints/{query_name}"
-
-
 def is_remote(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
 

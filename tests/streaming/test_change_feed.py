@@ -10,8 +10,8 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from include.lakehouse.delta import merge_upsert, open_table
 from include.lakehouse.streaming.change_feed import STATS_TABLE, increments
+from include.lakehouse.tables.delta import merge_upsert, open_table
 from tests.processes import race, run_and_kill
 
 DRIVER = "tests.streaming.drivers.run_customer_stats"

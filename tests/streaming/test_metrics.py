@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from include.lakehouse.delta import merge_upsert, open_table
 from include.lakehouse.streaming.metrics import Thresholds, breaches
+from include.lakehouse.tables.delta import merge_upsert, open_table
 
 
 def batch(batch_id: int, *, p95: float | None, valid: int, late: int) -> dict:

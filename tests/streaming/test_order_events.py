@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from include.lakehouse.delta import open_table, try_open
 from include.lakehouse.streaming.order_events import LATE_TABLE, QUARANTINE_TABLE, WINDOWS_TABLE
+from include.lakehouse.tables.delta import open_table, try_open
 from tests.processes import race, run_and_kill
 from tests.streaming.drivers import event, produce
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from include.lakehouse.delta import append
-from include.lakehouse.quality import DataQualityError, validate
+from include.lakehouse.quality.expectations import DataQualityError, validate
+from include.lakehouse.tables.delta import append
 
 T0 = datetime(2024, 1, 1, 10, tzinfo=timezone.utc)
 

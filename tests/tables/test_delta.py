@@ -149,7 +149,7 @@ def test_first_merge_with_deletes_keeps_utc_timestamps(lakehouse_root):
 
     import pyarrow as pa
 
-    from include.lakehouse.delta import merge_upsert, open_table
+    from include.lakehouse.tables.delta import merge_upsert, open_table
 
     rows = pa.table({"order_id": pa.array([1, 2], pa.int64()), "_deleted": [False, True],
                      "placed_at": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)] * 2, pa.timestamp("us", tz="UTC"))})

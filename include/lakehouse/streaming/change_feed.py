@@ -23,9 +23,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.config import table_ref
-from include.lakehouse.delta import merge_upsert, try_open
 from include.lakehouse.failpoints import reach
+from include.lakehouse.tables.delta import merge_upsert, try_open
+from include.lakehouse.tables.registry import table_ref
 
 SOURCE_NAME = "lakehouse_delta_cdf"
 SOURCE_TABLE = "silver/orders"
@@ -67,7 +67,7 @@ class ChangeFeedReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return {"version": max(int(start["version"]), latest)}
 
     def partitions(self, start: dict, end: dict):
-        from include.lakehouse.maintenance import feed_ranges
+        from include.lakehouse.maintenance.operations import feed_ranges
 
         done, current = int(start["version"]), int(end["version"])
         if current <= done:
@@ -76,7 +76,7 @@ class ChangeFeedReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return [VersionRange(a, b) for a, b in feed_ranges(self.uri, None if done < 0 else done, current)]
 
     def read(self, partition: VersionRange):
-        from include.lakehouse.maintenance import read_changes
+        from include.lakehouse.maintenance.operations import read_changes
 
         if not isinstance(partition, VersionRange):  # an empty range: Spark plans one placeholder partition
             return

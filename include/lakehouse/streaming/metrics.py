@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.lakehouse.delta import merge_upsert, try_open
+from include.lakehouse.tables.delta import merge_upsert, try_open
 
 METRICS_TABLE = "ops/streaming_metrics"
 KEYS = ["query_id", "batch_id"]

@@ -14,7 +14,7 @@ replayed after a crash (Spark replays the range its checkpoint planned) writes n
   the batch's message range (also from the offset log) is re-read to keep them.
 - quarantine/stream.order_events: messages that are not valid order events, with the reason.
 - ops/streaming_metrics: one row per micro-batch (see metrics.py).
-Must never write a table other than through include/lakehouse/delta.py, and never drop an event
+Must never write a table other than through include/lakehouse/tables/delta.py, and never drop an event
 silently: rows in = events in windows + late + quarantined (checked by tests).
 """
 
@@ -27,9 +27,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.lakehouse.delta import append, merge_upsert
 from include.lakehouse.failpoints import reach
 from include.lakehouse.streaming.queries import checkpoint_location, offset_log_entry, query_id, run_to_end
+from include.lakehouse.tables.delta import append, merge_upsert
 
 TOPIC = "shop.order_events"
 WINDOWS_TABLE = "gold/order_events_windows"

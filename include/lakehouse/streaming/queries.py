@@ -1,7 +1,7 @@
 """Running a streaming query the project's way, and reading what its checkpoint records.
 
-Checkpoints live with the lakehouse (config.checkpoint_location), next to the tables whose
-positions they are. The checkpoint's metadata holds the query id (stable across
+Checkpoints live with the lakehouse (`<LAKEHOUSE_ROOT>/_checkpoints/<query name>`), next to the
+tables whose positions they are. The checkpoint's metadata holds the query id (stable across
 restarts: the sinks' app id), its offset log the planned range and watermark of every
 micro-batch (written before the batch runs). Never writes a table: the sinks do.
 """
@@ -12,7 +12,11 @@ import json
 import os
 from typing import Any
 
-from include.lakehouse.config import checkpoint_location  # noqa: F401 - re-exported for the queries
+from include.lakehouse.tables.registry import folder
+
+
+def checkpoint_location(query_name: str) -> str:
+    return folder("_checkpoints", query_name)
 
 
 def query_id(checkpoint: str) -> str:
