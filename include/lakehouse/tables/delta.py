@@ -461,8 +461,14 @@ def merge_upsert(
     keys: Iterable[str] | None = None,
     delete_when: str | None = None,
     update_when: str | None = None,
+    app_id: str | None = None,
+    app_version: int = 1,
 ) -> OperationResult:
     """Upsert `data` by key in one merge: update matched rows, insert new ones.
+
+    With `app_id`, the merge is done once per (app_id, app_version), like `append`: the pair
+    commits with the merge, and a merge whose pair (or a later version) is recorded is skipped
+    (a stream's micro-batch replayed after a crash: app id = query, version = batch id).
 
     `delete_when` is a SQL predicate over the source (alias `s`), e.g. `s._deleted = true`:
     matched rows for which it holds are deleted, unmatched ones are not inserted.
@@ -488,11 +494,17 @@ def merge_upsert(
                 rows = _filter_sql(data, f"NOT ({delete_when})")
             ensure_table(uri, rows.schema, spec, partition_by=list(spec.partition_by) if spec and spec.partition_by else None)
             dt = try_open(uri)
+        done = position(dt, app_id) if app_id is not None else None
+        if done is not None and done >= app_version:
+            return OperationResult(table=uri, operation="merge", version=dt.version(), skipped=True,
+                                   rows_skipped=data.num_rows, seconds=round(time.perf_counter() - started, 4),
+                                   details={"app_id": app_id, "app_version": app_version})
         source, evolve = conform_schema(uri, dt, data)
         merger = dt.merge(
             source,
             predicate=" AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys),
             source_alias="s", target_alias="t", merge_schema=evolve,
+            commit_properties=commit_properties({app_id: app_version}) if app_id is not None else None,
         )
         if delete_when:
             merger = merger.when_matched_delete(predicate=delete_when)
@@ -518,4 +530,5 @@ def _filter_sql(data: pa.Table, where: str) -> pa.Table:
 
     con = duckdb.connect()
     con.register("source_rows", data)
-    return con.execute(f"SELECT s.* FROM source_rows AS s WHERE {where}").fetch_arrow_table()
+    # DuckDB hands UTC timestamps back as "Etc/UTC", which Delta refuses: keep the data's own types
+    return con.execute(f"SELECT s.* FROM source_rows AS s WHERE {where}").fetch_arrow_table().cast(data.schema)
