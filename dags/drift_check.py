@@ -19,7 +19,7 @@ from lakehouse_airflow.defaults import dag_args
 from lakehouse_airflow.operators.drift import DriftCheckOperator
 
 
-@dag(**dag_args("drift_check", doc_md=__doc__, tags=["ml", "evidently"],
+@dag(**dag_args("drift_check", doc_md=__doc__, tags=["ml", "evidently", "week:ml"],
                 schedule=table_asset("features/customer_features") | CHAMPION))
 def drift_check():
     gate = DriftCheckOperator(task_id="check_feature_drift")

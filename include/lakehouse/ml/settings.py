@@ -71,6 +71,12 @@ def severe_drift_days() -> int:
     return int(_env("LAKEHOUSE_SEVERE_DRIFT_DAYS", "3"))
 
 
+def cold_start_baseline() -> bool:
+    """With no champion yet, train_model first trains a baseline champion on the window before the
+    newest, so the newest model starts as a challenger (LAKEHOUSE_COLD_START_BASELINE, 1 / 0)."""
+    return _env("LAKEHOUSE_COLD_START_BASELINE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 BOOTSTRAP_SAMPLES = 500
 BOOTSTRAP_CONFIDENCE = 0.95
 EVALUATION_LOOKBACK_DAYS = 90  # matured as-of dates older than this are not re-evaluated

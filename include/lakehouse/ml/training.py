@@ -1,7 +1,9 @@
 """Training with MLflow: point-in-time labels, features at pinned Delta versions, a registered
-model version with alias `challenger` and its model card, promoted to `champion` only when it
-beats the current champion on the same holdout (the first model becomes champion); later,
-evaluate_models promotes or rolls back on matured labels (ml/evaluation.py)."""
+model version and its model card. The first model of the registry becomes `champion`; every
+later one becomes `challenger` only: it is shadow-scored by batch_inference and promoted (or
+not) by evaluate_models on matured labels it never saw (ml/evaluation.py), never here on a
+holdout of its own training window.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +20,13 @@ import pyarrow.compute as pc
 from include.lakehouse.delta import open_table, try_open
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.ml import settings as ml
-from include.lakehouse.ml.evaluation import move_champion
+from include.lakehouse.ml.evaluation import move_champion, set_challenger
 from include.lakehouse.ml.explain import explain
 from include.lakehouse.ml.model_card import write_card
 
 
 class NoTrainingData(LakehouseError):
-    """No features (or no labels) for the training date yet: nothing to learn from."""
+    """No features (or labels of one class only) for the training date: nothing to learn from."""
 
 
 def mlflow_client():
@@ -112,8 +114,8 @@ def model_requirements() -> list[str]:
 
 
 def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
-    """Train on the features of `as_of` (pinned version) with point-in-time labels; register,
-    alias `challenger`, promote to `champion` when better on the holdout. Returns the outcome."""
+    """Train on the features of `as_of` (pinned version) with point-in-time labels and register
+    the model: `champion` when the registry has none yet, else `challenger`. Returns the outcome."""
     import mlflow
     from mlflow.models import infer_signature
     from sklearn.model_selection import train_test_split
@@ -126,7 +128,7 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     orders_version = int(frame["orders_version"].iloc[0])
     y = labels(as_of, frame["customer_id"], orders_version)
     if y.nunique() < 2:
-        raise LakehouseError(f"labels for {as_of} have one class only ({y.iloc[0]}): not enough history to train")
+        raise NoTrainingData(f"labels for {as_of} have one class only ({y.iloc[0]}): not enough history to train")
     x = frame[ml.FEATURES].astype({c: "float64" for c in ml.NUMERIC_FEATURES})
     x_train, x_hold, y_train, y_hold = train_test_split(x, y, test_size=0.25, random_state=7, stratify=y)
     model = _pipeline().fit(x_train, y_train)
@@ -166,24 +168,46 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
              "rows (train / holdout)": f"{len(x_train)} / {len(x_hold)}", "churn rate": f"{float(y.mean()):.3f}",
              "holdout AUC": f"{holdout_auc:.3f}"}
     card = write_card(client, run.info.run_id, version, facts, y_hold.to_numpy(), scores(model, x_hold), importance, x)
-    client.set_registered_model_alias(ml.MODEL_NAME, "challenger", version)
-    champion_auc = None
-    if current is not None:
-        old = mlflow.pyfunc.load_model(f"models:/{ml.MODEL_NAME}/{current.version}")
-        champion_auc = _auc(old, x_hold, y_hold)
-    promoted = champion_auc is None or holdout_auc > champion_auc
-    verdict = ("champion (first model)" if current is None else
-               f"champion (beat v{current.version}: {champion_auc:.3f})" if promoted else
-               f"challenger only (champion v{current.version} has {champion_auc:.3f})")
-    if promoted:
-        move_champion(client, version, action="promote_at_training", from_version=current.version if current else None,
-                      reason=f"v{version} trained on {as_of}: holdout AUC {holdout_auc:.3f} -> {verdict}",
-                      evidence={"holdout_auc": holdout_auc, "champion_auc": champion_auc})
+    if current is None:
+        verdict = "champion (first model)"
+        move_champion(client, version, action="first_champion", evidence={"holdout_auc": holdout_auc},
+                      reason=f"v{version} trained on {as_of} (holdout AUC {holdout_auc:.3f}) is the first model")
+    else:
+        verdict = (f"challenger (champion v{current.version} serves; evaluate_models promotes on matured labels)")
+        set_challenger(client, version, reason=f"v{version} trained on {as_of} (holdout AUC {holdout_auc:.3f}); "
+                                               f"champion v{current.version}", evidence={"holdout_auc": holdout_auc})
     return {"model_name": ml.MODEL_NAME, "model_version": version, "run_id": run.info.run_id,
-            "holdout_auc": round(holdout_auc, 4), "champion_auc": None if champion_auc is None else round(champion_auc, 4),
-            "promoted": promoted, "as_of_date": as_of, "features_version": features_version,
-            "model_card": str(card), "global_importance": importance,
+            "holdout_auc": round(holdout_auc, 4), "new_champion": current is None, "as_of_date": as_of,
+            "features_version": features_version, "model_card": str(card), "global_importance": importance,
             "report_lines": [f"{ml.MODEL_NAME} v{version} trained on {as_of}: holdout AUC {holdout_auc:.3f} -> {verdict}"]}
+
+
+def train_for_run(run_day: str) -> dict[str, Any]:
+    """What train_model runs on `run_day`: a model on the newest window whose labels have matured.
+
+    Cold start (no champion yet): first a baseline on the window before it, which becomes the
+    champion, so the newest model starts as challenger. The champion can then be judged on
+    matured labels at once (the newest window lies after its data cutoff) and the challenger
+    is shadow-scored from the first scoring on. Without features for that earlier window (or
+    with LAKEHOUSE_COLD_START_BASELINE=0) the newest model is the first champion."""
+    newest = training_date(run_day)
+    outcomes, lines = [], []
+    if ml.cold_start_baseline() and champion() is None:
+        baseline = training_date(newest)
+        try:
+            outcomes.append(train(baseline))
+        except NoTrainingData as exc:
+            lines.append(f"cold start: no baseline on {baseline} ({exc}); the newest model becomes the champion")
+    outcomes.append(train(newest))
+    newest_outcome = outcomes[-1]
+    return {**{k: v for k, v in newest_outcome.items() if k != "report_lines"},
+            "new_champion": any(o["new_champion"] for o in outcomes),
+            "champion_version": next((o["model_version"] for o in outcomes if o["new_champion"]), None),
+            "trained": [{k: o[k] for k in ("model_version", "as_of_date", "holdout_auc", "new_champion", "model_card")}
+                        for o in outcomes],
+            "counts": {"models trained": len(outcomes), "model cards": len(outcomes),
+                       "challengers": sum(not o["new_champion"] for o in outcomes)},
+            "report_lines": lines + [line for o in outcomes for line in o["report_lines"]]}
 
 
 def training_date(run_day: str) -> str:
