@@ -40,7 +40,8 @@ def test_training_writes_a_model_card_logs_it_and_records_the_first_champion(tra
     page = card.read_text()
     for section in ("Training data and versions", "ROC curve", "Precision-recall curve", "Calibration",
                     f"Confusion matrix (threshold {ml.SERVING_THRESHOLD})", "Global SHAP importance",
-                    "Drift reference summary", "(2024-01-01, 2024-01-31]", "features/customer_features v"):
+                    "Drift reference summary", "(2024-01-01, 2024-01-31]", "features/customer_features v",
+                    "champion (first model)", "none (the table did not exist yet)"):
         assert section in page, section
     assert len(re.findall(r'src="data:image/png;base64,', page)) == 5  # self-contained: opens offline
     client = mlflow_client()

@@ -160,26 +160,31 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
                                         skops_trusted_types=[
                                             "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"])
     version = str(info.registered_model_version)
+    verdict = ("champion (first model)" if current is None else
+               f"challenger (champion v{current.version} serves; evaluate_models promotes on matured labels)")
     facts = {"model": ml.MODEL_NAME, "version": version, "mlflow run": run.info.run_id,
              "estimator": type(estimator).__name__, "features as of": as_of,
              "label window": f"({as_of}, {date.fromisoformat(as_of) + timedelta(days=ml.LABEL_WINDOW_DAYS)}]",
              "features table": f"{ml.FEATURES_TABLE} v{features_version}",
-             **{f"source {k}": f"v{frame[f'{k}_version'].iloc[0]}" for k in ("orders", "customers", "events")},
+             **{f"source {k}": _version_text(int(frame[f"{k}_version"].iloc[0]))
+                for k in ("orders", "customers", "events")},
              "rows (train / holdout)": f"{len(x_train)} / {len(x_hold)}", "churn rate": f"{float(y.mean()):.3f}",
-             "holdout AUC": f"{holdout_auc:.3f}"}
+             "holdout AUC": f"{holdout_auc:.3f}", "registered as": verdict}
     card = write_card(client, run.info.run_id, version, facts, y_hold.to_numpy(), scores(model, x_hold), importance, x)
     if current is None:
-        verdict = "champion (first model)"
         move_champion(client, version, action="first_champion", evidence={"holdout_auc": holdout_auc},
                       reason=f"v{version} trained on {as_of} (holdout AUC {holdout_auc:.3f}) is the first model")
     else:
-        verdict = (f"challenger (champion v{current.version} serves; evaluate_models promotes on matured labels)")
         set_challenger(client, version, reason=f"v{version} trained on {as_of} (holdout AUC {holdout_auc:.3f}); "
                                                f"champion v{current.version}", evidence={"holdout_auc": holdout_auc})
     return {"model_name": ml.MODEL_NAME, "model_version": version, "run_id": run.info.run_id,
             "holdout_auc": round(holdout_auc, 4), "new_champion": current is None, "as_of_date": as_of,
             "features_version": features_version, "model_card": str(card), "global_importance": importance,
             "report_lines": [f"{ml.MODEL_NAME} v{version} trained on {as_of}: holdout AUC {holdout_auc:.3f} -> {verdict}"]}
+
+
+def _version_text(version: int) -> str:
+    return f"v{version}" if version >= 0 else "none (the table did not exist yet)"
 
 
 def train_for_run(run_day: str) -> dict[str, Any]:
