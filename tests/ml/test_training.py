@@ -68,3 +68,13 @@ def test_a_cold_start_trains_a_baseline_champion_and_the_newest_model_as_challen
         ("3", NEWEST, False)]
     assert not again["new_champion"] and again["champion_version"] is None
     assert (alias(client, "champion"), alias(client, "challenger")) == ("1", "3")
+
+
+def test_a_cold_start_whose_newest_window_has_no_features_still_announces_the_baseline_champion(mlflow_store):
+    from include.lakehouse.ml import training
+
+    write_world([BASELINE])
+    outcome = training.train_for_run(RUN_DAY)
+    assert [(t["model_version"], t["as_of_date"]) for t in outcome["trained"]] == [("1", BASELINE)]
+    assert outcome["new_champion"] and outcome["champion_version"] == "1"
+    assert outcome["report_lines"][0].startswith(f"no model on {NEWEST} (features/customer_features has no rows")

@@ -203,7 +203,12 @@ def train_for_run(run_day: str) -> dict[str, Any]:
             outcomes.append(train(baseline))
         except NoTrainingData as exc:
             lines.append(f"cold start: no baseline on {baseline} ({exc}); the newest model becomes the champion")
-    outcomes.append(train(newest))
+    try:
+        outcomes.append(train(newest))
+    except NoTrainingData as exc:
+        if not outcomes:
+            raise
+        lines.append(f"no model on {newest} ({exc}); the baseline stays the only model")  # the champion is news
     newest_outcome = outcomes[-1]
     return {**{k: v for k, v in newest_outcome.items() if k != "report_lines"},
             "new_champion": any(o["new_champion"] for o in outcomes),
