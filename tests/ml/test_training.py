@@ -41,6 +41,8 @@ def test_a_later_model_is_challenger_only_even_when_it_beats_the_champion_on_its
     assert list(moves["action"]) == ["first_champion", "challenger", "challenger"]
     assert list(moves["to_version"]) == [bad, first["model_version"], second["model_version"]]
     assert moves["from_version"].iloc[-1] == first["model_version"]
+    tags = client.get_model_version(ml.MODEL_NAME, second["model_version"]).tags
+    assert tags["challenger.reason"] == moves["reason"].iloc[-1] and f"champion v{bad}" in tags["challenger.reason"]
     assert client.get_model_version(ml.MODEL_NAME, first["model_version"]).tags["challenger.superseded_by"].startswith(
         f"v{second['model_version']} at ")
     run = client.get_run(first["run_id"])  # what was learnt from, recorded

@@ -100,6 +100,7 @@ def set_challenger(client, version: str, *, reason: str, evidence: dict[str, Any
         previous = None
     client.set_registered_model_alias(ml.MODEL_NAME, "challenger", version)
     client.set_model_version_tag(ml.MODEL_NAME, version, "challenger.since", now.isoformat())
+    client.set_model_version_tag(ml.MODEL_NAME, version, "challenger.reason", reason[:4000])
     if previous is not None and previous != version:
         client.set_model_version_tag(ml.MODEL_NAME, previous, "challenger.superseded_by",
                                      f"v{version} at {now.isoformat()}")
