@@ -3,7 +3,7 @@
 Two engines speak Spark Connect here: Sail (`pysail`, a Rust server with Delta built in;
 starts in well under a second) and JVM Spark's own Connect server (spark-submit of
 SparkConnectServer from the pyspark wheel; no Delta jars here, so the bridge does Delta).
-LAKEHOUSE_SPARK_ENGINE picks one (default `sail`, chosen by bench/run.py `spark_engines`).
+LAKEHOUSE_SPARK_ENGINE picks one (default `sail`, chosen by the `spark_engines` benchmark, bench/spark_engines.py).
 Used by `make demo`, `make ui`, `make bench` and the test fixtures; jobs reach it through
 LAKEHOUSE_SPARK_CONNECT_URL and never know which engine answers.
 """
