@@ -192,6 +192,7 @@ def data_cutoff(client, version) -> date | None:
     return date.fromisoformat(trained) + timedelta(days=ml.LABEL_WINDOW_DAYS) if trained else None
 
 
+@ml.bounded_threads
 def evaluate(run_day: str) -> dict[str, Any]:
     """Evaluate champion and challenger on every matured as-of date each may be judged on; write
     ops/model_evaluation; take the promotion / rollback decision. Returns what happened."""
