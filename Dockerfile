@@ -29,4 +29,4 @@ RUN mkdir -p /usr/local/airflow/delta_jars \
 # The volume's mount point exists in the image so Docker gives the new volume its owner (astro).
 # Cosmos renders dbt_transform from the manifest built here, once, not at DAG parse time.
 RUN mkdir -p /usr/local/airflow/lakehouse_state \
-    && cd /usr/local/airflow && python -m include.lakehouse.dbt_project
+    && cd /usr/local/airflow && python -m include.lakehouse.transform.dbt_project

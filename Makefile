@@ -27,7 +27,7 @@ DBT_MANIFEST := include/dbt/target/manifest.json
 DBT_SOURCES := $(shell find include/dbt -path include/dbt/target -prune -o \( -name '*.sql' -o -name '*.yml' \) -print 2>/dev/null)
 
 $(DBT_MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
-	@$(PY) -m include.lakehouse.dbt_project >/dev/null && echo "dbt manifest: $(DBT_MANIFEST)"
+	@$(PY) -m include.lakehouse.transform.dbt_project >/dev/null && echo "dbt manifest: $(DBT_MANIFEST)"
 
 install: $(VENV)/.installed $(DBT_MANIFEST)
 
@@ -53,7 +53,7 @@ astro-check: $(VENV)/.installed
 	@$(PY) -m pytest -m astro tests/astro $(PYTEST_ARGS)
 
 dbt-docs: install
-	@$(PY) -c "from include.lakehouse.dbt_project import run_dbt; import sys; sys.exit(0 if run_dbt(['docs', 'generate']).success else 1)"
+	@$(PY) -c "from include.lakehouse.transform.dbt_project import run_dbt; import sys; sys.exit(0 if run_dbt(['docs', 'generate']).success else 1)"
 
 bench: install
 	@$(PY) -m bench.run $(BENCH)

@@ -12,7 +12,7 @@ def run() -> dict:
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from include.lakehouse.cdc import apply_cdc
+    from include.lakehouse.cdc.apply import apply_cdc
 
     uri = str(scratch("cdc") / "orders")
     n = 1_000_000

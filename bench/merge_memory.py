@@ -12,7 +12,7 @@ def merge_10m(uri: str) -> None:
     import numpy as np
     import pyarrow as pa
 
-    from include.lakehouse.delta import merge_upsert
+    from include.lakehouse.tables.delta import merge_upsert
 
     rng = np.random.default_rng(4)
     keys = np.concatenate([rng.choice(10_000_000, 90_000, replace=False), np.arange(10_000_000, 10_010_000)])

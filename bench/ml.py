@@ -16,10 +16,10 @@ def run() -> dict:
     import pyarrow as pa
     from deltalake import write_deltalake
 
+    from include.lakehouse.dimensions.scd2 import apply_scd2
     from include.lakehouse.ml import inference, training
     from include.lakehouse.ml.features import build_features
-    from include.lakehouse.scd import apply_scd2
-    from include.lakehouse.shop import ShopSource
+    from include.lakehouse.source.generator import ShopSource
     from include.lakehouse.spark.session import get_spark
 
     root = scratch("ml")
@@ -45,7 +45,7 @@ def run() -> dict:
             "feature_build_seconds": round(feature_seconds, 3), "holdout_auc": trained["holdout_auc"],
             "rows_scored": scored["rows_inserted"], "rows_scored_per_second": scored["scored_per_second"],
             "rows_explained_per_second": scored["explained_per_second"],
-            "explanation_rows_written": scored["counts"]["explanations"],
+            "explanation_rows_written": scored["explanations"],
             "comparisons": [compare("rows per second", scored["explained_per_second"], scored["scored_per_second"],
                                     unit="rows/s", higher_is_better=True, peer_name="scoring (serving path)")],
             "max_additivity_error": scored["max_additivity_error"],

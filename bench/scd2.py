@@ -14,7 +14,7 @@ from bench.harness import compare, median, scratch
 def setup(root: Path, keys: int, doubled: int):
     import pyarrow as pa
 
-    from include.lakehouse.scd import apply_scd2
+    from include.lakehouse.dimensions.scd2 import apply_scd2
 
     base = datetime(2024, 1, 1, tzinfo=timezone.utc)
     ids = list(range(keys))
@@ -41,8 +41,8 @@ def run() -> dict:
     import pyarrow as pa
     from deltalake import DeltaTable
 
-    from include.lakehouse import scd
-    from include.lakehouse.scd import apply_scd2
+    import include.lakehouse.dimensions.scd2 as scd
+    from include.lakehouse.dimensions.scd2 import apply_scd2
 
     root = scratch("scd2")
     uri, kw, base = setup(root, 1_000_000, 100_000)
@@ -54,7 +54,7 @@ def run() -> dict:
         "customer_id": pa.array(ids, pa.int64()), "city": pa.array([f"new{i % 700}" for i in ids]),
         "name": pa.array([f"name{i}" for i in ids]), "changed_at": pa.array(times, pa.timestamp("us", tz="UTC")),
     })
-    source, _ = scd._plan(changes, DeltaTable(uri), ["customer_id"], ["city"], ["name"], "changed_at", None,
+    source, _ = scd.plan_merge(changes, DeltaTable(uri), ["customer_id"], ["city"], ["name"], "changed_at", None,
                           "customer_sk")
     ours, raw = [], []
     for attempt in range(3):  # each run on fresh copies of the same table; the median is recorded

@@ -13,7 +13,7 @@ def run() -> dict:
     import pyarrow.compute as pc
     from deltalake import DeltaTable, write_deltalake
 
-    from include.lakehouse.maintenance import compact
+    from include.lakehouse.maintenance.operations import compact
 
     uri = str(scratch("small") / "events")
     rng = np.random.default_rng(5)

@@ -19,8 +19,8 @@ def shop_lakehouse(root: Path, days: int = 120) -> list[str]:
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from include.lakehouse.scd import apply_scd2
-    from include.lakehouse.shop import ShopSource
+    from include.lakehouse.dimensions.scd2 import apply_scd2
+    from include.lakehouse.source.generator import ShopSource
 
     os.environ["LAKEHOUSE_ROOT"] = str(root / "lakehouse")
     shop, start = ShopSource(scale=1.0), datetime(2024, 1, 1).date()

@@ -12,7 +12,7 @@ def run() -> dict:
     import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
 
-    from include.lakehouse.maintenance import files_for_point_lookup, z_order
+    from include.lakehouse.maintenance.operations import files_for_point_lookup, z_order
 
     uri = str(scratch("zorder") / "orders")
     rng = np.random.default_rng(3)

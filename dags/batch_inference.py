@@ -41,7 +41,9 @@ def batch_inference():
             fields = task_fields(get_current_context())
             send_alert({"kind": "shadow_scoring_failed", "severity": "warning", **fields,
                         "summary": result["shadow"]["summary"], "dedup_key": f"shadow/{fields['run_id']}"})
-        return result
+        from lakehouse_airflow.reports import scoring
+
+        return {**result, **scoring(result)}
 
     score_latest_features() >> DataQualityOperator(task_id="validate_predictions", suite="predictions_churn_scores",
                                                    outlets=[table_asset("predictions/churn_scores")])

@@ -17,7 +17,7 @@ from airflow.sdk import dag, task
 
 from lakehouse_airflow.assets import any_of, configured_cdc_tables, table_asset
 from lakehouse_airflow.defaults import dag_args
-from lakehouse_airflow.operators.data_quality import DataQualityOperator
+from lakehouse_airflow.operators.data_quality import DataQualityOperator, has_suite
 
 TABLES = configured_cdc_tables()  # silver table -> topic, from sources.yaml
 
@@ -27,11 +27,13 @@ TABLES = configured_cdc_tables()  # silver table -> topic, from sources.yaml
 def cdc_apply():
     @task(map_index_template="{{ task.op_kwargs['table'] }}")
     def merge_changes_into_silver(table: str, dag_run=None) -> dict:
-        from include.lakehouse.cdc_flow import apply_bronze_changes
+        from include.lakehouse.cdc.flow import apply_bronze_changes
+
+        from lakehouse_airflow import reports
 
         result = apply_bronze_changes(table, batch_id=dag_run.run_id)
-        print(f"silver/{table}: {result.get('counts') or result.get('detail')}")
-        return result
+        print(reports.cdc_line(result))
+        return {**result, **reports.cdc_applied(result)}
 
     @task(outlets=[table_asset(f"silver/{t}") for t in TABLES])
     def announce_silver(results: list[dict]) -> dict:
@@ -39,8 +41,8 @@ def cdc_apply():
         return {"versions": [r.get("version") for r in results]}
 
     merged = merge_changes_into_silver.expand(table=list(TABLES))
-    checks = [DataQualityOperator(task_id=f"validate_silver_{t}", suite=f"silver_{t}") for t in ("orders", "customers")
-              if t in TABLES]
+    checks = [DataQualityOperator(task_id=f"validate_silver_{t}", suite=f"silver_{t}") for t in TABLES
+              if has_suite(f"silver_{t}")]
     merged >> checks >> announce_silver(merged)
 
 

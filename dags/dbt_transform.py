@@ -25,7 +25,7 @@ from airflow.sdk import DAG, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, SourceRenderingBehavior, TestBehavior, TestIndirectSelection
 
-from include.lakehouse import dbt_project as dbt
+from include.lakehouse.transform import dbt_project as dbt
 from lakehouse_airflow.assets import table_asset
 from lakehouse_airflow.defaults import dag_args
 
@@ -72,16 +72,16 @@ with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
 
         transform = dbt_manifest_missing()
 
-    @task(outlets=[table_asset(f"gold/{mart}") for mart in dbt.MARTS])
+    @task(outlets=[table_asset(f"gold/{mart}") for mart in dbt.marts()])
     def publish_marts() -> dict:
         """Copy the marts from DuckDB to gold/<mart> Delta tables (local target only)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         if dbt.target() != "local":
             raise AirflowSkipException(f"target {dbt.target()}: the marts already live in its catalog")
+        from lakehouse_airflow.reports import marts_published
+
         results = [r.to_dict() for r in dbt.publish_marts()]
-        return {"rows_inserted": sum(r["rows_inserted"] for r in results),
-                "report_lines": [f"{r['table'].rsplit('/', 2)[-2]}/{r['table'].rsplit('/', 1)[-1]}: "
-                                 f"{r['rows_inserted']} rows, v{r['version']}" for r in results]}
+        return {"rows_inserted": sum(r["rows_inserted"] for r in results), **marts_published(results)}
 
     check_sources() >> transform >> publish_marts()

@@ -24,7 +24,7 @@ from lakehouse_airflow.operators.delta_maintenance import DeltaMaintenanceOperat
 def delta_maintenance():
     @task
     def list_registered_tables() -> list[str]:
-        from include.lakehouse.config import registered_tables
+        from include.lakehouse.tables.registry import registered_tables
 
         return registered_tables()
 
@@ -35,17 +35,12 @@ def delta_maintenance():
 
     @task(trigger_rule="all_done")
     def report_maintenance(reports: list[dict]) -> dict:
-        from include.lakehouse.maintenance_policy import format_report
+        from lakehouse_airflow.reports import maintenance
 
-        rows = [r for r in reports if r]
-        for line in format_report(rows):
+        report = maintenance([r for r in reports if r])
+        for line in report["report_lines"]:
             print(line)
-        done = [r for r in rows if r.get("status") in ("success", "dry_run")]
-        return {
-            "counts": {"tables maintained": len(done),
-                       "files compacted away": sum(max(0, r["files_before"] - r["files_after"]) for r in done)},
-            "report_lines": format_report(rows),
-        }
+        return report
 
     report_maintenance(maintained.output)
 

@@ -41,7 +41,9 @@ def evaluate_models():
             send_alert({"kind": "model_decision", "severity": "critical" if decision["action"] != "promote"
                         else "warning", **fields, "summary": f"{decision['action']}: {decision['reason']}",
                         "dedup_key": f"model_decision/{fields['run_id']}/{decision['action']}"})
-        return outcome
+        from lakehouse_airflow.reports import evaluation
+
+        return {**outcome, **evaluation(outcome)}
 
     evaluate_on_matured_labels()
 

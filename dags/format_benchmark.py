@@ -27,12 +27,13 @@ def format_benchmark():
     def benchmark_formats(params=None, dag_run=None) -> dict:
         from include.lakehouse.formats.benchmark import run
 
+        from lakehouse_airflow.reports import benchmark
+
         result = run(params.get("rows"), repeats=int(params.get("repeats") or 1), run_id=dag_run.run_id)
-        lines = [f"{r['format']:8} {r['operation']:22} {r['seconds']:8.3f} s" for r in result["results"]]
-        for line in lines:
+        report = benchmark(result)
+        for line in report["report_lines"][1:]:
             print(line)
-        return {"counts": {"benchmark rows": len(result["results"])},
-                "report_lines": [f"report: {result['report']} ({result['rows']:,} rows)", *lines]}
+        return report
 
     benchmark_formats()
 

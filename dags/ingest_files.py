@@ -41,20 +41,18 @@ def ingest_files():
     @task(outlets=[table_asset("bronze/orders"), table_asset("quarantine/orders")])
     def load_new_files_into_bronze(files: list[str], dag_run=None) -> dict:
         from include.lakehouse.ingest.files import ingest_new_files
+        from lakehouse_airflow.reports import files_ingested
 
         loaded = ingest_new_files("orders", batch_id=dag_run.run_id)
-        return {"files": loaded, "counts": {
-            "files loaded": sum(1 for f in loaded if f["status"] == "loaded"),
-            "files quarantined whole": sum(1 for f in loaded if f["status"] == "quarantined"),
-            "files waiting": sum(1 for f in loaded if f["status"] == "waiting"),
-            "rows into bronze": sum(f["rows_inserted"] for f in loaded),
-            "rows quarantined": sum(f["rows_quarantined"] for f in loaded)}}
+        return {"files": loaded, **files_ingested(loaded)}
 
     @task
     def check_bronze_orders() -> dict:
-        from include.lakehouse.ingest.landing import check_bronze
+        from include.lakehouse.source.landing import check_bronze
+        from lakehouse_airflow.reports import bronze_checked
 
-        return check_bronze("orders")
+        result = check_bronze("orders")
+        return {**result, **bronze_checked(result)}
 
     validate = DataQualityOperator(task_id="validate_bronze_orders", suite="bronze_orders")
     load_new_files_into_bronze(wait_for_new_landing_files()) >> check_bronze_orders() >> validate

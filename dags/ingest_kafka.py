@@ -38,9 +38,10 @@ def ingest_kafka():
         from include.lakehouse.ingest.kafka import ingest_topic
 
         config = dict(BaseHook.get_connection("kafka_default").extra_dejson)
+        from lakehouse_airflow.reports import topic_ingested
+
         result = ingest_topic(topic, config, batch_id=dag_run.run_id)
-        return {**result, "counts": {"messages into bronze": result["rows_inserted"],
-                                     "messages quarantined": result["rows_quarantined"]}}
+        return {**result, **topic_ingested(result)}
 
     # one asset event per table per run, after every topic landed and was checked (on a mapped
     # task each instance would announce every table: one downstream run per instance)

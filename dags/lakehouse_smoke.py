@@ -23,19 +23,19 @@ DAILY_REVENUE = table_asset("gold/smoke_daily_revenue")
 def lakehouse_smoke():
     @task(outlets=[SMOKE_ORDERS])
     def append_orders_to_bronze(dag_run=None) -> dict:
-        from include.lakehouse.smoke import append_smoke_orders
+        from include.lakehouse.quality.smoke import append_smoke_orders
 
         return append_smoke_orders(run_day(dag_run), run_id=dag_run.run_id)
 
     @task(outlets=[DAILY_REVENUE])
     def merge_daily_revenue_into_gold(dag_run=None) -> dict:
-        from include.lakehouse.smoke import merge_daily_revenue
+        from include.lakehouse.quality.smoke import merge_daily_revenue
 
         return merge_daily_revenue(run_day(dag_run))
 
     @task
     def check_tables_read_back(dag_run=None) -> dict:
-        from include.lakehouse.smoke import check_smoke_tables
+        from include.lakehouse.quality.smoke import check_smoke_tables
 
         return check_smoke_tables(run_day(dag_run))
 

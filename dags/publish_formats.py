@@ -31,22 +31,19 @@ GOLD = registered_tables("gold")
 def publish_formats():
     @task(map_index_template="{{ task.op_kwargs['table'] }}")
     def publish_table(table: str, dag_run=None) -> dict:
-        from include.lakehouse.formats.publish import format_report, publish_table as publish
+        from include.lakehouse.formats.publish import publish_table as publish
+        from lakehouse_airflow.reports import format_publish_report
 
         result = publish(table, run_id=dag_run.run_id)
-        for line in format_report([result]):
+        for line in format_publish_report([result]):
             print(line)
         return result
 
     @task(outlets=[table_asset("ops/format_publish_log")], trigger_rule="all_done")
     def report_publish(results: list[dict]) -> dict:
-        from include.lakehouse.formats.publish import format_report
+        from lakehouse_airflow.reports import published
 
-        rows = [r for r in results if r]
-        published = [f for r in rows if r.get("status") == "published" for f in r["formats"]]
-        return {"counts": {"tables published": sum(1 for r in rows if r.get("status") == "published"),
-                           "format snapshots written": sum(f["snapshots_written"] for f in published)},
-                "report_lines": format_report(rows)}
+        return published([r for r in results if r])
 
     report_publish(publish_table.expand(table=GOLD))
 

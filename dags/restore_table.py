@@ -39,7 +39,7 @@ from lakehouse_airflow.defaults import dag_args
 def restore_table():
     @task(outlets=[table_asset("ops/maintenance_log")])
     def restore_requested_version(params=None, dag_run=None, ti=None) -> dict:
-        from include.lakehouse.maintenance_policy import restore_to
+        from include.lakehouse.maintenance.restore import restore_to
 
         return restore_to(
             params["table"], version=params["version"], timestamp=params["timestamp"], reason=params["reason"],

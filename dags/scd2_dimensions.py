@@ -27,11 +27,13 @@ DIMENSIONS = configured_dimensions()  # gold dimension -> silver source, from so
 def scd2_dimensions():
     @task(map_index_template="{{ task.op_kwargs['dimension'] }}")
     def apply_silver_changes_to_dimension(dimension: str) -> dict:
-        from include.lakehouse.cdc_flow import build_dimension
+        from include.lakehouse.dimensions.build import build_dimension
+
+        from lakehouse_airflow import reports
 
         result = build_dimension(dimension)
-        print(f"gold/{dimension}: {result.get('counts') or result.get('detail')}")
-        return result
+        print(reports.dimension_line(result))
+        return {**result, **reports.dimension_built(result)}
 
     @task(outlets=[table_asset(f"gold/{d}") for d in DIMENSIONS])
     def announce_dimensions(results: list[dict]) -> dict:

@@ -25,7 +25,7 @@ from lakehouse_airflow.defaults import dag_args, run_day
 def shop_source():
     @task(outlets=[LANDING_ORDERS])
     def deliver_orders_file_to_landing(dag_run=None) -> dict:
-        from include.lakehouse.ingest.landing import deliver_orders_file
+        from include.lakehouse.source.landing import deliver_orders_file
 
         return deliver_orders_file(run_day(dag_run))
 
@@ -33,23 +33,26 @@ def shop_source():
     def create_kafka_topics() -> dict:
         from airflow.providers.apache.kafka.hooks.client import KafkaAdminClientHook
 
-        from include.lakehouse.kafka_topics import ensure_topics
+        from include.lakehouse.source.kafka_topics import ensure_topics
+
+        from lakehouse_airflow.reports import topics_created
 
         result = ensure_topics(KafkaAdminClientHook(kafka_config_id="kafka_default").get_conn)
-        return {**result, "counts": {"Kafka topics created": len(result["created"])},
-                "report_lines": result["differs"]}
+        return {**result, **topics_created(result)}
 
     @task(outlets=[KAFKA_SHOP])
     def publish_shop_changes_to_kafka(dag_run=None) -> dict:
         from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
 
-        from include.lakehouse.ingest.producer import publish_day, published_topics
-        from include.lakehouse.shop import ShopSource
+        from include.lakehouse.source.generator import ShopSource
+        from include.lakehouse.source.producer import publish_day, published_topics
 
         producer = KafkaProducerHook(kafka_config_id="kafka_default").get_producer()
         day = ShopSource().day_for(run_day(dag_run))
+        from lakehouse_airflow.reports import shop_published
+
         sent = [publish_day(producer, topic, day) for topic in published_topics()]
-        return {"topics": sent, "counts": {"messages published": sum(s["messages"] for s in sent)}}
+        return {"topics": sent, **shop_published(sent)}
 
     deliver_orders_file_to_landing()
     create_kafka_topics() >> publish_shop_changes_to_kafka()

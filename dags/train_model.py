@@ -30,9 +30,11 @@ def train_model():
     def train_and_register(dag_run=None) -> dict:
         from include.lakehouse.ml.training import NoTrainingData, train_for_run
         from lakehouse_airflow.alerts import skip_and_alert
+        from lakehouse_airflow.reports import training
 
         try:
-            return train_for_run(run_day(dag_run))
+            outcome = train_for_run(run_day(dag_run))
+            return {**outcome, **training(outcome)}
         except NoTrainingData as exc:  # e.g. a weekly run on a fresh deployment: say why, skip
             skip_and_alert("training_skipped", exc)
 

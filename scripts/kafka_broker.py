@@ -34,7 +34,7 @@ def start(port: int, log: Path) -> subprocess.Popen:
     from confluent_kafka.admin import AdminClient
 
     from include.lakehouse.ingest.kafka import cluster_metadata
-    from include.lakehouse.kafka_topics import ensure_topics
+    from include.lakehouse.source.kafka_topics import ensure_topics
 
     proc = subprocess.Popen(broker_cmd(port), stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 30

@@ -22,8 +22,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from include.lakehouse.errors import LakehouseError
     from include.lakehouse.ingest.kafka import topics
-    from include.lakehouse.kafka_topics import ensure_topics
-    from include.lakehouse.ingest.producer import publish_day
+    from include.lakehouse.source.kafka_topics import ensure_topics
+    from include.lakehouse.source.producer import publish_day
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bootstrap", default="127.0.0.1:19092")

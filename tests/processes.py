@@ -97,7 +97,7 @@ def compact_until(uri: str, app_id: str, version: int, *, timeout: float = 60) -
     the writer under test has recorded `version` for `app_id`, so every one of its commits races one."""
     from deltalake import DeltaTable
 
-    from include.lakehouse import maintenance
+    import include.lakehouse.maintenance.operations as maintenance
 
     deadline = time.monotonic() + timeout
     while DeltaTable(uri).transaction_version(app_id) != version and time.monotonic() < deadline:

@@ -2,6 +2,7 @@
 
 Each message names the table and says how to fix the problem, because the first reader
 is an on-call engineer looking at a task log, not the author of the code.
+Never imports another lakehouse module (everything imports this one).
 """
 
 from __future__ import annotations

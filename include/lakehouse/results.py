@@ -1,6 +1,8 @@
 """The result every table operation returns: what changed, at which version, how fast.
 
 Tasks push `to_dict()` to XCom and log `summary()`; `make demo` sums the row counts.
+Never reads or writes a table; demo counts and report lines are built on the Airflow side
+(plugins/lakehouse_airflow/reports.py).
 """
 
 from __future__ import annotations

@@ -55,6 +55,6 @@ SCORING_GATE = Asset(name="ml/churn_scoring_gate", uri="lakehouse://ml/churn_sco
 
 def registered_tables(layer: str) -> list[str]:
     """Registered tables of one layer (tables.yaml), e.g. every gold table for publish_formats."""
-    from include.lakehouse.config import load_registry
+    from include.lakehouse.tables.registry import load_registry
 
     return sorted(name for name, spec in load_registry().items() if spec.layer == layer)

@@ -63,7 +63,7 @@ def test_dbt_dag_without_its_manifest_parses_and_says_what_to_do(airflow_db, tmp
     with the way out; nothing runs dbt while parsing."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from include.lakehouse import dbt_project
+    from include.lakehouse.transform import dbt_project
 
     monkeypatch.setenv("DBT_MANIFEST_PATH", str(tmp_path / "nowhere" / "manifest.json"))
     monkeypatch.setattr(dbt_project, "run_dbt", lambda *a, **k: pytest.fail("dbt ran at parse time"))
@@ -79,7 +79,7 @@ def test_dbt_dag_renders_from_a_manifest_outside_the_mounted_folders(airflow_db,
     """What the image does: the manifest is built into DBT_MANIFEST_PATH, outside include/."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from include.lakehouse import dbt_project
+    from include.lakehouse.transform import dbt_project
 
     manifest = tmp_path / "dbt_manifest" / "manifest.json"
     monkeypatch.setenv("DBT_MANIFEST_PATH", str(manifest))

@@ -53,7 +53,7 @@ def test_topics_get_the_declared_partitions_and_retention_and_a_rerun_changes_no
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, ConfigResource
 
-    from include.lakehouse.kafka_topics import ensure_topics, topic_specs
+    from include.lakehouse.source.kafka_topics import ensure_topics, topic_specs
 
     admin = AdminClient(bare_broker)
     specs = {s.name: s for s in topic_specs()}
@@ -87,7 +87,7 @@ def test_without_the_topics_publishing_fails_on_a_cluster_that_does_not_auto_cre
 def test_a_topic_with_other_partitions_is_reported_not_changed(bare_broker):
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from include.lakehouse.kafka_topics import ensure_topics
+    from include.lakehouse.source.kafka_topics import ensure_topics
 
     admin = AdminClient(bare_broker)
     for future in admin.create_topics([NewTopic("shop.order_events", num_partitions=1)]).values():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.dbt.conftest import negative_amount, shop_lakehouse  # noqa: F401 (fixture)
+from tests.transform.conftest import negative_amount, shop_lakehouse  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,8 @@ def rows(start: int, count: int, amount: float = 1.0) -> pa.Table:
 @pytest.fixture()
 def gold_table(lakehouse_root):
     """gold/fct_daily_revenue keyed on order_date... here on `orders` (unique), with 6 versions."""
-    from include.lakehouse import delta, maintenance
+    from include.lakehouse.tables import delta
+    import include.lakehouse.maintenance.operations as maintenance
 
     uri = f"{lakehouse_root}/{TABLE}"
     delta.append(uri, rows(0, 2000))                                   # v0

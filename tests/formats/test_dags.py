@@ -7,7 +7,7 @@ from pathlib import Path
 
 from airflow.dag_processing.dagbag import DagBag
 
-from include.lakehouse.config import load_registry
+from include.lakehouse.tables.registry import load_registry
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 

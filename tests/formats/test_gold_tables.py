@@ -4,9 +4,9 @@ in Delta, Iceberg and Hudi (their real types: decimals, dates, timestamps, boole
 
 from __future__ import annotations
 
-from include.lakehouse import dbt_project
 from include.lakehouse.formats import publish, query
-from tests.dbt.conftest import dbt_args, shop_lakehouse  # noqa: F401 - the fixture
+from include.lakehouse.transform import dbt_project
+from tests.transform.conftest import dbt_args, shop_lakehouse  # noqa: F401 - the fixture
 
 
 def test_every_gold_table_of_the_pipeline_reads_the_same_in_every_format(shop_lakehouse, tmp_path):  # noqa: F811

@@ -9,7 +9,7 @@ import os
 import pytest
 from deltalake import DeltaTable
 
-from include.lakehouse import maintenance
+import include.lakehouse.maintenance.operations as maintenance
 from include.lakehouse.formats import hudi, iceberg, publish, query
 from tests.formats.conftest import TABLE, rows
 from tests.processes import run_and_kill
@@ -43,7 +43,7 @@ def test_all_formats_agree_at_every_version_after_appends_merge_delete_compactio
 
 
 def test_incremental_and_idempotent_reruns(gold_table):
-    from include.lakehouse import delta
+    from include.lakehouse.tables import delta
 
     publish.publish_table(TABLE, upto=1)
     again = publish.publish_table(TABLE, upto=1)
@@ -96,7 +96,7 @@ def test_vacuum_refuses_while_iceberg_references_removed_files_then_runs_after_e
     # the vacuum's own commits and what comes after translate too
     vacuumed_at = DeltaTable(gold_table).version() - 1  # VACUUM START, VACUUM END
     monkeypatch.setattr(iceberg, "expire", expire_with_table_retention)  # back to the table's 168 h
-    from include.lakehouse import delta
+    from include.lakehouse.tables import delta
 
     delta.append(gold_table, rows(7000, 25))
     # Iceberg: a snapshot each for VACUUM START, VACUUM END and the append; Hudi: an instant for the
@@ -106,7 +106,7 @@ def test_vacuum_refuses_while_iceberg_references_removed_files_then_runs_after_e
 
 
 def test_partitioned_tables_fall_back_to_rewrite_and_say_why(lakehouse_root):
-    from include.lakehouse import delta
+    from include.lakehouse.tables import delta
 
     uri = f"{lakehouse_root}/gold/partitioned"
     delta.append(uri, rows(0, 500), partition_by=["order_date"])
@@ -118,7 +118,7 @@ def test_partitioned_tables_fall_back_to_rewrite_and_say_why(lakehouse_root):
 
 
 def test_versions_vacuumed_before_they_were_published_are_skipped_not_stuck(lakehouse_root):
-    from include.lakehouse import delta
+    from include.lakehouse.tables import delta
 
     uri = f"{lakehouse_root}/gold/lagging"
     delta.append(uri, rows(0, 500))                     # v0: file A
@@ -139,7 +139,7 @@ def test_any_sequence_of_writes_and_publishes_keeps_the_formats_in_agreement(lak
     (a plain reference: Delta itself at the same version)."""
     import random
 
-    from include.lakehouse import delta
+    from include.lakehouse.tables import delta
 
     rng = random.Random(seed)
     uri = f"{lakehouse_root}/gold/random_{seed}"
@@ -170,7 +170,7 @@ def test_required_column_in_delta_with_optional_parquet_fields_publishes(lakehou
     writer) mark the column optional: Iceberg mirrors columns as optional, Delta enforces."""
     import pyarrow as pa
 
-    from include.lakehouse import delta
+    from include.lakehouse.tables import delta
 
     uri = f"{lakehouse_root}/gold/required"
     schema = pa.schema([pa.field("status", pa.string()), pa.field("orders", pa.int64(), nullable=False)])
@@ -182,7 +182,7 @@ def test_required_column_in_delta_with_optional_parquet_fields_publishes(lakehou
 
 
 def test_maintenance_report_says_the_vacuum_was_refused_and_why(gold_table):
-    from include.lakehouse.maintenance_policy import apply_policy
+    from include.lakehouse.maintenance.policy import apply_policy
 
     publish.publish_table(TABLE, upto=2)
     report = apply_policy(TABLE, retention_hours=0, vacuum_override_reason="test")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from include.lakehouse import delta
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.formats import publish, query
+from include.lakehouse.tables import delta
 from tests.formats.conftest import rows
 
 

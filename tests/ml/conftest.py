@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from include.lakehouse.scd import apply_scd2
-from include.lakehouse.shop import ShopSource
+from include.lakehouse.dimensions.scd2 import apply_scd2
+from include.lakehouse.source.generator import ShopSource
 
 START = date(2024, 1, 1)
 DAYS = 45
@@ -92,8 +92,8 @@ def write_world(as_of_dates: list[str], churned_by_date: dict | None = None, see
     import numpy as np
     import pyarrow as pa
 
-    from include.lakehouse.delta import append, open_table, overwrite_partition
     from include.lakehouse.ml import settings as ml
+    from include.lakehouse.tables.delta import append, open_table, overwrite_partition
 
     world, orders = {}, []
     for i, as_of in enumerate(as_of_dates):

@@ -74,7 +74,7 @@ def test_labels_are_strictly_after_the_as_of_date_and_only_matured_dates_after_t
     assert set(judged["model_version"]) == {champion} and (judged["labels"] == len(world[TRAIN][0])).all()
     assert (judged["auc"] > 0.75).all() and judged["precision_at_top"].between(0, 1).all()
     assert judged["brier"].notna().all() and judged["calibration_error"].notna().all()
-    assert result["decision"]["action"] == "hold" and result["counts"]["evaluation rows"] == 2
+    assert result["decision"]["action"] == "hold" and len(result["rows"]) == 2
     evaluation.evaluate(RUN_DAY)  # a rerun replaces its rows
     assert len(DeltaTable(ml_table(ml.EVALUATION_TABLE)).to_pandas()) == 2
 

@@ -40,8 +40,8 @@ def test_champion_serves_explained_scores_and_the_challenger_only_shadows(mlflow
     assert result["shadow"]["shadow_rank_correlation"] < 0  # the inverted model ranks the other way round
     assert 0 <= result["shadow"]["shadow_agreement"] < 0.5
     assert len(explanations) == ml.explain_top_k() * len(frame) and set(explanations["model_version"]) == {champion}
-    assert result["counts"] == {"customers scored": len(frame), "explanations": len(explanations),
-                                "shadow scores": len(frame)}
+    assert (result["customers_scored"], result["explanations"], result["shadow"]["rows_scored"]) == (
+        len(frame), len(explanations), len(frame))
     run = client.search_runs([client.get_experiment_by_name(ml.EXPERIMENT).experiment_id],
                              "tags.kind = 'batch_inference'")[0]
     assert run.data.tags["shadow_model_version"] == challenger

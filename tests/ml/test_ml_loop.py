@@ -25,7 +25,7 @@ def test_features_are_point_in_time_and_a_rerun_replaces_the_partition(ml_lakeho
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from include.lakehouse.shop import ShopSource
+    from include.lakehouse.source.generator import ShopSource
 
     as_of = day(20)
     result = build_features(spark, [as_of])

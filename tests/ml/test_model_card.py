@@ -33,8 +33,7 @@ def test_training_writes_a_model_card_logs_it_and_records_the_first_champion(tra
     from include.lakehouse.ml.training import mlflow_client
 
     assert trained["as_of_date"] == "2024-01-01" and trained["new_champion"] and trained["champion_version"] == "1"
-    assert trained["report_lines"][0].startswith("cold start: no baseline on 2023-12-01")
-    assert trained["counts"] == {"models trained": 1, "model cards": 1, "challengers": 0}
+    assert trained["notes"][0].startswith("cold start: no baseline on 2023-12-01")
     card = Path(trained["model_card"])
     assert card == mlflow_store.parent / "reports" / "models" / f"{ml.MODEL_NAME}_v1.html"
     page = card.read_text()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from deltalake import DeltaTable
+from lakehouse_airflow.reports import training as training_report
 
 from include.lakehouse.ml import settings as ml
 from tests.ml.conftest import fit_pipeline, register, write_world
@@ -36,7 +37,7 @@ def test_a_later_model_is_challenger_only_even_when_it_beats_the_champion_on_its
     assert (alias(client, "champion"), alias(client, "challenger")) == (bad, first["model_version"])
     second = training.train(NEWEST)  # a newer challenger replaces the older one
     assert (alias(client, "champion"), alias(client, "challenger")) == (bad, second["model_version"])
-    assert "-> challenger (champion v1 serves; evaluate_models promotes" in second["report_lines"][0]
+    assert second["verdict"].startswith("challenger (champion v1 serves; evaluate_models promotes")
     moves = decisions(mlflow_store)
     assert list(moves["action"]) == ["first_champion", "challenger", "challenger"]
     assert list(moves["to_version"]) == [bad, first["model_version"], second["model_version"]]
@@ -60,7 +61,9 @@ def test_a_cold_start_trains_a_baseline_champion_and_the_newest_model_as_challen
     assert [(t["model_version"], t["as_of_date"], t["new_champion"]) for t in outcome["trained"]] == [
         ("1", BASELINE, True), ("2", NEWEST, False)]
     assert (outcome["model_version"], outcome["champion_version"], outcome["new_champion"]) == ("2", "1", True)
-    assert outcome["counts"] == {"models trained": 2, "model cards": 2, "challengers": 1}
+    report = training_report(outcome)  # what train_model's task returns for `make demo`
+    assert report["counts"] == {"models trained": 2, "model cards": 2, "challengers": 1}
+    assert [line.split(" -> ")[1].split(" (")[0] for line in report["report_lines"]] == ["champion", "challenger"]
     client = training.mlflow_client()
     assert (alias(client, "champion"), alias(client, "challenger")) == ("1", "2")
     assert list(decisions(mlflow_store)["action"]) == ["first_champion", "challenger"]
@@ -79,4 +82,4 @@ def test_a_cold_start_whose_newest_window_has_no_features_still_announces_the_ba
     outcome = training.train_for_run(RUN_DAY)
     assert [(t["model_version"], t["as_of_date"]) for t in outcome["trained"]] == [("1", BASELINE)]
     assert outcome["new_champion"] and outcome["champion_version"] == "1"
-    assert outcome["report_lines"][0].startswith(f"no model on {NEWEST} (features/customer_features has no rows")
+    assert outcome["notes"][0].startswith(f"no model on {NEWEST} (features/customer_features has no rows")

@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from deltalake import write_deltalake
 
 from lakehouse_airflow.operators.data_quality import DataQualityOperator
-from tests.lakehouse.test_quality import orders
+from tests.quality.test_expectations import orders
 
 
 def context():

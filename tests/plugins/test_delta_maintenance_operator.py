@@ -6,9 +6,9 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from include.lakehouse.config import get_table
 from include.lakehouse.errors import LakehouseError
-from include.lakehouse.maintenance import read_table
+from include.lakehouse.maintenance.operations import read_table
+from include.lakehouse.tables.registry import get_table
 from lakehouse_airflow.operators.delta_maintenance import DeltaMaintenanceOperator
 
 
@@ -31,7 +31,7 @@ def test_success_and_failure_are_both_logged_and_a_retry_logs_once(lakehouse_roo
 def test_a_success_after_a_failed_try_is_logged_next_to_it(lakehouse_root, monkeypatch):
     from types import SimpleNamespace
 
-    from include.lakehouse import maintenance_policy
+    import include.lakehouse.maintenance.policy as maintenance_policy
 
     for i in range(3):
         write_deltalake(get_table("silver/customers").uri, pa.table({"customer_id": [i]}), mode="append")

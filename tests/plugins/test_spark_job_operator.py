@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from include.lakehouse.maintenance import read_table
-from include.lakehouse.smoke import append_smoke_orders
+from include.lakehouse.maintenance.operations import read_table
+from include.lakehouse.quality.smoke import append_smoke_orders
 from lakehouse_airflow.operators.spark_job import SparkJobOperator
 
 SPARK_HOME = Path(__import__("pyspark").__file__).parent

@@ -4,4 +4,5 @@ Delta stays the one table the pipelines write; `publish` translates each new Del
 into an Iceberg snapshot (add_files of the Delta files: no data copied) and a Hudi commit
 (hardlinked base files, a timeline from the Delta log), `query` reads any of the three with
 DuckDB, `benchmark` compares them on generated data.
+Never writes Delta: Delta stays the one table the pipelines write.
 """

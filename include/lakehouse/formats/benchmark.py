@@ -3,7 +3,7 @@ the sorted column (with the files each format scans), upsert, delete, compaction
 travel and storage; rows for `ops/format_benchmark` and a markdown report with PNG charts
 under `.local/reports/formats/`, including a cost model and 'which format when' for ML.
 
-Delta and Iceberg are written natively (delta-rs through include/lakehouse/delta.py and
+Delta and Iceberg are written natively (delta-rs through include/lakehouse/tables/delta.py and
 maintenance.py; pyiceberg). Hudi has no writer here, so its figures are the translation of
 each Delta commit (hardlinks + timeline) and hudi-rs reads. Everything happens in a
 throw-away lakehouse folder; only the result rows are written to the real one. Never
@@ -88,7 +88,8 @@ def _one_run(rows: int) -> list[dict[str, Any]]:
     from deltalake import DeltaTable
     from pyiceberg.expressions import EqualTo, LessThan
 
-    from include.lakehouse import delta, maintenance
+    from include.lakehouse.tables import delta
+    import include.lakehouse.maintenance.operations as maintenance
     from include.lakehouse.formats import hudi, iceberg
 
     data = generate(rows)
@@ -218,7 +219,7 @@ def _one_run(rows: int) -> list[dict[str, Any]]:
 
         # delete ~1%
         before = delta_bytes()[0]
-        seconds, _ = _timed(lambda: DeltaTable(d_uri).delete(f"customer_id < {cut}"))
+        seconds, _ = _timed(lambda: delta.delete_where(d_uri, f"customer_id < {cut}"))
         record("delta", "delete", seconds, written=delta_bytes()[0] - before)
         before = _disk(ice_dir)[0]
         seconds, _ = _timed(lambda: ice.delete(LessThan("customer_id", cut)))
@@ -288,7 +289,7 @@ def cost(r: dict[str, Any]) -> float:
 
 
 def _write_rows(results: list[dict[str, Any]], run_id: str) -> None:
-    from include.lakehouse.delta import append
+    from include.lakehouse.tables.delta import append
 
     schema = pa.schema([("run_id", pa.string()), ("rows", pa.int64()), ("format", pa.string()),
                         ("operation", pa.string()), ("seconds", pa.float64()), ("repeats", pa.int64()),

@@ -33,10 +33,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from include.lakehouse.config import is_remote, lakehouse_root
+from include.lakehouse.config import is_remote
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.failpoints import reach
 from include.lakehouse.formats import delta_source
+from include.lakehouse.tables.registry import folder, table_uri
 
 DELTA_VERSION = "lakehouse.delta.version"
 TOKEN = "0-0-0"
@@ -45,13 +46,13 @@ _NAMESPACE = uuid.UUID("6f1c1f4e-4d0a-4f43-9d0c-5b1f3d5e9a11")
 
 def table_path(name: str) -> Path:
     """`gold/fct_orders` -> `<lakehouse>/hudi/gold/fct_orders` (local lakehouses only)."""
-    root = lakehouse_root()
-    if is_remote(root):
-        raise LakehouseError(f"LAKEHOUSE_ROOT {root} is remote: Hudi translation hardlinks files and needs a "
+    base = folder("hudi")
+    if is_remote(base):
+        raise LakehouseError(f"LAKEHOUSE_ROOT is remote ({base}): Hudi translation hardlinks files and needs a "
                              "local lakehouse (a Spark + Hudi writer would write to object stores)")
     if "/" in name and not os.path.isabs(name):
-        return Path(root) / "hudi" / name
-    return Path(root) / "hudi" / "tables" / os.path.basename(name.rstrip("/"))
+        return Path(base) / name
+    return Path(base) / "tables" / os.path.basename(name.rstrip("/"))
 
 
 def _timeline(path: Path) -> Path:
@@ -257,7 +258,7 @@ def _empty(name: str, version: int | None) -> pa.Table:
 
     from include.lakehouse.config import storage_options
 
-    uri = name if os.path.isabs(name) or "://" in name else f"{lakehouse_root()}/{name}"
+    uri = table_uri(name)
     schema = delta_source.plain_schema(pa.schema(DeltaTable(uri, version=version, storage_options=storage_options())
                                                  .schema().to_arrow()))
     return schema.empty_table()

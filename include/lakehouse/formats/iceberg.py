@@ -25,10 +25,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.lakehouse.config import is_remote, lakehouse_root
+from include.lakehouse.config import is_remote
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.failpoints import reach
 from include.lakehouse.formats import delta_source
+from include.lakehouse.tables.registry import folder
 
 DELTA_VERSION = "lakehouse.delta.version"
 NAME_MAPPING = "schema.name-mapping.default"
@@ -39,11 +40,10 @@ def catalog_properties() -> dict[str, str]:
     raw = os.environ.get("LAKEHOUSE_ICEBERG_CATALOG")
     if raw:
         return {str(k): str(v) for k, v in json.loads(raw).items()}
-    root = lakehouse_root()
-    if is_remote(root):
-        raise LakehouseError(f"LAKEHOUSE_ROOT {root} is remote: set LAKEHOUSE_ICEBERG_CATALOG to a catalog "
+    warehouse = folder("warehouse")
+    if is_remote(warehouse):
+        raise LakehouseError(f"LAKEHOUSE_ROOT is remote ({warehouse}): set LAKEHOUSE_ICEBERG_CATALOG to a catalog "
                              "(e.g. {\"type\": \"rest\", \"uri\": ...} or {\"type\": \"glue\"})")
-    warehouse = os.path.join(root, "warehouse")
     os.makedirs(warehouse, exist_ok=True)
     return {"type": "sql", "uri": f"sqlite:///{warehouse}/catalog.db", "warehouse": f"file://{warehouse}"}
 

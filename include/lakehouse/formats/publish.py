@@ -3,7 +3,7 @@
 Owns the order of a publish (Iceberg, then Hudi, then expiry of Iceberg snapshots past the
 Delta table's vacuum retention), the publish record in `ops/format_publish_log` (one row per
 table, format and publish that translated something: versions, zero copy or rewrite and
-why) and the vacuum pin (`pinned_files`, consulted by maintenance.vacuum). Each format keeps
+why) and the vacuum pin (`pinned_files`, consulted by maintenance.operations.vacuum). Each format keeps
 its own translation state in its own commit, so a rerun is a no-op and a crash mid-publish
 leaves every format at a complete earlier version.
 
@@ -20,9 +20,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.lakehouse.config import lakehouse_root, load_registry, resolve
-from include.lakehouse.delta import append, try_open
 from include.lakehouse.formats import hudi, iceberg
+from include.lakehouse.tables.delta import append, try_open
+from include.lakehouse.tables.registry import folder, load_registry, name_of, resolve
 
 log = logging.getLogger(__name__)
 FORMATS = ("iceberg", "hudi")
@@ -39,7 +39,7 @@ def publish_table(name: str, *, formats: tuple[str, ...] = FORMATS, upto: int | 
                   run_id: str | None = None) -> dict[str, Any]:
     """Translate the new Delta versions of one table into every format; record what was done."""
     uri, spec = resolve(name)
-    name = table_name_for(uri)  # a path under the lakehouse gets its <layer>/<name>
+    name = name_of(uri)  # a path under the lakehouse gets its <layer>/<name>
     if try_open(uri) is None:
         return {"table": name, "status": "skipped", "detail": "no Delta table yet"}
     keys = list(spec.keys) if spec else []
@@ -92,33 +92,14 @@ def publish_all(layers: tuple[str, ...] = PUBLISHED_LAYERS, run_id: str | None =
     return out
 
 
-def table_name_for(uri: str) -> str:
-    """The registry-style name of a table path under the lakehouse (`<layer>/<name>`), else the path."""
-    root = lakehouse_root().rstrip("/")
-    plain = uri.removeprefix("file://").rstrip("/")
-    return plain[len(root) + 1:] if plain.startswith(root + "/") else plain
-
-
 def pinned_files(uri: str) -> set[str]:
     """Files of the Delta table at `uri` that an Iceberg snapshot still references (vacuum pin).
     Hudi holds its own hardlinks, so it pins nothing. Cheap when nothing was ever published."""
     if not os.environ.get("LAKEHOUSE_ICEBERG_CATALOG"):
-        root = lakehouse_root()
-        if "://" not in root and not os.path.exists(os.path.join(root, "warehouse", "catalog.db")):
+        warehouse = folder("warehouse")
+        if "://" not in warehouse and not os.path.exists(os.path.join(warehouse, "catalog.db")):
             return set()
-    return iceberg.referenced_files(table_name_for(uri))
+    return iceberg.referenced_files(name_of(uri))
 
 
-def format_report(results: list[dict[str, Any]]) -> list[str]:
-    lines = []
-    for r in results:
-        if r.get("status") != "published":
-            lines.append(f"{r['table']}: {r.get('status')} ({r.get('detail', '')})")
-            continue
-        parts = [f"{f['format']} v{f['to_version']} (+{f['snapshots_written']} {f['mode']}"
-                 + (f", {f['reason']}" if f.get("reason") else "") + ")" for f in r["formats"]]
-        lines.append(f"{r['table']}: " + "; ".join(parts))
-    return lines
-
-
-__all__ = ["publish_table", "publish_all", "publishable_tables", "pinned_files", "format_report"]
+__all__ = ["publish_table", "publish_all", "publishable_tables", "pinned_files"]

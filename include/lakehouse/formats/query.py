@@ -13,9 +13,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.lakehouse.config import resolve, storage_options
+from include.lakehouse.config import storage_options
 from include.lakehouse.errors import LakehouseError
-from include.lakehouse.formats import delta_source, hudi, iceberg
+from include.lakehouse.formats import hudi, iceberg
+from include.lakehouse.tables.registry import resolve
 
 FORMATS = ("delta", "iceberg", "hudi")
 EXTENSIONS = ("delta", "avro", "iceberg")  # iceberg reads its manifests with avro
@@ -27,7 +28,7 @@ def connect():
 
     import duckdb
 
-    from include.lakehouse.dbt_project import duckdb_extension_directory, duckdb_extension_repo
+    from include.lakehouse.transform.dbt_project import duckdb_extension_directory, duckdb_extension_repo
 
     try:
         directory = duckdb_extension_directory()
@@ -69,10 +70,10 @@ def relation(con, table: str, fmt: str, version: int | None = None) -> str:
 
 
 def delta_source_name(table: str) -> str:
-    from include.lakehouse.formats.publish import table_name_for
+    from include.lakehouse.tables.registry import name_of
 
     uri, _ = resolve(table)
-    return table_name_for(uri)
+    return name_of(uri)
 
 
 def read(table: str, fmt: str = "delta", *, version: int | None = None, sql: str = "SELECT * FROM t",

@@ -52,9 +52,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.config import SOURCES_FILE, lakehouse_root, load_sources, table_ref
-from include.lakehouse.delta import append, position, try_open
+from include.lakehouse.config import SOURCES_FILE, load_sources
 from include.lakehouse.errors import LakehouseError
+from include.lakehouse.tables.delta import append, position, try_open
+from include.lakehouse.tables.registry import folder as registry_folder, landing_dir, table_ref
 
 log = logging.getLogger(__name__)
 
@@ -127,14 +128,6 @@ def contract(source: str) -> FileContract:
         raise LakehouseError(f"{SOURCES_FILE}: files.{source}.settle_seconds must be a number >= 0, not {settle!r}")
     return FileContract(source, {c: _arrow_type(t) for c, t in spec["columns"].items()},
                         tuple(spec.get("required") or ()), dict(spec.get("checks") or {}), formats, float(settle))
-
-
-def landing_dir(source: str) -> Path:
-    root = lakehouse_root()
-    if "://" in root:
-        raise LakehouseError("file ingest reads a local landing folder; LAKEHOUSE_ROOT is remote "
-                             "(mount the landing zone or use an object-store sensor)")
-    return Path(root) / "landing" / source
 
 
 def file_format(source: str, name: str) -> tuple[str, bool]:
@@ -374,7 +367,7 @@ def parse_file(source: str, path: Path, content: bytes | None = None) -> tuple[p
 
 def _keep_bytes(source: str, name: str, sha256: str, content: bytes) -> str:
     """A copy of a quarantined file's bytes, addressed by content, written atomically; returns its path."""
-    folder = Path(lakehouse_root()) / "quarantine" / "_files" / source / sha256
+    folder = Path(registry_folder("quarantine", "_files", source, sha256))
     target = folder / name
     if not target.exists():
         folder.mkdir(parents=True, exist_ok=True)

@@ -34,10 +34,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from include.lakehouse.config import load_sources, table_ref
-from include.lakehouse.delta import append, position, try_open, with_commit_retries
+from include.lakehouse.config import load_sources
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.failpoints import reach
+from include.lakehouse.tables.delta import append, position, try_open, with_commit_retries
+from include.lakehouse.tables.registry import table_ref
 
 BRONZE_SCHEMA = pa.schema([
     ("key", pa.string()), ("key_raw", pa.binary()), ("partition", pa.int32()), ("offset", pa.int64()),

@@ -1,7 +1,8 @@
 """The drift gate: Evidently data drift between the champion's training reference and the
 latest features (and prediction drift once predictions exist). The HTML report is saved
 and logged to MLflow, one row goes to ops/drift_log, and a verdict says what to do:
-`pass` (score), `drift` (block scoring, retrain), `no_champion` (block, train), `no_features`."""
+`pass` (score), `drift` (block scoring, retrain), `no_champion` (block, train), `no_features`.
+Never scores or trains itself: the verdict is data; the Airflow side alerts and reports on it."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.delta import append, try_open
 from include.lakehouse.ml import settings as ml
+from include.lakehouse.tables.delta import append, try_open
 
 
 def latest_as_of(table: str = ml.FEATURES_TABLE) -> str | None:
@@ -91,7 +92,7 @@ def check_drift(as_of: str | None = None, threshold: float | None = None, curren
 
 
 def _log(result: dict[str, Any]) -> dict[str, Any]:
-    """Append the check to ops/drift_log and add the summary line for the demo/XCom."""
+    """Append the check to ops/drift_log; returns the check."""
     row = {"checked_at": datetime.now(timezone.utc), "as_of_date": result.get("as_of_date"),
            "model_name": ml.MODEL_NAME, "model_version": result.get("model_version"),
            "drift_share": result.get("drift_share"), "threshold": result.get("threshold"),
@@ -100,5 +101,4 @@ def _log(result: dict[str, Any]) -> dict[str, Any]:
         ("checked_at", pa.timestamp("us", tz="UTC")), ("as_of_date", pa.string()), ("model_name", pa.string()),
         ("model_version", pa.string()), ("drift_share", pa.float64()), ("threshold", pa.float64()),
         ("verdict", pa.string()), ("report_path", pa.string()), ("detail", pa.string())])))
-    return {**result, "report_lines": [f"drift check {result.get('as_of_date')}: {result['verdict']} - "
-                                       f"{result.get('detail')}"]}
+    return result

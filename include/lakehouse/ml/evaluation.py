@@ -31,8 +31,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.delta import append, merge_upsert, try_open
 from include.lakehouse.ml import settings as ml
+from include.lakehouse.tables.delta import append, merge_upsert, try_open
 
 DECISION_SCHEMA = pa.schema([
     ("decided_at", pa.timestamp("us", tz="UTC")), ("model_name", pa.string()), ("action", pa.string()),
@@ -198,14 +198,14 @@ def evaluate(run_day: str) -> dict[str, Any]:
     ops/model_evaluation; take the promotion / rollback decision. Returns what happened."""
     import mlflow
 
-    from include.lakehouse.delta import open_table
     from include.lakehouse.ml.training import champion, features_at, labels, mlflow_client, scores
+    from include.lakehouse.tables.delta import open_table
 
     client = mlflow_client()
     current = champion(client)
     if current is None:
-        return {"decision": {"action": "none", "reason": "no champion yet"}, "counts": {"evaluation rows": 0},
-                "report_lines": ["evaluation: no champion yet, nothing to evaluate"]}
+        return {"run_day": run_day, "matured_dates": [], "rows": [],
+                "decision": {"action": "none", "reason": "no champion yet"}}
     models = {"champion": current}
     contender = challenger(client)
     if contender is not None:
@@ -243,19 +243,9 @@ def evaluate(run_day: str) -> dict[str, Any]:
         merge_upsert(ml.EVALUATION_TABLE, pa.Table.from_pylist(rows, schema=EVALUATION_SCHEMA))
     arrays = {k: np.concatenate(v) if v else np.array([]) for k, v in paired.items()}
     decision = decide(client, models, arrays, {k: np.concatenate(v) if v else np.array([]) for k, v in pooled.items()})
-    lines = [f"evaluation {run_day}: {len(rows)} row(s) on {len(dates)} matured as-of date(s): "
-             + (", ".join(_row_text(r) for r in rows[-4:]) or "none a model may be judged on"),
-             f"decision: {decision['action']} - {decision['reason']}"]
     return {"run_day": run_day, "matured_dates": dates, "rows": [{**r, "as_of_date": str(r["as_of_date"]),
                                                                    "evaluated_at": str(r["evaluated_at"])} for r in rows],
-            "decision": decision, "counts": {"evaluation rows": len(rows),
-                                             "champion moves": int(decision["action"] in ("promote", "rollback"))},
-            "report_lines": lines}
-
-
-def _row_text(row: dict[str, Any]) -> str:
-    auc = f"AUC {row['auc']:.3f}" if row["auc"] is not None else "one class"
-    return f"{row['role']} v{row['model_version']} on {row['as_of_date']}: {auc} ({row['labels']} labels)"
+            "decision": decision}
 
 
 EVALUATION_SCHEMA = pa.schema([

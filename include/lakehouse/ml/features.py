@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from include.lakehouse.delta import try_open
 from include.lakehouse.ml.settings import FEATURES_TABLE
+from include.lakehouse.tables.delta import try_open
 
 SOURCES = {"orders": "silver/orders", "customers": "gold/dim_customer", "events": "bronze/shop.order_events"}
 
@@ -98,5 +98,4 @@ def build_features(spark, as_of_dates: list[str], versions: dict[str, int] | Non
         result = write_delta(frame, FEATURES_TABLE, mode="overwrite_partition", partition={"as_of_date": day})
         results.append(result.to_dict())
         rows += result.rows_inserted
-    return {"rows_inserted": rows, "as_of_dates": as_of_dates, "source_versions": versions, "writes": results,
-            "counts": {"feature rows": rows}}
+    return {"rows_inserted": rows, "as_of_dates": as_of_dates, "source_versions": versions, "writes": results}

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from include.lakehouse.delta import overwrite_partition
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.ml import settings as ml
 from include.lakehouse.ml.explain import explain, top_k_rows
+from include.lakehouse.tables.delta import overwrite_partition
 
 
 class NothingToScore(LakehouseError):
@@ -80,15 +80,9 @@ def score(as_of: str | None = None) -> dict[str, Any]:
     figures = {"scored_per_second": round(n / seconds), "explained_per_second": round(n / max(explain_seconds, 1e-9)),
                "max_additivity_error": explanations.max_additivity_error}
     _log_run(as_of, model_version, figures, importance, shadow)
-    lines = [f"scored {n} customers for {as_of} with {ml.MODEL_NAME} v{model_version.version} "
-             f"(features v{features_version}); {explanation_rows.num_rows} explanations (top "
-             f"{explanation_rows.num_rows // max(n, 1)} features each, additivity error "
-             f"{explanations.max_additivity_error:.1e}); top feature {next(iter(importance))}"]
-    lines.append(shadow["summary"])
-    counts = {"customers scored": n, "explanations": explanation_rows.num_rows,
-              "shadow scores": shadow.get("rows_scored", 0)}
-    return {**result.to_dict(), "model_version": str(model_version.version), "as_of_date": as_of, **figures,
-            "global_importance": importance, "shadow": shadow, "counts": counts, "report_lines": lines}
+    return {**result.to_dict(), "model_name": ml.MODEL_NAME, "model_version": str(model_version.version),
+            "as_of_date": as_of, "features_version": int(features_version), "customers_scored": n,
+            "explanations": explanation_rows.num_rows, **figures, "global_importance": importance, "shadow": shadow}
 
 
 def _shadow_scores(client, champion_version, frame, served, as_of: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""ML settings in one place: model name, label window, drift threshold, MLflow locations."""
+"""ML settings in one place: model name, label window, drift threshold, MLflow locations.
+Never reads a table or starts MLflow at import (DAG files import it at parse time)."""
 
 from __future__ import annotations
 

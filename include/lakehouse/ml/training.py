@@ -2,7 +2,8 @@
 model version and its model card. The first model of the registry becomes `champion`; every
 later one becomes `challenger` only: it is shadow-scored by batch_inference and promoted (or
 not) by evaluate_models on matured labels it never saw (ml/evaluation.py), never here on a
-holdout of its own training window.
+holdout of its own training window. Never serves a model and never overwrites a registered
+version; report lines are the Airflow side's.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from include.lakehouse.delta import open_table, try_open
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.ml import settings as ml
 from include.lakehouse.ml.evaluation import move_champion, set_challenger
 from include.lakehouse.ml.explain import explain
 from include.lakehouse.ml.model_card import write_card
+from include.lakehouse.tables.delta import open_table, try_open
 
 
 class NoTrainingData(LakehouseError):
@@ -181,7 +182,7 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     return {"model_name": ml.MODEL_NAME, "model_version": version, "run_id": run.info.run_id,
             "holdout_auc": round(holdout_auc, 4), "new_champion": current is None, "as_of_date": as_of,
             "features_version": features_version, "model_card": str(card), "global_importance": importance,
-            "report_lines": [f"{ml.MODEL_NAME} v{version} trained on {as_of}: holdout AUC {holdout_auc:.3f} -> {verdict}"]}
+            "verdict": verdict}
 
 
 def _version_text(version: int) -> str:
@@ -197,28 +198,24 @@ def train_for_run(run_day: str) -> dict[str, Any]:
     is shadow-scored from the first scoring on. Without features for that earlier window (or
     with LAKEHOUSE_COLD_START_BASELINE=0) the newest model is the first champion."""
     newest = training_date(run_day)
-    outcomes, lines = [], []
+    outcomes, notes = [], []
     if ml.cold_start_baseline() and champion() is None:
         baseline = training_date(newest)
         try:
             outcomes.append(train(baseline))
         except NoTrainingData as exc:
-            lines.append(f"cold start: no baseline on {baseline} ({exc}); the newest model becomes the champion")
+            notes.append(f"cold start: no baseline on {baseline} ({exc}); the newest model becomes the champion")
     try:
         outcomes.append(train(newest))
     except NoTrainingData as exc:
         if not outcomes:
             raise
-        lines.append(f"no model on {newest} ({exc}); the baseline stays the only model")  # the champion is news
-    newest_outcome = outcomes[-1]
-    return {**{k: v for k, v in newest_outcome.items() if k != "report_lines"},
-            "new_champion": any(o["new_champion"] for o in outcomes),
+        notes.append(f"no model on {newest} ({exc}); the baseline stays the only model")  # the champion is news
+    return {**outcomes[-1], "new_champion": any(o["new_champion"] for o in outcomes),
             "champion_version": next((o["model_version"] for o in outcomes if o["new_champion"]), None),
-            "trained": [{k: o[k] for k in ("model_version", "as_of_date", "holdout_auc", "new_champion", "model_card")}
-                        for o in outcomes],
-            "counts": {"models trained": len(outcomes), "model cards": len(outcomes),
-                       "challengers": sum(not o["new_champion"] for o in outcomes)},
-            "report_lines": lines + [line for o in outcomes for line in o["report_lines"]]}
+            "trained": [{k: o[k] for k in ("model_name", "model_version", "as_of_date", "holdout_auc", "new_champion",
+                                           "model_card", "verdict")} for o in outcomes],
+            "notes": notes}
 
 
 def training_date(run_day: str) -> str:

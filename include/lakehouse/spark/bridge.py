@@ -13,6 +13,7 @@ properties), so both paths write the same table. Anything that needs the table l
 bookkeeping - exactly-once app ids (`app_id`/`transactions`/`expected`), CDC apply, SCD2 -
 always goes through the table layer, whatever the engine: those tables (bronze, silver,
 dimensions) have one writer with one set of rules, and Spark jobs only read them.
+Never writes tables that need exactly-once bookkeeping (bronze, silver, dimensions) natively.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from include.lakehouse import delta
-from include.lakehouse.config import TableSpec, resolve
 from include.lakehouse.errors import KeyColumnError, LakehouseError
 from include.lakehouse.results import OperationResult
 from include.lakehouse.spark.session import native_delta
+from include.lakehouse.tables import delta
+from include.lakehouse.tables.registry import TableSpec, resolve
 
 _UNSUPPORTED_READER_FEATURES = {"deletionVectors", "columnMapping"}
 NATIVE_MODES = ("append", "overwrite_partition", "merge")
@@ -48,7 +49,7 @@ def read_delta(spark, table: "str | TableSpec", *, version: int | None = None):
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    from include.lakehouse.maintenance import _load
+    from include.lakehouse.maintenance.operations import _load
 
     dt = _load(uri, version, None) if version is not None else delta.open_table(uri)
     features = set(dt.protocol().reader_features or [])
@@ -95,9 +96,9 @@ def write_delta(df, table: "str | TableSpec", *, mode: str = "append", **options
         "merge": delta.merge_upsert,
     }
     if mode == "cdc":
-        from include.lakehouse.cdc import apply_cdc as writer
+        from include.lakehouse.cdc.apply import apply_cdc as writer
     elif mode == "scd2":
-        from include.lakehouse.scd import apply_scd2 as writer
+        from include.lakehouse.dimensions.scd2 import apply_scd2 as writer
     elif mode in writers:
         writer = writers[mode]
     else:

@@ -5,6 +5,7 @@ A job file defines `main(spark, args) -> dict` and ends with
 (local[*], a standalone cluster, YARN/K8s), on Databricks as a spark_python_task, or
 in-process against a warm Spark Connect server. The returned dict is the task's result:
 written to LAKEHOUSE_JOB_RESULT_FILE when set, and printed on one line.
+Never starts a session itself: the runner (spark-submit, Connect, Databricks) owns it.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ Delta mode, configuration only (`delta` argument, LAKEHOUSE_SPARK_DELTA, connect
   through the table layer (delta.py). What a plain cluster without the jars uses.
 - `auto`: classic JVM sessions use the jars when LAKEHOUSE_DELTA_JARS holds them, else the
   bridge; any session is asked once whether `format("delta")` exists (Sail and Databricks say yes).
+Never runs at DAG parse time; imports Airflow only in connection_target, to read the connection.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """DataQualityOperator: validates a Delta table version with its Great Expectations suite
-(include/expectations/<suite>.yml, run by include/lakehouse/quality.py).
+(include/expectations/<suite>.yml, run by include/lakehouse/quality/expectations.py).
 
 The suite's `on_failure` decides: `fail` fails the task at once (no retries: the data will not
 change by retrying) and so blocks what comes after it; `warn` and `quarantine` succeed and
@@ -17,6 +17,14 @@ from airflow.sdk import BaseOperator
 from lakehouse_airflow.alerts import send_alert, task_fields
 
 
+def has_suite(suite: str) -> bool:
+    """A suite file include/expectations/<suite>.yml exists (cheap: DAG files ask at parse time
+    which of their tables have a suite, instead of listing them)."""
+    from include.lakehouse.config import PROJECT_ROOT
+
+    return (PROJECT_ROOT / "include" / "expectations" / f"{suite}.yml").is_file()
+
+
 class DataQualityOperator(BaseOperator):
     template_fields = ("version",)
     ui_color = "#e6f3ff"
@@ -30,7 +38,7 @@ class DataQualityOperator(BaseOperator):
     def execute(self, context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from include.lakehouse.quality import DataQualityError, validate
+        from include.lakehouse.quality.expectations import DataQualityError, validate
 
         version = int(self.version) if self.version not in (None, "", "None") else None
         try:

@@ -1,7 +1,7 @@
 """DeltaMaintenanceOperator: apply one registered table's maintenance policy as a task.
 
 Compaction, z-order (when due), vacuum with the table's retention and checkpoint, via
-include.lakehouse.maintenance_policy; the before/after report goes to XCom and to
+include.lakehouse.maintenance.policy; the before/after report goes to XCom and to
 ops/maintenance_log. A failure is logged there too (with the error) before the task fails,
 and, mapped per table, never stops the other tables. Rows are kept once per try, so a retry
 that succeeds is logged next to the failed try.
@@ -27,7 +27,8 @@ class DeltaMaintenanceOperator(BaseOperator):
         self.retention_hours = retention_hours
 
     def execute(self, context) -> dict[str, Any]:
-        from include.lakehouse.maintenance_policy import apply_policy, format_report, log_maintenance
+        from include.lakehouse.maintenance.policy import apply_policy, log_maintenance
+        from lakehouse_airflow.reports import format_maintenance_report
 
         run_id = context["run_id"] if context else None
         ti = context.get("ti") if context else None
@@ -43,6 +44,6 @@ class DeltaMaintenanceOperator(BaseOperator):
             raise
         if report["status"] != "skipped":
             log_maintenance([report], run_id=run_id, try_number=try_number)
-        for line in format_report([report]):
+        for line in format_maintenance_report([report]):
             self.log.info("%s", line)
         return report

@@ -36,4 +36,6 @@ class DriftCheckOperator(BaseOperator):
                 "report_path": result.get("report_path"),
                 "dedup_key": f"drift_gate/{result.get('as_of_date')}/{result.get('model_version')}/{result['verdict']}",
             })
-        return result
+        from lakehouse_airflow.reports import drift
+
+        return {**result, **drift(result)}

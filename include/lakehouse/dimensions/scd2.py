@@ -1,0 +1,301 @@
+"""Slowly changing dimensions: type 2 history with type 1 corrections, in one merge per batch.
+
+For every key touched by a batch, the key's history is recomputed from its stored versions
+plus the new changes, ordered by effective time; only rows that differ are merged back.
+That makes late-arriving changes land at their right place (splitting the interval they
+fall into), makes a rerun of the same batch a no-op, and keeps surrogate keys stable: a
+stored version keeps its `<sk>`; a new version gets a 64-bit hash of the natural key and
+`valid_from`. The history is decided on sorted integer arrays (a version's tracked state is
+its row hash) with vectorised neighbour comparisons, one sort per batch and no per-key Python;
+values are taken once at the end, so the Delta merge dominates the cost. A batch and the
+source position it stands for commit together (an empty commit when nothing changed), on
+the snapshot the plan was made from; a commit conflict (a concurrent run, a compaction)
+re-plans from a fresh snapshot, so a batch is applied once.
+
+Output columns: <surrogate_key>, keys, tracked (type 2), type1, valid_from, valid_to
+(next version's valid_from, null while open), is_current, is_deleted (the version was
+closed by a source delete), row_hash (64-bit hash of the tracked columns).
+Never builds a table path or writes Delta itself: the merge goes through tables.delta.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from include.lakehouse.errors import KeyColumnError
+from include.lakehouse.results import OperationResult
+from include.lakehouse.tables.delta import (
+    check_positions, commit_positions, ensure_table, merge_clauses, to_arrow, try_open, with_commit_retries,
+)
+from include.lakehouse.tables.registry import TableSpec, resolve
+
+META = ("valid_from", "valid_to", "is_current", "is_deleted", "row_hash")
+
+
+def apply_scd2(
+    table: "str | TableSpec",
+    changes: Any,
+    *,
+    keys: Iterable[str],
+    tracked: Iterable[str],
+    type1: Iterable[str] = (),
+    effective_column: str = "changed_at",
+    deleted_column: str | None = None,
+    surrogate_key: str = "sk",
+    transactions: dict[str, int] | None = None,
+    expected: dict[str, int | None] | None = None,
+) -> OperationResult:
+    """Apply a batch of source changes to a type 2 dimension.
+
+    `changes` holds one row per source change: keys, tracked and type 1 columns, the
+    change's source time in `effective_column` and, optionally, a boolean
+    `deleted_column` (true: the source row was deleted at that time). Of two changes of a
+    key at the same time, the later one in the batch wins.
+    Result counts: rows_inserted (new versions), rows_updated (versions closed or
+    corrected), rows_deleted (versions merged away by a late change), details.late.
+    `transactions` (app_id -> version) are recorded in the same commit (source position),
+    also when nothing changed (an empty commit). The plan is re-made from a fresh snapshot
+    on a commit conflict; with `expected` (app_id -> version the caller planned from),
+    moved positions raise ConcurrentWriteError for the caller to re-plan instead.
+    """
+    started = time.perf_counter()
+    uri, spec = resolve(table)
+    keys, tracked, type1 = list(keys), list(tracked), list(type1)
+    data = to_arrow(changes)
+    needed = keys + tracked + type1 + [effective_column] + ([deleted_column] if deleted_column else [])
+    missing = [c for c in needed if c not in data.column_names]
+    if missing:
+        raise KeyColumnError(f"table {uri}: SCD2 change columns {missing} missing; the data has {data.column_names}")
+    if data.column(effective_column).null_count:
+        raise KeyColumnError(f"table {uri}: effective time column '{effective_column}' has nulls")
+
+    def plan_and_commit() -> OperationResult:
+        dt = try_open(uri)
+        check_positions(uri, dt, expected)
+        source, late = _plan(data, dt, keys, tracked, type1, effective_column, deleted_column, surrogate_key)
+
+        def result(dt, **counts) -> OperationResult:
+            return OperationResult(table=uri, operation="apply_scd2", version=dt.version() if dt is not None else None,
+                                   seconds=round(time.perf_counter() - started, 4),
+                                   details={"late": late, "changes": data.num_rows}, **counts)
+
+        if dt is None and source.num_columns == 1:  # an empty batch: nothing to create the table from
+            return result(dt, skipped=True, rows_skipped=data.num_rows)
+        if dt is None:  # create empty first (registered configuration), so the first merge is conflict-checked
+            ensure_table(uri, source.drop_columns(["__action"]).schema, spec)
+            dt = try_open(uri)
+            check_positions(uri, dt, expected)  # an empty table: the plan made without it stands
+
+        target = pa.schema(dt.schema().to_arrow())
+        if source.num_rows == 0:
+            if transactions:  # nothing to change, but the source position still moves on (same snapshot)
+                commit_positions(dt, transactions)
+            return result(dt, skipped=True, rows_skipped=data.num_rows)
+        source = source.cast(pa.schema([target.field(f.name) if f.name in target.names else f for f in source.schema]))
+        sk = surrogate_key
+        metrics = merge_clauses(dt, source, on=f"t.{sk} = s.{sk}", streamed=True, transactions=transactions, clauses=[
+            ("matched_delete", {"predicate": "s.__action = 'delete'"}),
+            ("matched_update_all", {"predicate": "s.__action = 'upsert'", "except_cols": ["__action"]}),
+            ("not_matched_insert_all", {"predicate": "s.__action = 'upsert'", "except_cols": ["__action"]}),
+        ])
+        return result(
+            dt, rows_inserted=metrics["num_target_rows_inserted"], rows_updated=metrics["num_target_rows_updated"],
+            rows_deleted=metrics["num_target_rows_deleted"],
+            files_added=metrics.get("num_target_files_added", 0),
+            files_removed=metrics.get("num_target_files_removed", 0),
+        )
+
+    if expected is not None:  # the caller's plan may be stale: it re-plans, not us
+        return plan_and_commit()
+    return with_commit_retries(plan_and_commit, what=f"SCD2 merge into {uri}")
+
+
+def _hash(table: pa.Table, columns: list[str], as_text: bool = False) -> np.ndarray:
+    """64-bit hash per row of `columns` as int64 (`as_text`: of their string forms, null-safe)."""
+    if not columns:
+        return np.zeros(table.num_rows, np.int64)
+    frame = table.select(columns).to_pandas()
+    if as_text:
+        frame = frame.astype("string").fillna("\x00")
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy().view(np.int64)
+
+
+def _same(a: pa.ChunkedArray | pa.Array, b: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Null-safe element-wise equality as a numpy bool array."""
+    equal = pc.fill_null(pc.equal(a, b), False)
+    both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+    return pc.or_(equal, both_null).to_numpy(zero_copy_only=False)
+
+
+def _same_as_previous(table: pa.Table, columns: list[str]) -> np.ndarray:
+    """Row i equals row i-1 in all `columns` (row 0: False)."""
+    out = np.zeros(table.num_rows, bool)
+    if table.num_rows > 1:
+        out[1:] = True
+        for name in columns:
+            column = table.column(name)
+            out[1:] &= _same(column.slice(1), column.slice(0, table.num_rows - 1))
+    return out
+
+
+def _stored_versions(dt, batch: pa.Table, keys: list[str]) -> pa.Table:
+    """Stored history of the keys present in the batch (one scan; is_in on the first key)."""
+    table = dt.to_pyarrow_table()
+    first = keys[0]
+    wanted = pc.unique(batch.column(first)).cast(table.schema.field(first).type)
+    column = table.column(first)
+    if pa.types.is_integer(column.type) and not column.null_count and not wanted.null_count:
+        hit = pa.array(np.isin(column.to_numpy(), wanted.to_numpy()))  # about 5x faster than pc.is_in
+    else:
+        hit = pc.is_in(column, value_set=wanted)
+    stored = table.filter(hit)
+    if len(keys) > 1 and stored.num_rows:  # narrow to the exact composite keys
+        pairs = batch.select(keys).group_by(keys).aggregate([])
+        pairs = pairs.append_column("__hit", pa.array(np.ones(pairs.num_rows, bool)))
+        stored = stored.join(pairs.cast(pa.schema([stored.schema.field(k) for k in keys] + [pairs.schema.field("__hit")])),
+                             keys=keys, join_type="inner").drop_columns(["__hit"])
+    return stored
+
+
+def _plan(data: pa.Table, dt, keys, tracked, type1, effective, deleted, sk) -> tuple[pa.Table, int]:
+    """Merge rows (with `__action` upsert/delete) that turn the stored history into the new one.
+
+    Events (stored versions, stored deletes re-expressed at their time, the batch's changes)
+    are sorted once on their keys and times; the history is decided on integer arrays (tracked
+    state as its 64-bit row hash) and its values are taken once, at the end, from the rows
+    they come from."""
+    values = keys + tracked + type1
+    n = data.num_rows
+    incoming = data.select(values).append_column("valid_from", data.column(effective))
+    stored = _stored_versions(dt, data, keys) if dt is not None else None
+    if stored is not None:
+        incoming = incoming.cast(pa.schema([stored.schema.field(c) for c in incoming.column_names]))
+    m = stored.num_rows if stored is not None else 0
+    flags = (pc.fill_null(data.column(deleted), False).to_numpy(zero_copy_only=False) if deleted
+             else np.zeros(n, bool))
+    payload = incoming  # every row whose values can end up in the history: stored versions, then the batch
+    # per event: when, sort order (stored first at equal times), row in payload, stored SK, delete, tracked hash
+    when, order, seq, row = [incoming.column("valid_from")], [np.ones(n, np.int8)], [np.arange(n)], [m + np.arange(n)]
+    key_parts, has_sk, sks = [incoming.select(keys)], [np.zeros(n, bool)], [np.zeros(n, np.int64)]
+    delete, state = [flags], [_hash(incoming, tracked, as_text=True)]
+    if m:
+        payload = pa.concat_tables([stored.select(incoming.column_names), incoming])
+        hashes = stored.column("row_hash")
+        stored_state = (_hash(stored, tracked, as_text=True) if hashes.null_count
+                        else hashes.cast(pa.int64()).to_numpy())
+        closed = np.flatnonzero(pc.fill_null(stored.column("is_deleted"), False).to_numpy(zero_copy_only=False))
+        d = len(closed)  # a version closed by a delete is re-expressed as a delete event at its valid_to
+        when[:0] = [stored.column("valid_from"), stored.column("valid_to").take(closed)]
+        order[:0], seq[:0], row[:0] = [np.zeros(m + d, np.int8)], [np.arange(m), closed], [np.arange(m), closed]
+        key_parts[:0] = [stored.select(keys), stored.select(keys).take(closed)]
+        has_sk[:0] = [np.ones(m, bool), np.zeros(d, bool)]
+        sks[:0] = [pc.fill_null(stored.column(sk).cast(pa.int64()), 0).to_numpy(), np.zeros(d, np.int64)]
+        delete[:0], state[:0] = [np.zeros(m, bool), np.ones(d, bool)], [stored_state, np.zeros(d, np.int64)]
+    order, seq, row = np.concatenate(order), np.concatenate(seq), np.concatenate(row)
+    has_sk, sks, delete, state = map(np.concatenate, (has_sk, sks, delete, state))
+    events = pa.concat_tables(key_parts).append_column("valid_from", pa.chunked_array(
+        [c for part in when for c in part.chunks] if when else [], type=incoming.schema.field("valid_from").type))
+    total = events.num_rows
+    if not total:
+        return incoming.select([]).append_column("__action", pa.array([], pa.string())), 0
+    ordering = events.append_column("__order", pa.array(order)).append_column("__seq", pa.array(seq))
+    perm = pc.sort_indices(ordering, [(c, "ascending") for c in keys + ["valid_from", "__order", "__seq"]]).to_numpy()
+    events = events.take(perm)
+    order, seq, row, has_sk, sks, delete, state = (a[perm] for a in (order, seq, row, has_sk, sks, delete, state))
+
+    same_key = _same_as_previous(events, keys)
+    position = np.arange(total)
+    starts = np.flatnonzero(~same_key)
+    from_store = order == 0
+    # late: a change with a stored version of its key after it (same time sorts stored first)
+    last_stored = np.repeat(np.maximum.reduceat(np.where(from_store, position, -1), starts),
+                            np.diff(np.append(starts, total)))
+    late = int(np.count_nonzero(~from_store & (last_stored > position)))
+
+    # one event per (key, valid_from): the newest change wins, a stored version keeps its surrogate key
+    same_time = same_key & _same_as_previous(events, ["valid_from"])
+    last_of_run = np.ones(total, bool)
+    last_of_run[:-1] = ~same_time[1:]
+    run_start = np.maximum.accumulate(np.where(same_time, 0, position))
+    keep = np.flatnonzero(last_of_run)
+    first = run_start[keep]
+    has_sk, carried, origin = has_sk[first], sks[first], seq[first]
+    events, row, delete, state = events.take(keep), row[keep], delete[keep], state[keep]
+    same_key = _same_as_previous(events, keys)
+
+    # type 1: the newest non-delete value applies to every version of the key
+    starts = np.flatnonzero(~same_key)
+    candidate = np.where(delete, -1, np.arange(len(delete)))
+    newest = np.repeat(np.maximum.reduceat(candidate, starts), np.diff(np.append(starts, len(delete))))
+    type1_row = row[np.maximum(newest, 0)]  # a key without a non-delete event has no live version
+
+    # a change that repeats the state before it is not a new version (nor is a second delete)
+    repeated = same_key & (np.roll(delete, 1) == delete)
+    if tracked:
+        repeated &= delete | (np.roll(state, 1) == state)
+    survivors = np.flatnonzero(~repeated)
+    events, row, delete, state, type1_row = (events.take(survivors), row[survivors], delete[survivors],
+                                             state[survivors], type1_row[survivors])
+    has_sk, carried, origin = has_sk[survivors], carried[survivors], origin[survivors]
+
+    count = events.num_rows
+    next_same = np.zeros(count, bool)
+    next_same[:-1] = _same_as_previous(events, keys)[1:]
+    valid_from = events.column("valid_from")
+    following = pc.take(valid_from, pa.array(np.minimum(np.arange(1, count + 1), count - 1)))
+    valid_to = pc.if_else(pa.array(next_same), following, pa.nulls(count, valid_from.type))
+    closed_by_delete = np.zeros(count, bool)
+    closed_by_delete[:-1] = delete[1:]
+    closed_by_delete &= next_same
+    alive = np.flatnonzero(~delete)
+    history = payload.select(keys + tracked + ["valid_from"]).take(row[alive])
+    for name in type1:
+        history = history.append_column(name, payload.column(name).take(type1_row[alive]))
+    history = history.append_column("valid_to", valid_to.take(alive)).append_column(
+        "is_current", pa.array(~next_same[alive])).append_column("is_deleted", pa.array(closed_by_delete[alive])).append_column(
+        "row_hash", pa.array(state[alive]))
+    sks, fresh = carried[alive], np.flatnonzero(~has_sk[alive])
+    sks[fresh] = _hash(history.take(fresh), keys + ["valid_from"])
+    history = history.add_column(0, sk, pa.array(sks))
+    columns = [sk] + values + list(META)
+    history = history.select(columns)
+    if stored is None:
+        return history.append_column("__action", pa.array(["upsert"] * history.num_rows, pa.string())), late
+    # keys and valid_from are equal by construction, tracked values are compared by their row hash
+    return _diff(stored.select(columns), history, has_sk[alive], origin[alive], type1 + ["valid_to", "is_current",
+                 "is_deleted", "row_hash"]), late
+
+
+def _diff(stored: pa.Table, history: pa.Table, has_stored: np.ndarray, origin: np.ndarray,
+          compare: list[str]) -> pa.Table:
+    """Merge rows: history rows that are new or differ (in `compare`) from the stored row they
+    carry the surrogate key of (upsert), and stored rows no history row carries (delete).
+    `origin[i]` is the stored row index of history row i where `has_stored[i]`."""
+    pairs = np.flatnonzero(has_stored)
+    changed = ~has_stored
+    old = stored.select(compare).take(origin[pairs])
+    new = history.select(compare).take(pairs)
+    differs = np.zeros(len(pairs), bool)
+    for name in compare:
+        differs |= ~_same(new.column(name), old.column(name))
+    changed[pairs] = differs
+    upserts = history.filter(pa.array(changed))
+    gone = np.ones(stored.num_rows, bool)
+    gone[origin[pairs]] = False
+    deletes = stored.filter(pa.array(gone)).cast(history.schema)
+    return pa.concat_tables([
+        upserts.append_column("__action", pa.array(["upsert"] * upserts.num_rows, pa.string())),
+        deletes.append_column("__action", pa.array(["delete"] * deletes.num_rows, pa.string())),
+    ])
+
+
+def plan_merge(data: pa.Table, dt, keys, tracked, type1, effective, deleted, surrogate_key) -> tuple[pa.Table, int]:
+    """The rows `apply_scd2` would merge into the snapshot `dt` (with their `__action`) and how
+    many changes arrived late: for benchmarks that time the bare merge against this plan."""
+    return _plan(data, dt, keys, tracked, type1, effective, deleted, surrogate_key)

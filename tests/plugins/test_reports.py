@@ -1,0 +1,42 @@
+"""Run reports on the Airflow side: engine results (plain data) in, the counts `make demo` sums
+and the lines it prints out."""
+
+from __future__ import annotations
+
+from lakehouse_airflow import reports
+
+
+def test_a_cdc_batch_counts_its_quarantined_messages_and_a_skipped_one_says_why():
+    applied = {"table": "customers", "changes": 5, "quarantined": 2, "rows_inserted": 3}
+    skipped = {"table": "customers", "skipped": True, "detail": "bronze/shop.public.customers v4 already applied"}
+    assert reports.cdc_applied(applied) == {"counts": {"quarantined": 2}}
+    assert reports.cdc_line(applied) == "silver/customers: {'quarantined': 2}"
+    assert reports.cdc_applied(skipped) == {"counts": {}}
+    assert reports.cdc_line(skipped) == "silver/customers: bronze/shop.public.customers v4 already applied"
+
+
+def test_maintenance_sums_tables_and_files_and_lists_each_table():
+    rows = [{"table_name": "silver/orders", "status": "success", "files_before": 50, "files_after": 2,
+             "bytes_before": 10_000, "bytes_after": 9_000, "version_before": 50, "version_after": 52,
+             "seconds": 0.5, "detail": "compact -50/+2 files"},
+            {"table_name": "gold/x", "status": "skipped", "detail": "table not created yet"}]
+    report = reports.maintenance(rows)
+    assert report["counts"] == {"tables maintained": 1, "files compacted away": 48}
+    assert report["report_lines"] == [
+        "silver/orders: files 50 -> 2, bytes 10,000 -> 9,000, v50 -> v52, 0.5s; compact -50/+2 files",
+        "gold/x: skipped (table not created yet)"]
+
+
+def test_evaluation_without_a_champion_and_with_a_decision():
+    none = {"run_day": "2024-03-01", "matured_dates": [], "rows": [],
+            "decision": {"action": "none", "reason": "no champion yet"}}
+    assert reports.evaluation(none) == {"counts": {"evaluation rows": 0},
+                                        "report_lines": ["evaluation: no champion yet, nothing to evaluate"]}
+    row = {"role": "champion", "model_version": "3", "as_of_date": "2024-02-01", "auc": 0.71234, "labels": 40}
+    held = {"run_day": "2024-03-01", "matured_dates": ["2024-02-01"], "rows": [row],
+            "decision": {"action": "promote", "reason": "challenger better"}}
+    report = reports.evaluation(held)
+    assert report["counts"] == {"evaluation rows": 1, "champion moves": 1}
+    assert report["report_lines"] == [
+        "evaluation 2024-03-01: 1 row(s) on 1 matured as-of date(s): champion v3 on 2024-02-01: AUC 0.712 (40 labels)",
+        "decision: promote - challenger better"]
