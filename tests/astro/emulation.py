@@ -136,14 +136,18 @@ def registry(load_champion: bool = False) -> dict:
 
     uri = ml.tracking_uri()
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    try:
-        champion = client.get_model_version_by_alias(ml.MODEL_NAME, "champion")
-    except MlflowException:
-        champion = None
+    aliases = {}
+    for alias in ("champion", "challenger"):
+        try:
+            aliases[alias] = client.get_model_version_by_alias(ml.MODEL_NAME, alias)
+        except MlflowException:
+            aliases[alias] = None
+    champion = aliases["champion"]
     state = {"tracking_uri": uri, "store": str(Path(uri.removeprefix("sqlite:///")).resolve()),
              "versions": sorted(str(v.version) for v in client.search_model_versions(f"name = '{ml.MODEL_NAME}'")),
              "champion": champion and {"version": str(champion.version), "run_id": champion.run_id,
-                                       "status": champion.status, "aliases": sorted(champion.aliases)}}
+                                       "status": champion.status, "aliases": sorted(champion.aliases)},
+             "challenger": aliases["challenger"] and str(aliases["challenger"].version)}
     if load_champion and champion:  # the artifacts on the volume, not only the registry rows
         mlflow.set_registry_uri(uri)
         model = mlflow.pyfunc.load_model(f"models:/{ml.MODEL_NAME}@champion")
@@ -250,7 +254,8 @@ def main(work: Path) -> int:
         result["first_run"] = wait_pipeline(api, since, components, PIPELINE + ML)
         say(f"first run: {result['first_run']} ({time.time() - started:.0f}s)")
         # train_model is weekly or asked for by drift_check: trigger it, as on-call would, on the
-        # features feature_build just wrote; its task registers the first model as champion
+        # features feature_build just wrote; its cold start registers a baseline champion (the
+        # window before the newest) and the newest model as challenger
         trained = datetime.now(timezone.utc)
         trigger_dag("train_model", triggered_by=DagRunTriggeredByType.CLI, run_id="astro__train",
                     logical_date=trained)

@@ -37,20 +37,28 @@ def test_demo_runs_every_dag_through_a_real_airflow(tmp_path):
     for mart in ["fct_orders", "fct_daily_revenue", "dim_customers_current", "customer_lifetime_value"]:
         assert DeltaTable(str(lakehouse / "gold" / mart)).count() > 0, mart
     assert DeltaTable(str(lakehouse / "gold" / "fct_orders")).count() == DeltaTable(str(lakehouse / "silver" / "orders")).count()
-    # the ML loop: features -> drift gate (no champion: retrain) -> champion -> gate passes -> scores
+    # the ML loop: features -> drift gate (no champion: retrain) -> cold start: a baseline champion
+    # (v1, the window before the newest) and the newest model as challenger (v2) -> gate passes ->
+    # scores, explained, shadow-scored by the challenger -> the champion judged on matured labels
     features = DeltaTable(str(lakehouse / "features" / "customer_features")).to_pandas()
-    assert features["as_of_date"].nunique() == 2
+    assert features["as_of_date"].nunique() == 3  # the run's day, the newest matured window, the one before
     verdicts = DeltaTable(str(lakehouse / "ops" / "drift_log")).to_pandas().sort_values("checked_at")["verdict"].tolist()
     assert verdicts[0] == "no_champion" and verdicts[-1] == "pass"
     scores = DeltaTable(str(lakehouse / "predictions" / "churn_scores")).to_pandas()
     newest = features[features["as_of_date"] == features["as_of_date"].max()]
     assert len(scores) == len(newest) and set(scores["model_version"]) == {"1"}
     assert "holdout AUC" in out and "scored" in out and "drift check" in out
-    # every score explained (top-k SHAP rows), the shadow and the matured-label evaluation reported
+    # every score explained (top-k SHAP rows), shadow-scored (never served), the evaluation reported
     explanations = DeltaTable(str(lakehouse / "predictions" / "churn_explanations")).to_pandas()
     assert len(explanations) % len(scores) == 0 and set(explanations["model_version"]) == {"1"}
-    assert "explanations" in out and "shadow: " in out and "decision: " in out
-    assert (tmp_path / "reports" / "models" / "customer_churn_v1.html").exists()
+    shadow = DeltaTable(str(lakehouse / "predictions" / "churn_shadow_scores")).to_pandas()
+    assert len(shadow) == len(scores) and set(shadow["shadow_model_version"]) == {"2"}
+    evaluation = DeltaTable(str(lakehouse / "ops" / "model_evaluation")).to_pandas()
+    assert len(evaluation) > 0 and set(evaluation["model_version"]) == {"1"} and evaluation["auc"].notna().all()
+    assert "explanations" in out and "shadow: challenger v2 scored" in out and "decision: " in out
+    assert all(count in out for count in ("shadow scores", "evaluation rows", "models trained 2"))
+    for version in (1, 2):
+        assert (tmp_path / "reports" / "models" / f"customer_churn_v{version}.html").exists()
     # Great Expectations ran on every layer; results and data docs are kept
     assert "GX silver_orders:" in out and "GX predictions_churn_scores: passed" in out
     assert (tmp_path / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
