@@ -12,6 +12,7 @@ from tests.scripts.local_airflow.demo_process import ROOT, run_local_airflow
 
 
 @pytest.mark.airflow
+@pytest.mark.timeout(1800)  # every DAG of the project on 2 cores; a busy CI machine needs the margin
 def test_demo_runs_every_dag_through_a_real_airflow(tmp_path):
     result = run_local_airflow(tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
