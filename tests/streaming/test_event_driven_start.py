@@ -17,7 +17,7 @@ import pytest
 
 from scripts import localenv
 from tests.streaming.drivers import event, produce
-from tests.test_local_airflow import free_port
+from tests.scripts.local_airflow.demo_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.airflow]

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from scripts import localenv
-from tests.test_local_airflow import free_port
+from tests.scripts.local_airflow.demo_process import free_port
 
 
 class Stack:
