@@ -13,6 +13,10 @@ FROM astrocrpublic.azurecr.io/runtime:3.3-2-python-3.11
 # component (or set LAKEHOUSE_ROOT to s3://, abfss://, gs://).
 # LAKEHOUSE_DELTA_JARS: the delta-spark jars fetched below; Spark sessions and spark-submit
 # get native Delta from them (include/lakehouse/spark/session.py), no Maven at run time.
+# OpenLineage: the project's extractor reports the tables each task touched; events go to a file
+# on the shared volume (observe_lakehouse folds them into ops/lineage_edges for the Lineage page);
+# docker-compose.override.yml also sends them to Marquez. Emitted from a thread, not a fork
+# (delta-rs panics in a forked child).
 ENV PYTHONPATH=/usr/local/airflow:/usr/local/airflow/plugins \
     JAVA_HOME=/usr/lib/jvm/default-java \
     LAKEHOUSE_ROOT=/usr/local/airflow/lakehouse_state/lakehouse \
@@ -20,7 +24,12 @@ ENV PYTHONPATH=/usr/local/airflow:/usr/local/airflow/plugins \
     DBT_MANIFEST_PATH=/usr/local/airflow/dbt_manifest/manifest.json \
     LAKEHOUSE_DELTA_JARS=/usr/local/airflow/delta_jars \
     AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
-    GX_ANALYTICS_ENABLED=False
+    AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY=False \
+    GX_ANALYTICS_ENABLED=False \
+    AIRFLOW__OPENLINEAGE__NAMESPACE=lakehouse \
+    AIRFLOW__OPENLINEAGE__EXTRACTORS=lakehouse_airflow.lineage.LakehouseExtractor \
+    AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD=True \
+    AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "file", "log_file_path": "/usr/local/airflow/lakehouse_state/openlineage.jsonl", "append": true}'
 
 # The Delta jars matching the pinned delta-spark/pyspark, fetched once at build time (Maven).
 RUN mkdir -p /usr/local/airflow/delta_jars \

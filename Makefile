@@ -32,13 +32,13 @@ $(DBT_MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
 install: $(VENV)/.installed $(DBT_MANIFEST)
 
 demo: install
-	@$(PY) scripts/local_airflow.py demo
+	@$(PY) -m scripts.local_airflow demo
 
 canary: install
-	@$(PY) scripts/local_airflow.py canary
+	@$(PY) -m scripts.local_airflow canary
 
 ui: install
-	@$(PY) scripts/local_airflow.py ui
+	@$(PY) -m scripts.local_airflow ui
 
 test: install
 	@$(PY) -m pytest $(PYTEST_ARGS)

@@ -21,7 +21,8 @@ from lakehouse_airflow.defaults import dag_args
 from lakehouse_airflow.operators.data_quality import DataQualityOperator
 
 
-@dag(**dag_args("batch_inference", doc_md=__doc__, tags=["ml", "inference"], schedule=SCORING_GATE))
+@dag(**dag_args("batch_inference", doc_md=__doc__, tags=["ml", "inference", "week:ml"],
+                schedule=SCORING_GATE))
 def batch_inference():
     @task(outlets=[table_asset("predictions/churn_explanations"), table_asset("predictions/churn_shadow_scores")])
     def score_latest_features() -> dict:

@@ -2,17 +2,26 @@
 ### dbt_transform
 
 The dbt project in `include/dbt` (sources -> staging -> intermediate -> marts), rendered by
-**astronomer-cosmos**: every model is a task followed by its tests, every source with a
-freshness rule is a freshness task, and a failing model or test fails its task and stops
-only what depends on it. Rendered from the manifest built ahead of time (`make`, the
-Dockerfile, into `DBT_MANIFEST_PATH`), so parsing this file never runs dbt. Without a manifest
-(a fresh clone before `make`, an image built without it) the DAG still parses: its one
-`dbt_manifest_missing` task fails every run with what to do, instead of an import error.
+**astronomer-cosmos** in its WATCHER mode: one producer task (`dbt.dbt_producer_watcher`) runs
+`dbt source freshness` and then one `dbt build` of the whole project; every source, model and
+model's tests is its own sensor task that follows its node's result as the build reports it
+(deferred to the triggerer while it waits), so each has its own state and log in the UI, and a
+failing model or test fails its own task and stops only what depends on it. A test across models
+(relationships, the singular revenue check) is its own task. A source past its freshness
+`error_after` fails its task and the models it feeds are left out of the build; `warn_after`
+only warns. A retry never runs the whole build again: a retried producer skips, and a
+retried (or cleared) model task runs that model alone.
+Rendered from the manifest built ahead of time (`make`, the Dockerfile, into
+`DBT_MANIFEST_PATH`), so parsing this file never runs dbt. Without a manifest (a fresh clone
+before `make`, an image built without it) the DAG still parses: its one `dbt_manifest_missing`
+task fails every run with what to do, instead of an import error.
 
-Target from `DBT_TARGET`: `local` (DuckDB reading the Delta tables in place; one dbt task at a
-time through the `dbt` pool, DuckDB has one writer), `spark` or `databricks`. On `local`,
-`publish_marts` then copies the marts to `gold/<mart>` Delta tables and announces them as
-Assets (feature_build and other engines read them there).
+Target from `DBT_TARGET`: `local` (DuckDB reading the Delta tables in place; only the producer
+holds the one-slot `dbt` pool, DuckDB has one writer, and dbt's `threads` set the build's
+parallelism), `spark` or `databricks` (same producer and sensors; with `DBT_EXECUTABLE_PATH` the
+producer runs that dbt as a subprocess and reads its JSON log). On `local`, `publish_marts` then
+copies the marts to `gold/<mart>` Delta tables and announces them as Assets (feature_build and
+other engines read them there).
 
 Runs when cdc_apply has updated silver orders and scd2_dimensions the customer dimension.
 """
@@ -20,13 +29,15 @@ Runs when cdc_apply has updated silver orders and scd2_dimensions the customer d
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from airflow.sdk import DAG, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, SourceRenderingBehavior, TestBehavior, TestIndirectSelection
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, SourceRenderingBehavior, TestBehavior, TestIndirectSelection
 
 from include.lakehouse.transform import dbt_project as dbt
 from lakehouse_airflow.assets import table_asset
+from lakehouse_airflow.dbt_watcher import own_results_for_detached_tests, skip_after_freshness_errors
 from lakehouse_airflow.defaults import dag_args
 
 with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
@@ -44,11 +55,18 @@ with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
                                          project_name="lakehouse"),
             profile_config=ProfileConfig(profile_name=dbt.PROFILE, target_name=dbt.target(),
                                          profiles_yml_filepath=dbt.PROJECT_DIR / "profiles.yml"),
-            # a model's test task runs the tests of that model alone; a test across models (the
-            # singular revenue check, relationships) is its own task after all of its parents
-            # dbt in process; with DBT_EXECUTABLE_PATH (databricks target), that dbt as a subprocess
+            # WATCHER: one producer task runs `dbt source freshness` then one `dbt build` of the whole
+            # project (the only task in the `dbt` pool: one DuckDB writer); every source, model and
+            # model's tests is a sensor task that reads its node's result from the producer's XComs
+            # (deferred to the triggerer while it waits) and fails when that node failed
             execution_config=ExecutionConfig(
+                execution_mode=ExecutionMode.WATCHER,
                 test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+                # the producer alone holds the pool; its retry never builds again (Cosmos skips it):
+                # the task of each model the build did not finish then runs that model alone
+                setup_operator_args={"pool": "dbt",
+                                     "freshness_callback": skip_after_freshness_errors},
+                # dbt in process; with DBT_EXECUTABLE_PATH (databricks target), that dbt as a subprocess
                 **({"invocation_mode": InvocationMode.SUBPROCESS, "dbt_executable_path": dbt.dbt_executable()}
                    if dbt.dbt_executable() else {"invocation_mode": InvocationMode.DBT_RUNNER})),
             render_config=RenderConfig(
@@ -58,8 +76,14 @@ with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
                 should_detach_multiple_parents_tests=True,
                 emit_datasets=False,  # the lakehouse's own Assets are announced by publish_marts
             ),
-            operator_args={"install_deps": False, "pool": "dbt", "env": dbt.dbt_env()},
+            # sensors poll the producer's XComs every second (Cosmos' default is 10 s); a sensor's retry
+            # only reads its node's result again (or runs its one model), so it comes after 2 s: Airflow
+            # 3.3 can fail a sensor resumed from the triggerer within a second (the executor's event of
+            # its deferral arrives after the resumed try started: "task state changed externally")
+            operator_args={"install_deps": False, "env": dbt.dbt_env(), "poke_interval": 1,
+                           "retry_delay": timedelta(seconds=2), "retry_exponential_backoff": False},
         )
+        own_results_for_detached_tests(transform)
     else:
         logging.getLogger(__name__).warning(dbt.missing_manifest_message(manifest))
 

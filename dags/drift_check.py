@@ -6,7 +6,9 @@ and the newest features partition (prediction drift too once predictions exist).
 report goes to `.local/reports/drift/` and MLflow, a row to `ops/drift_log`. `pass` opens
 the scoring gate (batch_inference runs); `drift` or `no_champion` alerts, blocks scoring and
 asks train_model for a model (unless the champion was trained on the newest possible data,
-where retraining cannot help: then it only alerts). Threshold: LAKEHOUSE_DRIFT_SHARE (0.5).
+where retraining cannot help: then it only alerts). After drift the retrained model is a
+challenger: scoring stays blocked until evaluate_models promotes it on matured labels, rolls
+the champion back, or on-call moves the alias. Threshold: LAKEHOUSE_DRIFT_SHARE (0.5).
 Runs on new features and on a new champion.
 """
 
@@ -19,7 +21,7 @@ from lakehouse_airflow.defaults import dag_args
 from lakehouse_airflow.operators.drift import DriftCheckOperator
 
 
-@dag(**dag_args("drift_check", doc_md=__doc__, tags=["ml", "evidently"],
+@dag(**dag_args("drift_check", doc_md=__doc__, tags=["ml", "evidently", "week:ml"],
                 schedule=table_asset("features/customer_features") | CHAMPION))
 def drift_check():
     gate = DriftCheckOperator(task_id="check_feature_drift")

@@ -3,10 +3,13 @@
 
 Trains the churn model (label: no order in the 30 days after the as-of date) on the newest
 features partition whose label window has passed, read at a pinned Delta version; logs
-params, holdout AUC, feature/source table versions, the training data profile and the drift
-reference to MLflow; registers a version with alias `challenger` and promotes it to
-`champion` only if it beats the current champion on the same holdout (the first model is
-champion). A new champion is announced so the drift gate checks it before it scores.
+params, holdout AUC, global SHAP importance, feature/source table versions, the training data
+profile and the drift reference to MLflow, and writes the version's model card. The first
+model of the registry is `champion`; every later one is `challenger` only (shadow-scored by
+batch_inference, promoted or not by evaluate_models on matured labels - never here). Cold
+start: with no champion yet, a baseline on the window before the newest is trained first and
+becomes champion, so the newest starts as challenger (LAKEHOUSE_COLD_START_BASELINE=0: off).
+A new champion is announced so the drift gate checks it before it scores.
 Weekly (Monday 04:00 UTC) and whenever drift_check asks for retraining.
 """
 
@@ -19,33 +22,32 @@ from lakehouse_airflow.assets import CHAMPION, RETRAIN_REQUESTS
 from lakehouse_airflow.defaults import dag_args, run_day
 
 
-@dag(**dag_args("train_model", doc_md=__doc__, tags=["ml", "mlflow"],
+@dag(**dag_args("train_model", doc_md=__doc__, tags=["ml", "mlflow", "week:ml"],
                 schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 4 * * 1", timezone="UTC"),
                                              assets=RETRAIN_REQUESTS)))
 def train_model():
     @task
     def train_and_register(dag_run=None) -> dict:
-        from include.lakehouse.ml.training import NoTrainingData, train, training_date
+        from include.lakehouse.ml.training import NoTrainingData, train_for_run
         from lakehouse_airflow.alerts import skip_and_alert
-
         from lakehouse_airflow.reports import training
 
         try:
-            outcome = train(training_date(run_day(dag_run)))
+            outcome = train_for_run(run_day(dag_run))
             return {**outcome, **training(outcome)}
         except NoTrainingData as exc:  # e.g. a weekly run on a fresh deployment: say why, skip
             skip_and_alert("training_skipped", exc)
 
     @task.short_circuit
-    def promoted(outcome: dict) -> bool:
-        return bool(outcome["promoted"])
+    def first_champion(outcome: dict) -> bool:
+        return bool(outcome["new_champion"])
 
     @task(outlets=[CHAMPION])
     def announce_champion(outcome: dict) -> dict:
-        return {"champion": outcome["model_version"]}
+        return {"champion": outcome["champion_version"]}
 
     outcome = train_and_register()
-    promoted(outcome) >> announce_champion(outcome)
+    first_champion(outcome) >> announce_champion(outcome)
 
 
 train_model()

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # First-use setup: checks Python 3.11 and Java 17, creates .venv and installs the pinned
-# stack (requirements-lock.txt) with uv. Prints one clear line on failure.
+# stack (requirements-lock.txt) with uv; installs Debian's chromium for the browser tests
+# (tests/ui) when running as root (CI), else says which apt command to run. Prints one clear
+# line on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +37,18 @@ echo "installing the pinned stack into .venv (first time: about 1-2 minutes) ...
 if ! .venv/bin/uv pip sync --compile-bytecode --python .venv/bin/python requirements-lock.txt >>"$log" 2>&1; then
   tail -n 5 "$log" >&2
   fail "installing requirements-lock.txt failed; full log in $log"
+fi
+# The browser tests (tests/ui) drive Debian's chromium with Playwright: Playwright's own
+# browser download is not used (blocked on many CI networks).
+CHROMIUM=/usr/lib/chromium/chromium
+if [ ! -x "$CHROMIUM" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium for the browser tests (apt-get, about 30 s) ..."
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; } >>"$log" 2>&1 \
+      || fail "apt-get install chromium failed; full log in $log"
+  else
+    echo "note: the browser tests (tests/ui) need Debian's chromium: run 'sudo apt-get install -y chromium' (they are skipped until then)"
+  fi
 fi
 touch .venv/.installed
 echo "ready: .venv"

@@ -89,7 +89,17 @@ def airflow_env(home: Path | None = None, port: int | None = None) -> dict[str, 
         "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        # an idle scheduler looks again after 0.5 s (default 1 s): each DAG's next task or asset-triggered
+        # run starts sooner; a busy scheduler never sleeps anyway
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": os.environ.get("AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME",
+                                                                        "0.5"),
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # Cosmos keeps dbt's partial-parse state between tasks here; its default (/tmp/cosmos) is shared
+        # by every checkout on the machine, whose other profiles (paths) would force full re-parses
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
+        # dbt_transform's WATCHER producer: its XComs are copied to an Airflow Variable when it fails
+        # (for its retry), not after every single push (the Dockerfile sets the same)
+        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
         "NO_PROXY": "*",  # macOS + LocalExecutor forks; harmless elsewhere
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")]),
@@ -98,10 +108,25 @@ def airflow_env(home: Path | None = None, port: int | None = None) -> dict[str, 
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "LAKEHOUSE_ROOT": os.environ.get("LAKEHOUSE_ROOT", str(LOCAL / "lakehouse")),
         "LAKEHOUSE_ALERTS_FILE": os.environ.get("LAKEHOUSE_ALERTS_FILE", str(LOCAL / "alerts" / "alerts.jsonl")),
+        **lineage_env(Path(os.environ.get("LAKEHOUSE_LINEAGE_FILE") or (
+            LOCAL / "lineage" if home == LOCAL / "airflow" else home / "lineage") / "events.jsonl")),
     }
     if java_home():
         env["JAVA_HOME"] = java_home()
     return env
+
+
+def lineage_env(events: Path) -> dict[str, str]:
+    """OpenLineage: events appended to a JSON-lines file (the Lineage page reads them through
+    observe_lakehouse); the project's extractor reports the tables `@task` functions touch."""
+    events.parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "lakehouse",
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(events), "append": True}),
+        "AIRFLOW__OPENLINEAGE__EXTRACTORS": "lakehouse_airflow.lineage.LakehouseExtractor",
+        # emit from a thread of the task's process, not a fork: delta-rs (tokio) panics in a fork
+        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
+    }
 
 
 def apply(env: dict[str, str]) -> None:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_local_airflow import free_port
+from tests.scripts.local_airflow.demo_process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def test_canary_runs_page_for_missed_deadlines_and_a_failed_task_once(tmp_path, 
            "LAKEHOUSE_AIRFLOW_PORT": str(free_port()), "LAKEHOUSE_SPARK_CONNECT_PORT": str(free_port()),
            "LAKEHOUSE_KAFKA_PORT": str(free_port()),
            "LAKEHOUSE_ALERT_WEBHOOK_URL": url}
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "local_airflow.py"), "canary"], env=env,
+    result = subprocess.run([sys.executable, "-m", "scripts.local_airflow", "canary"], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "DAGs re-serialized" in result.stdout

@@ -34,7 +34,7 @@ WRITES = {"merge", "delete", "update", "create", "alter"}  # attribute calls / a
 MAINTENANCE_OPS = {"optimize", "vacuum", "restore", "create_checkpoint", "cleanup_metadata"}
 NOT_DELTA = {  # (file, receiver as written): what it is instead
     ("plugins/lakehouse_airflow/alerts.py", "Variable.delete"): "an Airflow Variable",
-    ("scripts/local_airflow.py", "session.query(Connection).filter(Connection.conn_id == c['conn_id']).delete"):
+    ("scripts/local_airflow/settings.py", "session.query(Connection).filter(Connection.conn_id == c['conn_id']).delete"):
         "rows of Airflow's metadata DB (SQLAlchemy)",
     ("include/lakehouse/formats/benchmark.py", "tx.delete"): "an Iceberg transaction (pyiceberg)",
     ("include/lakehouse/formats/benchmark.py", "ice.delete"): "an Iceberg table (pyiceberg)",

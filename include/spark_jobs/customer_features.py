@@ -11,8 +11,13 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
-from include.lakehouse.ml.features import build_features  # noqa: E402
+from include.lakehouse.ml.features import SOURCES, build_features  # noqa: E402
+from include.lakehouse.ml.settings import FEATURES_TABLE  # noqa: E402
 from include.lakehouse.spark.jobs import run_job  # noqa: E402
+
+# the job contract's lineage: registered tables read and written (reported by SparkJobOperator)
+READS = sorted(SOURCES.values())
+WRITES = [FEATURES_TABLE]
 
 
 def main(spark, args):

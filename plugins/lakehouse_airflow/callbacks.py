@@ -23,3 +23,18 @@ async def deadline_missed(*, dag_id: str, owner: str, minutes: float, reference:
         "logical_date": dag_run.get("logical_date"), "deadline": str(deadline.get("deadline_time")),
         "url": run_url(dag_id, run_id), "dedup_key": f"{dag_id}/{run_id}/deadline/{severity}",
     })
+    await _record_miss({"dag_id": dag_id, "run_id": run_id, "severity": severity,
+                        "deadline": str(deadline.get("deadline_time"))})
+
+
+async def _record_miss(row: dict[str, Any]) -> None:
+    """ops/deadline_misses for the health page, off the triggerer's event loop; never raises."""
+    import asyncio
+    import logging
+
+    try:
+        from include.lakehouse.observability.runs import record_deadline_miss
+
+        await asyncio.to_thread(record_deadline_miss, row)
+    except Exception:
+        logging.getLogger(__name__).exception("could not record the deadline miss in ops/deadline_misses")

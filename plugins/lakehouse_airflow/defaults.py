@@ -1,5 +1,6 @@
 """The one place for what every DAG shares: owner, tags, retries with exponential backoff,
-timeouts, the failure notifier and the deadline from plugins/lakehouse_airflow/deadlines.yaml.
+timeouts, the failure notifier, the deadline from plugins/lakehouse_airflow/deadlines.yaml and
+the run-health record of every finished run.
 
 Usage in a DAG file:  `@dag(**dag_args("my_dag", doc_md=__doc__, schedule="@daily"))`.
 Cheap at parse time: reads one small YAML file once per process, opens nothing else.
@@ -15,6 +16,7 @@ from typing import Any
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
 from lakehouse_airflow.alerts import FailureNotifier, RecoveryNotifier
+from lakehouse_airflow.run_health import dag_failed, dag_succeeded
 
 DEADLINES_FILE = Path(__file__).with_name("deadlines.yaml")
 OWNER = "data-platform"
@@ -82,5 +84,7 @@ def dag_args(dag_id: str, *, doc_md: str, schedule: Any = None, tags: list[str] 
         "tags": ["lakehouse", *(tags or [])],
         "default_args": default_args(owner),
         "deadline": deadline_for(dag_id, owner),
+        "on_success_callback": dag_succeeded,  # run health: ops/dag_runs (Lakehouse health page)
+        "on_failure_callback": dag_failed,
         **kwargs,
     }

@@ -145,8 +145,14 @@ def scoring(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def training(outcome: dict[str, Any]) -> dict[str, Any]:
-    return summary({}, [f"{outcome['model_name']} v{outcome['model_version']} trained on {outcome['as_of_date']}: "
-                        f"holdout AUC {outcome['holdout_auc']:.3f} -> {outcome['verdict']}"])
+    """Models trained by one train_model run (a cold start: a baseline champion and a challenger),
+    their cards, and what each was registered as."""
+    trained = outcome.get("trained", [outcome])
+    return summary({"models trained": len(trained), "model cards": len(trained),
+                    "challengers": sum(not t["new_champion"] for t in trained)},
+                   [*outcome.get("notes", []),
+                    *(f"{t['model_name']} v{t['model_version']} trained on {t['as_of_date']}: "
+                      f"holdout AUC {t['holdout_auc']:.3f} -> {t['verdict']}" for t in trained)])
 
 
 def drift(result: dict[str, Any]) -> dict[str, Any]:

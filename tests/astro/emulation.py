@@ -136,14 +136,18 @@ def registry(load_champion: bool = False) -> dict:
 
     uri = ml.tracking_uri()
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    try:
-        champion = client.get_model_version_by_alias(ml.MODEL_NAME, "champion")
-    except MlflowException:
-        champion = None
+    aliases = {}
+    for alias in ("champion", "challenger"):
+        try:
+            aliases[alias] = client.get_model_version_by_alias(ml.MODEL_NAME, alias)
+        except MlflowException:
+            aliases[alias] = None
+    champion = aliases["champion"]
     state = {"tracking_uri": uri, "store": str(Path(uri.removeprefix("sqlite:///")).resolve()),
              "versions": sorted(str(v.version) for v in client.search_model_versions(f"name = '{ml.MODEL_NAME}'")),
              "champion": champion and {"version": str(champion.version), "run_id": champion.run_id,
-                                       "status": champion.status, "aliases": sorted(champion.aliases)}}
+                                       "status": champion.status, "aliases": sorted(champion.aliases)},
+             "challenger": aliases["challenger"] and str(aliases["challenger"].version)}
     if load_champion and champion:  # the artifacts on the volume, not only the registry rows
         mlflow.set_registry_uri(uri)
         model = mlflow.pyfunc.load_model(f"models:/{ml.MODEL_NAME}@champion")
@@ -162,16 +166,16 @@ def run_state(dag_id: str, run_id: str) -> str | None:
     return state if state in ("success", "failed") else None
 
 
-def wait_pipeline(since: datetime, components, dags: list[str], timeout: float = 900) -> dict[str, str]:
-    from scripts.local_airflow import runs_since
+def wait_pipeline(api, since: datetime, components, dags: list[str], timeout: float = 900) -> dict[str, str]:
+    from scripts.local_airflow.runner import runs_since
 
     end, states = time.time() + timeout, {}
     while time.time() < end:
         components.check_alive()
-        states = {d: (runs_since(d, since) or {}).get("state", "none") for d in dags}
+        states = {d: (runs_since(api, d, since, with_tasks=False) or {}).get("state", "none") for d in dags}
         if all(s in ("success", "failed") for s in states.values()):
             time.sleep(8)  # an asset event may still start one more run downstream
-            again = {d: (runs_since(d, since) or {}).get("state", "none") for d in dags}
+            again = {d: (runs_since(api, d, since, with_tasks=False) or {}).get("state", "none") for d in dags}
             if again == states:
                 return states
         time.sleep(3)
@@ -179,7 +183,11 @@ def wait_pipeline(since: datetime, components, dags: list[str], timeout: float =
 
 
 def main(work: Path) -> int:
-    from scripts import local_airflow as la
+    from scripts.local_airflow import components as la
+    from scripts.local_airflow.api import AirflowAPI
+    from scripts.local_airflow.graph import DagInfo
+    from scripts.local_airflow.runner import runs_since, start_root
+    from scripts.local_airflow.settings import load_settings
 
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -211,8 +219,9 @@ def main(work: Path) -> int:
     if migrate.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}")
     os.chdir(homes["scheduler"])
-    la.load_settings(homes["scheduler"] / "airflow_settings.yaml")  # `astro dev start` imports it
+    load_settings(homes["scheduler"] / "airflow_settings.yaml")  # `astro dev start` imports it
     result: dict = {"components": list(specs)}
+    api = AirflowAPI(api_port)  # the REST API, as `astro dev run` users and the demo drive Airflow
     lakehouse = Path(envs["scheduler"]["LAKEHOUSE_ROOT"])
     outbox = Path(envs["scheduler"]["LAKEHOUSE_ALERTS_FILE"])
 
@@ -222,7 +231,7 @@ def main(work: Path) -> int:
             components.start(name, spec["command"], cwd=homes[name], env=envs[name])
         la.wait_for(lambda: la.http_ok(f"http://127.0.0.1:{api_port}/api/v2/monitor/health"), "the api-server",
                     240, components)
-        la.wait_for(lambda: la.registered_dags(set(PIPELINE)) == set(PIPELINE), "the dag-processor", 300,
+        la.wait_for(lambda: set(PIPELINE) <= api.dag_ids(), "the dag-processor", 300,
                     components, every=2)
         return components
 
@@ -234,27 +243,28 @@ def main(work: Path) -> int:
 
         since = datetime.now(timezone.utc)
         for dag_id in PIPELINE[1:] + ML:
-            la.set_paused(dag_id, False)
+            api.set_paused(dag_id, False)
         # a fresh deployment: train_model finds no features yet, skips and alerts; done before the
         # source starts, so feature_build cannot have written the features it would train on
         trigger_dag("train_model", triggered_by=DagRunTriggeredByType.CLI, run_id="astro__train_fresh",
                     logical_date=since)
         result["fresh_train"] = la.wait_for(lambda: run_state("train_model", "astro__train_fresh"),
                                             "train_model on the fresh deployment", 300, components, every=2)
-        la.start_root(la.DagInfo("shop_source", "time"), since)
-        result["first_run"] = wait_pipeline(since, components, PIPELINE + ML)
+        start_root(api, DagInfo("shop_source", "time"), since)
+        result["first_run"] = wait_pipeline(api, since, components, PIPELINE + ML)
         say(f"first run: {result['first_run']} ({time.time() - started:.0f}s)")
         # train_model is weekly or asked for by drift_check: trigger it, as on-call would, on the
-        # features feature_build just wrote; its task registers the first model as champion
+        # features feature_build just wrote; its cold start registers a baseline champion (the
+        # window before the newest) and the newest model as challenger
         trained = datetime.now(timezone.utc)
         trigger_dag("train_model", triggered_by=DagRunTriggeredByType.CLI, run_id="astro__train",
                     logical_date=trained)
-        result["train_model"] = wait_pipeline(trained, components, ["train_model"], timeout=600)
+        result["train_model"] = wait_pipeline(api, trained, components, ["train_model"], timeout=600)
         say(f"train_model: {result['train_model']} ({time.time() - started:.0f}s)")
         result["registry_before"] = registry()
         result["tables_before"] = table_counts(lakehouse)
         result["alerts_before"] = outbox.read_text().splitlines() if outbox.exists() else []
-        result["manifest_tasks"] = la.runs_since("dbt_transform", since) or {}
+        result["manifest_tasks"] = runs_since(api, "dbt_transform", since) or {}
         result["manifest_tasks"] = {k: v for k, v in result["manifest_tasks"].items() if k in ("total", "failed")}
     finally:
         components.stop()
@@ -270,11 +280,11 @@ def main(work: Path) -> int:
         # find nothing new (scd2_dimensions, dbt_transform and the ML DAGs stay paused: minutes of
         # dbt tasks and a Spark job that would only rebuild what is there)
         for dag_id in PIPELINE[3:] + ML:
-            la.set_paused(dag_id, True)
+            api.set_paused(dag_id, True)
         since = datetime.now(timezone.utc)
         subprocess.run(["airflow", "tasks", "clear", "-y", "shop_source"], env=envs["scheduler"],
                        cwd=homes["scheduler"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        result["second_run"] = wait_pipeline(since, components, PIPELINE[:3])
+        result["second_run"] = wait_pipeline(api, since, components, PIPELINE[:3])
         result["tables_after_second_run"] = table_counts(lakehouse)
         result["registry_after_second_run"] = registry()
     finally:

@@ -45,7 +45,9 @@ def test_train_model_registers_a_champion_in_the_registry_on_the_shared_volume(e
     registry = emulation["registry_before"]
     # the components' tracking store is MLflow's SQLite file on the lakehouse_state volume
     assert Path(registry["store"]).is_relative_to((emulation["work"] / "volumes" / "lakehouse_state").resolve())
-    assert registry["versions"] == ["1"] and registry["champion"]["version"] == "1"
+    # cold start: a baseline on the window before the newest is champion, the newest model challenger
+    assert registry["versions"] == ["1", "2"] and registry["champion"]["version"] == "1"
+    assert registry["challenger"] == "2"
     assert registry["champion"]["status"] == "READY" and "champion" in registry["champion"]["aliases"]
 
 
@@ -58,8 +60,8 @@ def test_tables_registry_and_alerts_survive_a_restart_of_every_component(emulati
         emulation["alerts_before"]
     assert emulation["alerts_after_restart"] == emulation["alerts_before"]
     after = emulation["registry_after_restart"]
-    assert {k: after[k] for k in ("versions", "champion")} == \
-        {k: emulation["registry_before"][k] for k in ("versions", "champion")}
+    assert {k: after[k] for k in ("versions", "champion", "challenger")} == \
+        {k: emulation["registry_before"][k] for k in ("versions", "champion", "challenger")}
     # the champion's artifacts are there too: it loads, from the run that trained it
     assert after["champion_loaded_run_id"] == after["champion"]["run_id"]
 

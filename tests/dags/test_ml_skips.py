@@ -19,7 +19,7 @@ def test_train_model_without_features_skips_and_warns_once(airflow_db, lakehouse
     dag.deadline = None  # dag.test() cannot finish runs with deadlines (see test_dbt_transform)
     run = dag.test()
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states == {"train_and_register": "skipped", "promoted": "skipped", "announce_champion": "skipped"}
+    assert states == {"train_and_register": "skipped", "first_champion": "skipped", "announce_champion": "skipped"}
     alerts = [json.loads(line) for line in outbox.read_text().splitlines()]
     assert len(alerts) == 1, alerts
     alert = alerts[0]

@@ -16,8 +16,8 @@ def test_publish_formats_on_gold_assets_and_benchmark_on_demand():
     bag = DagBag(str(DAGS))
     publish, bench = bag.dags["publish_formats"], bag.dags["format_benchmark"]
     gold = {n for n, s in load_registry().items() if s.layer == "gold"}
-    from scripts.local_airflow import _asset_names
+    from scripts.local_airflow.graph import asset_names
 
-    assert _asset_names(publish.timetable.asset_condition) == gold
+    assert asset_names(publish.timetable.asset_condition) == gold
     assert "ops" in bench.tags and bench.timetable.__class__.__name__ == "NullTimetable"
     assert bench.params.dump()["rows"] is None  # LAKEHOUSE_FORMAT_BENCH_ROWS or 1M

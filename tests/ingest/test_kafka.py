@@ -313,3 +313,63 @@ def test_the_bronze_check_catches_a_message_quarantined_twice_or_in_both_tables(
     delta.append(quarantine, DeltaTable(quarantine).to_pyarrow_table())  # the old bug: quarantined again
     with pytest.raises(LakehouseError, match="1 message.*landed twice"):
         check_topic_bronze(TOPIC)
+
+
+TRICKY_VALUES = [  # (value, lands in bronze): json.loads decides, whatever the bulk check thinks
+    (b'{"n": 1}', True), (b"42", True), (b'"text"', True), (b"null", True), (b"[1, 2]", True),
+    (b'{"a": NaN}', True), (b'{"a": "\\ud800"}', True), (b' {"a": 1} ', True), (b'{"a": 1e400}', True),
+    (b'{"a": 1}{"b": 2}', False), (b'{"a": 1,}', False), (b'{"a": "x\ty"}', False), (b"", False), (b" ", False),
+    (b'{"a": 01}', False), (b"{'a': 1}", False), (b'{"a": 1}\x00', False), (b"\xef\xbb\xbf{}", False),
+    (b"\xff\xfe not utf-8", False), (b'{"a":' * 3000 + b"1" + b"}" * 3000, False),
+]
+
+
+def test_a_batch_mixing_good_and_bad_json_quarantines_exactly_the_bad_ones_in_order(lakehouse_root, kafka_broker):
+    """One consume batch, one partition: every bad message lands in quarantine with its reason
+    (a value nested too deep to parse too, which used to crash the run), every other one in
+    bronze with its exact text, offsets and order kept."""
+    producer = Producer(kafka_broker)
+    expected_good, expected_bad = [], []
+    for i, (value, good) in enumerate(TRICKY_VALUES * 3):
+        producer.produce(TOPIC, key=f"k{i}", value=value, partition=1)
+        (expected_good if good else expected_bad).append((i, f"k{i}", value))
+    producer.produce(TOPIC, key="gone", value=None, partition=1)  # a tombstone after them
+    producer.flush(30)
+    result = ingest_topic(TOPIC, kafka_broker)
+    assert (result["rows_inserted"], result["rows_quarantined"]) == (len(expected_good) + 1, len(expected_bad))
+    bronze = DeltaTable(str(lakehouse_root / "bronze" / TOPIC)).to_pyarrow_table().sort_by("offset").to_pylist()
+    assert [(r["offset"], r["key"], r["payload"]) for r in bronze] == (
+        [(i, k, v.decode()) for i, k, v in expected_good] + [(len(TRICKY_VALUES) * 3, "gone", None)])
+    assert [r["tombstone"] for r in bronze] == [False] * len(expected_good) + [True]
+    bad = DeltaTable(str(lakehouse_root / "quarantine" / TOPIC)).to_pyarrow_table().sort_by("offset").to_pylist()
+    assert [(r["offset"], r["key"], r["_raw"]) for r in bad] == expected_bad
+    reasons = {r["_raw"]: r["_reason"] for r in bad}
+    assert reasons[b"\xff\xfe not utf-8"].startswith("not UTF-8: ")
+    assert reasons[TRICKY_VALUES[-1][0]] == "not JSON: nested too deeply to parse"
+    assert all(reasons[v].startswith("not JSON: ") for v, good in TRICKY_VALUES[9:-2])
+
+
+def test_bulk_decode_gives_the_row_by_row_verdict_and_reason_for_every_message():
+    """The columnar decode (UTF-8 per chunk, JSON by msgspec per chunk) against json.loads row by
+    row over valid messages and thousands of seeded corruptions of them, across chunk borders."""
+    import random
+
+    from include.lakehouse.ingest import kafka
+
+    rng = random.Random(18)
+    values: list[bytes | None] = []
+    for i in range(40_000):
+        text = bytearray(json.dumps({"n": i, "s": "caf\u00e9 \\ \" x", "l": [1, 2.5, None, True]}).encode())
+        if i % 7 == 0:  # delete, insert or replace one byte somewhere
+            at = rng.randrange(len(text))
+            what = rng.choice([b"", b"{", b"}", b",", b'"', b"\\", b"\n", b"\x00", b"\xff", b"]", b"e", b" "])
+            text[at:at + rng.randint(0, 1)] = what
+        values.append(bytes(text) if i % 1000 else None)
+    values += [v for v, _ in TRICKY_VALUES]
+    keys = [None] * len(values)
+    _, _, payload, reasons = kafka._columns(keys, values)
+    row_by_row = [kafka._decode(v) for v in values]
+    assert reasons == {i: reason for i, (_, reason) in enumerate(row_by_row) if reason}
+    assert 4000 < len(reasons) < 6000  # the corruptions did produce bad messages
+    good = [i for i in range(len(values)) if i not in reasons]
+    assert [payload[i].as_py() for i in good] == [row_by_row[i][0] for i in good]

@@ -53,8 +53,8 @@ def setup_registry(champion, challenger=None, previous=None):
 
     c = client()
     if previous is not None:
-        move_champion(c, previous, action="promote_at_training", reason="first model")
-    move_champion(c, champion, action="promote_at_training", reason="test setup", from_version=previous)
+        move_champion(c, previous, action="promote", reason="first model")
+    move_champion(c, champion, action="promote", reason="test setup", from_version=previous)
     if challenger is not None:
         c.set_registered_model_alias(ml.MODEL_NAME, "challenger", challenger)
 
@@ -104,14 +104,14 @@ def test_the_challenger_is_promoted_exactly_when_it_beats_the_champion_by_the_ma
     assert aliases() == ((challenger, None) if promoted else (champion, challenger))
     moves = decisions(ml_path())
     if promoted:
-        assert list(moves["action"]) == ["promote_at_training", "promote"]
+        assert list(moves["action"]) == ["promote", "promote"]
         row = moves.iloc[-1]
         assert (row["from_version"], row["to_version"]) == (champion, challenger) and "beats" in row["reason"]
         tags = client().get_model_version(ml.MODEL_NAME, challenger).tags
         assert tags["champion.action"] == "promote" and tags["previous_champion"] == champion
         assert tags["champion.reason"] == row["reason"]
     else:
-        assert list(moves["action"]) == ["promote_at_training"]
+        assert list(moves["action"]) == ["promote"]
         assert ("601" in decision["reason"]) == (case == "too few labels")
 
 
@@ -139,7 +139,7 @@ def test_the_champion_is_rolled_back_exactly_when_its_realised_auc_falls_below_t
     decision = evaluation.evaluate(RUN_DAY)["decision"]
     if case == "above floor":
         assert decision["action"] == "hold" and aliases() == (current, None)
-        assert list(decisions(ml_path())["action"]) == ["promote_at_training", "promote_at_training"]
+        assert list(decisions(ml_path())["action"]) == ["promote", "promote"]
         return
     assert decision["action"] == "rollback" and aliases() == (previous, None)
     row = decisions(ml_path()).iloc[-1]

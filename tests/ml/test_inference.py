@@ -24,7 +24,7 @@ def test_champion_serves_explained_scores_and_the_challenger_only_shadows(mlflow
     frame, churned = world[TRAIN]
     client = training.mlflow_client()
     champion = register(fit_pipeline(frame, churned), TRAIN, frame)
-    move_champion(client, champion, action="promote_at_training", reason="first model")
+    move_champion(client, champion, action="promote", reason="first model")
     challenger = register(fit_pipeline(frame, churned, invert=True), TRAIN, frame)
     client.set_registered_model_alias(ml.MODEL_NAME, "challenger", challenger)
 

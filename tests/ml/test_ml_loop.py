@@ -1,5 +1,5 @@
-"""The churn loop on real tables: point-in-time features in Spark, MLflow training with
-champion/challenger, the drift gate, batch inference."""
+"""The churn loop on real tables: point-in-time features in Spark, MLflow training, the drift
+gate, batch inference (champion/challenger rules: test_training.py, test_evaluation.py)."""
 
 from __future__ import annotations
 
@@ -43,26 +43,6 @@ def test_features_are_point_in_time_and_a_rerun_replaces_the_partition(ml_lakeho
     assert rerun["source_versions"]["orders"] == result["source_versions"]["orders"] + 1
     assert len(after) == len(before)  # replaced, not appended
     pd.testing.assert_frame_equal(after[ml.FEATURES], before[ml.FEATURES])  # the future order changed nothing
-
-
-def test_training_promotes_the_first_model_and_then_only_a_better_one(ml_lakehouse, spark):
-    from include.lakehouse.ml import training
-
-    as_of = day(12)
-    build_features(spark, [as_of])
-    first = training.train(as_of)
-    assert first["promoted"] and first["model_version"] == "1"
-    client = training.mlflow_client()
-    assert str(client.get_model_version_by_alias(ml.MODEL_NAME, "champion").version) == "1"
-    second = training.train(as_of)  # same data, same seed: not better, stays challenger
-    assert not second["promoted"] and second["champion_auc"] == pytest.approx(second["holdout_auc"])
-    assert str(client.get_model_version_by_alias(ml.MODEL_NAME, "challenger").version) == "2"
-    assert str(client.get_model_version_by_alias(ml.MODEL_NAME, "champion").version) == "1"
-    run = client.get_run(first["run_id"])
-    assert run.data.metrics["holdout_auc"] == pytest.approx(first["holdout_auc"], abs=1e-4)
-    assert run.data.tags["features_version"] == str(first["features_version"])
-    assert {a.path for a in client.list_artifacts(first["run_id"], "data")} == {
-        "data/reference.parquet", "data/training_profile.json"}
 
 
 def test_drift_gate_blocks_shifted_features_and_passes_unshifted_then_inference(ml_lakehouse, spark):

@@ -124,7 +124,7 @@ def test_success_after_failure_sends_one_recovery_that_resolves_the_incident(tmp
 def test_no_printed_text_carries_a_webhook_token(tmp_path, monkeypatch, caplog, capsys):
     """Channel errors, the Slack client's retry log and `make demo`'s summary show webhook URLs
     as scheme://host/… only: the token in their path never reaches a log or a terminal."""
-    from scripts.local_airflow import print_summary
+    from scripts.local_airflow.summary import print_summary
 
     outbox = tmp_path / "alerts.jsonl"
     monkeypatch.setenv("LAKEHOUSE_ALERTS_FILE", str(outbox))

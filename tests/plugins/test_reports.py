@@ -40,3 +40,11 @@ def test_evaluation_without_a_champion_and_with_a_decision():
     assert report["report_lines"] == [
         "evaluation 2024-03-01: 1 row(s) on 1 matured as-of date(s): champion v3 on 2024-02-01: AUC 0.712 (40 labels)",
         "decision: promote - challenger better"]
+
+
+def test_a_built_dimension_reports_its_late_changes_and_a_skipped_one_why():
+    built = {"table": "/lake/gold/dim_customer", "dimension": "dim_customer", "late": 1, "rows_inserted": 3}
+    assert reports.dimension_built(built) == {"counts": {"late": 1}}
+    assert reports.dimension_line(built) == "gold/dim_customer: {'late': 1}"
+    skipped = {"dimension": "dim_product", "skipped": True, "detail": "silver/products v1 already applied"}
+    assert reports.dimension_line(skipped) == "gold/dim_product: silver/products v1 already applied"

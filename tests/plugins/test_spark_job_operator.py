@@ -145,6 +145,16 @@ def test_local_task_runs_on_the_warm_sail_server_with_native_delta(lakehouse_roo
     assert DeltaTable(str(lakehouse_root / "gold" / "smoke_revenue_by_status")).history(1)[0]["engineInfo"].startswith("sail")
 
 
+def test_streaming_jobs_stay_off_the_warm_connect_server(monkeypatch):
+    """Sail runs no foreachBatch: a job with warm_connect=False is spark-submitted even when a warm
+    server is announced."""
+    operator = SparkJobOperator(task_id="aggregate_order_events_into_windows", job="stream_order_events",
+                                warm_connect=False)
+    spark_connection(monkeypatch, "local[*]")
+    monkeypatch.setenv("LAKEHOUSE_SPARK_CONNECT_URL", "sc://127.0.0.1:15002")
+    assert operator.backend() == ("submit", None)
+
+
 def chain_tables() -> dict[str, list[tuple]]:
     from include.lakehouse.tables.delta import open_table
 

@@ -220,12 +220,13 @@ def test_native_delta_writes_and_the_table_layer_make_identical_tables(sail_url,
 def test_demo_and_ui_start_the_configured_engine(tmp_path, monkeypatch):
     import socket
 
-    from scripts import local_airflow, spark_engine
+    from scripts import spark_engine
+    from scripts.local_airflow import components as local_airflow
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setattr(local_airflow, "SPARK_CONNECT_PORT", port)
+    monkeypatch.setenv("LAKEHOUSE_SPARK_CONNECT_PORT", str(port))
     monkeypatch.delenv("LAKEHOUSE_SPARK_ENGINE", raising=False)
     components = local_airflow.Components({"AIRFLOW_HOME": str(tmp_path)})
     try:

@@ -140,3 +140,18 @@ def test_append_refuses_a_stale_plan(lakehouse_root):
     with pytest.raises(ConcurrentWriteError, match="re-plan"):
         delta.append(uri, [{"id": 1}], transactions={"kafka.c.t.0": 1}, expected={"kafka.c.t.0": None})
     assert DeltaTable(uri).to_pyarrow_table().num_rows == 1
+
+
+def test_first_merge_with_deletes_keeps_utc_timestamps(lakehouse_root):
+    """The first merge into a new table with `delete_when` filters its rows through DuckDB, which
+    turned UTC timestamps into "Etc/UTC" that Delta refuses (the table was never created)."""
+    from datetime import datetime, timezone
+
+    import pyarrow as pa
+
+    from include.lakehouse.tables.delta import merge_upsert, open_table
+
+    rows = pa.table({"order_id": pa.array([1, 2], pa.int64()), "_deleted": [False, True],
+                     "placed_at": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)] * 2, pa.timestamp("us", tz="UTC"))})
+    merge_upsert("silver/orders", rows, keys=["order_id"], delete_when="s._deleted = true")
+    assert open_table("silver/orders").to_pyarrow_table().column("order_id").to_pylist() == [1]

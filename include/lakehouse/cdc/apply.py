@@ -31,6 +31,7 @@ from include.lakehouse.tables.delta import (
     append, check_keys, check_positions, conform_schema, ensure_table, merge_clauses, position, quote, to_arrow,
     try_open, with_commit_retries,
 )
+from include.lakehouse.observability.touched import note as note_lineage
 from include.lakehouse.tables.registry import TableSpec, resolve
 
 APPLIED_SEQUENCE = "_cdc_sequence"
@@ -86,6 +87,7 @@ def apply_cdc(
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     changes = to_arrow(changes)
     sequence_column = sequence_column or (spec.sequence_column if spec else None)
     if not sequence_column or sequence_column not in changes.column_names:

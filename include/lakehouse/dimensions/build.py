@@ -58,7 +58,7 @@ def build_dimension(name: str, *, spark: Any = None) -> dict[str, Any]:
                                        effective_column="changed_at", deleted_column="_deleted",
                                        surrogate_key=dim["surrogate_key"], transactions={position: current},
                                        expected={position: done})
-        return {**result.to_dict(), "silver_version": current,
+        return {**result.to_dict(), "dimension": name, "silver_version": current,
                 "late": result.details.get("late", 0)}  # versions inserted/updated come as rows_*
 
     return with_commit_retries(plan_and_apply, what=f"SCD2 build of gold/{name}")

@@ -21,17 +21,26 @@ duplicates. Rows in = rows in bronze + rows quarantined. Tombstones (null values
 downstream) are kept in bronze with `tombstone = true`; a key that is not UTF-8 keeps its
 bytes in `key_raw` (`key` is null), a UTF-8 key is in `key`. No consumer group is joined
 (slow, and its commits are not atomic with the data).
+
+Decoding is columnar: message fields are gathered per consume batch, then checked in chunks
+(UTF-8 by one Arrow cast, JSON by one msgspec pass); json.loads decides, row by row, only the
+messages of a chunk that the bulk check does not pass, so verdicts and reasons are those of
+json.loads for every message.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
+import numpy as np
 import pyarrow as pa
 
 from include.lakehouse.config import load_sources
@@ -86,6 +95,8 @@ def _decode(value: bytes | None) -> tuple[str | None, str | None]:
         return None, f"not UTF-8: {exc}"
     except ValueError as exc:
         return None, f"not JSON: {exc}"
+    except RecursionError:
+        return None, "not JSON: nested too deeply to parse"
 
 
 def _key(raw: bytes | None) -> tuple[str | None, bytes | None]:
@@ -101,18 +112,85 @@ def _key(raw: bytes | None) -> tuple[str | None, bytes | None]:
 
 @dataclass
 class _Batch:
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: pa.Table = field(default_factory=BRONZE_SCHEMA.empty_table)
     bad: list[dict[str, Any]] = field(default_factory=list)
     already_quarantined: int = 0
     next_offset: dict[int, int] = field(default_factory=dict)
     unfinished: set[int] = field(default_factory=set)
 
 
+_CHUNK = 16_384
+
+
+class _AnyObject(msgspec.Struct):
+    """A JSON object: its members are parsed (so checked) and skipped, nothing is built."""
+
+
+_OBJECT = msgspec.json.Decoder(_AnyObject)
+
+
+def _not_proven_json(raw: list[bytes | None]) -> list[int]:
+    """Rows of a chunk that msgspec does not prove to be one valid JSON object (tombstones
+    aside): json.loads decides those. msgspec accepts nothing json.loads rejects (a test holds
+    it to that) and rejects a few things json.loads takes (NaN, lone surrogates, a non-object),
+    so the verdict is json.loads' one for every row. One C-level pass over the chunk; row by
+    row only in a chunk where that pass fails."""
+    present = raw if None not in raw else [v for v in raw if v is not None]
+    try:
+        deque(map(_OBJECT.decode, present), maxlen=0)
+        return []
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    out = []
+    for i, value in enumerate(raw):
+        if value is not None:
+            try:
+                _OBJECT.decode(value)
+            except (msgspec.DecodeError, RecursionError):
+                out.append(i)
+    return out
+
+
+def _columns(keys: list[bytes | None], values: list[bytes | None]) -> tuple[pa.ChunkedArray, pa.ChunkedArray,
+                                                                          pa.ChunkedArray, dict[int, str]]:
+    """(key, key_raw, payload, reasons by row) in bulk; per row only inside a chunk that needs it."""
+    key_bytes, value_bytes = pa.array(keys, pa.binary()), pa.array(values, pa.binary())
+    key_parts, raw_parts, payload_parts, reasons = [], [], [], {}
+    for s in range(0, len(values), _CHUNK):
+        chunk_keys, chunk = key_bytes[s:s + _CHUNK], value_bytes[s:s + _CHUNK]
+        raw = values[s:s + _CHUNK]
+        try:
+            key_parts.append(chunk_keys.cast(pa.string()))
+            raw_parts.append(pa.nulls(len(chunk_keys), pa.binary()))
+        except pa.ArrowInvalid:  # a key that is not UTF-8 in this chunk
+            pairs = [_key(k) for k in keys[s:s + _CHUNK]]
+            key_parts.append(pa.array([k for k, _ in pairs], pa.string()))
+            raw_parts.append(pa.array([r for _, r in pairs], pa.binary()))
+        try:
+            text = chunk.cast(pa.string())  # UTF-8 checked for the whole chunk at once
+            slow = _not_proven_json(raw)
+        except pa.ArrowInvalid:
+            text, slow = None, range(len(raw))
+        decoded = {i: _decode(raw[i]) for i in slow}
+        reasons.update((s + i, reason) for i, (_, reason) in decoded.items() if reason)
+        if text is None:
+            text = pa.array([decoded[i][0] for i in range(len(raw))], pa.string())
+        payload_parts.append(text)
+    return (pa.chunked_array(key_parts, pa.string()), pa.chunked_array(raw_parts, pa.binary()),
+            pa.chunked_array(payload_parts, pa.string()), reasons)
+
+
+_READ_SCHEMA = pa.schema([f for f in BRONZE_SCHEMA if f.name in ("key", "key_raw", "partition", "offset", "timestamp",
+                                                                "payload")])
+
+
 def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None], quarantined: dict[int, int | None],
                  *, max_messages: int, deadline: float, batch_id: str) -> _Batch:
     """Read every partition from `start` until the client reports its end (or `max_messages`).
-    Bad messages below `quarantined` are counted, not collected: they are in quarantine already."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+    Bad messages below `quarantined` are counted, not collected: they are in quarantine already.
+    Messages are taken in batches, their fields gathered into columns and decoded in bulk, a
+    chunk at a time while the client goes on fetching."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
     # The client reports a partition's end only on a fetch that brought nothing new, and a broker
     # holds a fetch up to fetch.wait.max.ms (500 ms by default) for new messages: on a partition
@@ -123,43 +201,84 @@ def _read_to_end(topic: str, config: dict[str, Any], start: dict[int, int | None
                          "auto.offset.reset": "error"})
     batch = _Batch(unfinished=set(start))
     now = datetime.now(timezone.utc)
+    keys: list[bytes | None] = []
+    values: list[bytes | None] = []
+    partitions: list[int] = []
+    offsets: list[int] = []
+    stamps: list[tuple[int, int]] = []
+    chunks: list[pa.Table] = []
+    bad: list[tuple[int, str, bytes]] = []  # (row, reason, value) in read order
     read = 0
+
+    def decode() -> None:  # the gathered messages become one chunk of columns
+        key, key_raw, payload, reasons = _columns(keys, values)
+        stamp_types, stamp_values = (np.array(c, np.int64) for c in zip(*stamps))
+        bad.extend((read - len(values) + i, reason, values[i]) for i, reason in sorted(reasons.items()))
+        chunks.append(pa.Table.from_arrays([
+            key, key_raw, pa.array(partitions, pa.int32()), pa.array(offsets, pa.int64()),
+            pa.array(stamp_values, pa.int64(), mask=stamp_types == 0).cast(pa.timestamp("ms", tz="UTC")),  # 0: none
+            payload], schema=_READ_SCHEMA))
+        for gathered in (keys, values, partitions, offsets, stamps):
+            gathered.clear()
+
+    collecting = gc.isenabled()  # the read allocates a few objects per message and makes no cycles:
+    gc.disable()                 # collections would only walk them over and over
     try:
         consumer.assign([TopicPartition(topic, p, o if o is not None else OFFSET_BEGINNING) for p, o in start.items()])
         while batch.unfinished and read < max_messages:
             if time.monotonic() > deadline:
                 raise LakehouseError(
                     f"topic {topic}: did not reach the end of partition(s) {sorted(batch.unfinished)} before the "
-                    f"safety timeout ({read} message(s) read); nothing was committed for this batch. The broker "
-                    "is slow or stalled: check it and rerun, or raise timeout_seconds")
-            for msg in consumer.consume(min(1000, max_messages - read), timeout=1.0):
-                p, error = msg.partition(), msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:  # the batch ends here for p
-                        batch.unfinished.discard(p)
-                        consumer.pause([TopicPartition(topic, p)])
-                        continue
-                    raise LakehouseError(f"topic {topic} partition {p} (from offset {start.get(p)}): {error}")
-                read += 1
-                offset = msg.offset()
-                batch.next_offset[p] = offset + 1
-                key, key_raw = _key(msg.key())
-                payload, reason = _decode(msg.value())
-                if reason:
-                    if quarantined.get(p) is not None and offset < quarantined[p]:
-                        batch.already_quarantined += 1
-                    else:
-                        batch.bad.append({"key": key, "key_raw": key_raw, "partition": p, "offset": offset,
-                                          "_raw": msg.value(), "_reason": reason, "_ingested_at": now,
-                                          "_batch_id": batch_id})
-                    continue
-                ts_type, ts = msg.timestamp()
-                batch.rows.append({"key": key, "key_raw": key_raw, "partition": p, "offset": offset,
-                                   "timestamp": datetime.fromtimestamp(ts / 1000, timezone.utc) if ts_type else None,
-                                   "payload": payload, "tombstone": payload is None,
-                                   "_ingested_at": now, "_batch_id": batch_id})
+                    f"safety timeout ({read} message(s) read); nothing was committed for this batch. The "
+                    "broker is slow or stalled: check it and rerun, or raise timeout_seconds")
+            # a batch call returns when it has its count or at its timeout: the call that brings the
+            # last end-of-partition events waits the whole timeout, so keep it short
+            messages = consumer.consume(min(1000, max_messages - read), timeout=0.1)
+            if any(map(Message.error, messages)):  # an end-of-partition (or error) event among them
+                for msg in [m for m in messages if m.error() is not None]:
+                    if msg.error().code() != KafkaError._PARTITION_EOF:
+                        raise LakehouseError(f"topic {topic} partition {msg.partition()} (from offset "
+                                             f"{start.get(msg.partition())}): {msg.error()}")
+                    batch.unfinished.discard(msg.partition())  # the batch ends here for this partition
+                    consumer.pause([TopicPartition(topic, msg.partition())])
+                messages = [m for m in messages if m.error() is None]
+            read += len(messages)  # the fields, column by column, in C-level passes over the batch
+            keys += map(Message.key, messages)
+            values += map(Message.value, messages)
+            partitions += map(Message.partition, messages)
+            offsets += map(Message.offset, messages)
+            stamps += map(Message.timestamp, messages)
+            if len(values) >= _CHUNK:
+                decode()
+        if values:
+            decode()
     finally:
+        if collecting:
+            gc.enable()
         consumer.close()
+    if not chunks:
+        return batch
+    rows = pa.concat_tables(chunks)
+    part, offset = rows.column("partition").to_numpy(), rows.column("offset").to_numpy()
+    for p in np.unique(part):
+        batch.next_offset[int(p)] = int(offset[part == p].max()) + 1
+    good = np.ones(rows.num_rows, bool)
+    for i, reason, value in bad:
+        good[i] = False
+        p, o = int(part[i]), int(offset[i])
+        if quarantined.get(p) is not None and o < quarantined[p]:
+            batch.already_quarantined += 1
+        else:
+            batch.bad.append({"key": rows.column("key")[i].as_py(), "key_raw": rows.column("key_raw")[i].as_py(),
+                              "partition": p, "offset": o, "_raw": value, "_reason": reason, "_ingested_at": now,
+                              "_batch_id": batch_id})
+    if bad:
+        rows = rows.filter(pa.array(good))
+    n, at = rows.num_rows, pa.scalar(now, pa.timestamp("us", tz="UTC")).value
+    batch.rows = pa.Table.from_arrays([
+        *rows.columns, rows.column("payload").is_null(),
+        pa.array(np.full(n, at, np.int64)).cast(pa.timestamp("us", tz="UTC")), pa.array([batch_id] * n, pa.string()),
+    ], names=rows.column_names + ["tombstone", "_ingested_at", "_batch_id"]).select(BRONZE_SCHEMA.names).cast(BRONZE_SCHEMA)
     return batch
 
 
@@ -201,7 +320,7 @@ def ingest_topic(topic: str, config: dict[str, Any], *, max_messages: int = 100_
                    expected={keys[p]: quarantined[p] for p in read}, metadata={"batch_id": batch_id})
             quarantined_here += len(batch.bad)
             reach("kafka.after_quarantine_commit")
-        written = append(bronze, pa.Table.from_pylist(batch.rows, schema=BRONZE_SCHEMA),
+        written = append(bronze, batch.rows,
                          transactions={keys[p]: batch.next_offset[p] for p in read},
                          expected={keys[p]: start[p] for p in read},
                          metadata={"batch_id": batch_id, "cluster": cluster})

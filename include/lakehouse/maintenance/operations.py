@@ -27,6 +27,7 @@ from include.lakehouse.tables.delta import FORGOTTEN, commit_properties, open_ta
 from include.lakehouse.tables.registry import TableSpec, resolve
 from include.lakehouse.errors import (LakehouseError, RestoredUpstreamError, RetentionGuardError,
                                      VersionNotAvailableError)
+from include.lakehouse.observability.touched import note as note_lineage
 from include.lakehouse.results import OperationResult
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,8 @@ def _require_files(uri: str, dt: DeltaTable) -> None:
 def read_table(table: "str | TableSpec", *, version: int | None = None, timestamp: datetime | str | None = None,
                columns: list[str] | None = None, filter: Any = None) -> pa.Table:
     """Read the table now, at a version, or as of a timestamp (time travel) into Arrow."""
-    uri, _ = resolve(table)
+    uri, spec = resolve(table)
+    note_lineage("in", uri, spec.name if spec else None)
     dt = _load(uri, version, timestamp) if (version is not None or timestamp is not None) else open_table(uri)
     return dt.to_pyarrow_dataset().to_table(columns=columns, filter=filter)
 
@@ -301,7 +303,8 @@ def restore(table: "str | TableSpec", *, version: int | None = None,
     value at the target, and one that did not exist there is FORGOTTEN (read as never), so the
     next run reads again what came after."""
     started = time.perf_counter()
-    uri, _ = resolve(table)
+    uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     if version is None and timestamp is None:
         raise LakehouseError(f"table {uri}: restore needs a version or a timestamp")
 

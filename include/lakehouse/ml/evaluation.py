@@ -14,8 +14,10 @@ Decisions (one per run, promotion first):
 - otherwise roll the champion back to the previous champion when its realised AUC on at
   least `min_labels()` labels is below `auc_floor()`, or drift_check found severe drift
   (share >= `severe_drift_share()`) for it on `severe_drift_days()` consecutive as-of days.
-Every alias move is recorded with its reason on the model versions (MLflow tags) and in
-ops/model_decisions; this module never alerts (the DAG does).
+Training never promotes: the first model of the registry becomes champion
+(`first_champion`), every later one challenger (`challenger`). Every alias move is recorded
+with its reason on the model versions (MLflow tags) and in ops/model_decisions; this module
+never alerts (the evaluate_models DAG alerts champion moves).
 """
 
 from __future__ import annotations
@@ -80,6 +82,30 @@ def move_champion(client, to_version: str, *, action: str, reason: str, from_ver
         pass
     row = {"decided_at": now, "model_name": ml.MODEL_NAME, "action": action, "from_version": from_version,
            "to_version": to_version, "reason": reason, "evidence": json.dumps(evidence or {}, default=str)}
+    append(ml.DECISIONS_TABLE, pa.Table.from_pylist([row], schema=DECISION_SCHEMA))
+    return row
+
+
+def set_challenger(client, version: str, *, reason: str, evidence: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Point the challenger alias at a newly trained `version` (replacing an older challenger,
+    which is tagged as superseded) and record it in ops/model_decisions. Not alerted: a new
+    challenger serves nothing; only evaluate_models may make it champion."""
+    from mlflow.exceptions import MlflowException
+
+    now = datetime.now(timezone.utc)
+    version = str(version)
+    try:
+        previous = str(client.get_model_version_by_alias(ml.MODEL_NAME, "challenger").version)
+    except MlflowException:
+        previous = None
+    client.set_registered_model_alias(ml.MODEL_NAME, "challenger", version)
+    client.set_model_version_tag(ml.MODEL_NAME, version, "challenger.since", now.isoformat())
+    client.set_model_version_tag(ml.MODEL_NAME, version, "challenger.reason", reason[:4000])
+    if previous is not None and previous != version:
+        client.set_model_version_tag(ml.MODEL_NAME, previous, "challenger.superseded_by",
+                                     f"v{version} at {now.isoformat()}")
+    row = {"decided_at": now, "model_name": ml.MODEL_NAME, "action": "challenger", "from_version": previous,
+           "to_version": version, "reason": reason, "evidence": json.dumps(evidence or {}, default=str)}
     append(ml.DECISIONS_TABLE, pa.Table.from_pylist([row], schema=DECISION_SCHEMA))
     return row
 
@@ -166,6 +192,7 @@ def data_cutoff(client, version) -> date | None:
     return date.fromisoformat(trained) + timedelta(days=ml.LABEL_WINDOW_DAYS) if trained else None
 
 
+@ml.bounded_threads
 def evaluate(run_day: str) -> dict[str, Any]:
     """Evaluate champion and challenger on every matured as-of date each may be judged on; write
     ops/model_evaluation; take the promotion / rollback decision. Returns what happened."""

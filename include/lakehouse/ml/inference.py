@@ -23,6 +23,7 @@ class NothingToScore(LakehouseError):
     """The features partition is empty: nothing to score (a skip, not a failure)."""
 
 
+@ml.bounded_threads
 def score(as_of: str | None = None) -> dict[str, Any]:
     import mlflow
 

@@ -1,8 +1,10 @@
 """Training with MLflow: point-in-time labels, features at pinned Delta versions, a registered
-model version with alias `challenger` and its model card, promoted to `champion` only when it
-beats the current champion on the same holdout (the first model becomes champion); later,
-evaluate_models promotes or rolls back on matured labels (ml/evaluation.py).
-Never serves a model and never overwrites a registered version; report lines are the Airflow side's."""
+model version and its model card. The first model of the registry becomes `champion`; every
+later one becomes `challenger` only: it is shadow-scored by batch_inference and promoted (or
+not) by evaluate_models on matured labels it never saw (ml/evaluation.py), never here on a
+holdout of its own training window. Never serves a model and never overwrites a registered
+version; report lines are the Airflow side's.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +20,14 @@ import pyarrow.compute as pc
 
 from include.lakehouse.errors import LakehouseError
 from include.lakehouse.ml import settings as ml
-from include.lakehouse.ml.evaluation import move_champion
+from include.lakehouse.ml.evaluation import move_champion, set_challenger
 from include.lakehouse.ml.explain import explain
 from include.lakehouse.ml.model_card import write_card
 from include.lakehouse.tables.delta import open_table, try_open
 
 
 class NoTrainingData(LakehouseError):
-    """No features (or no labels) for the training date yet: nothing to learn from."""
+    """No features (or labels of one class only) for the training date: nothing to learn from."""
 
 
 def mlflow_client():
@@ -112,9 +114,10 @@ def model_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")]
 
 
+@ml.bounded_threads
 def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
-    """Train on the features of `as_of` (pinned version) with point-in-time labels; register,
-    alias `challenger`, promote to `champion` when better on the holdout. Returns the outcome."""
+    """Train on the features of `as_of` (pinned version) with point-in-time labels and register
+    the model: `champion` when the registry has none yet, else `challenger`. Returns the outcome."""
     import mlflow
     from mlflow.models import infer_signature
     from sklearn.model_selection import train_test_split
@@ -127,7 +130,7 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     orders_version = int(frame["orders_version"].iloc[0])
     y = labels(as_of, frame["customer_id"], orders_version)
     if y.nunique() < 2:
-        raise LakehouseError(f"labels for {as_of} have one class only ({y.iloc[0]}): not enough history to train")
+        raise NoTrainingData(f"labels for {as_of} have one class only ({y.iloc[0]}): not enough history to train")
     x = frame[ml.FEATURES].astype({c: "float64" for c in ml.NUMERIC_FEATURES})
     x_train, x_hold, y_train, y_hold = train_test_split(x, y, test_size=0.25, random_state=7, stratify=y)
     model = _pipeline().fit(x_train, y_train)
@@ -159,31 +162,60 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
                                         skops_trusted_types=[
                                             "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"])
     version = str(info.registered_model_version)
+    verdict = ("champion (first model)" if current is None else
+               f"challenger (champion v{current.version} serves; evaluate_models promotes on matured labels)")
     facts = {"model": ml.MODEL_NAME, "version": version, "mlflow run": run.info.run_id,
              "estimator": type(estimator).__name__, "features as of": as_of,
              "label window": f"({as_of}, {date.fromisoformat(as_of) + timedelta(days=ml.LABEL_WINDOW_DAYS)}]",
              "features table": f"{ml.FEATURES_TABLE} v{features_version}",
-             **{f"source {k}": f"v{frame[f'{k}_version'].iloc[0]}" for k in ("orders", "customers", "events")},
+             **{f"source {k}": _version_text(int(frame[f"{k}_version"].iloc[0]))
+                for k in ("orders", "customers", "events")},
              "rows (train / holdout)": f"{len(x_train)} / {len(x_hold)}", "churn rate": f"{float(y.mean()):.3f}",
-             "holdout AUC": f"{holdout_auc:.3f}"}
+             "holdout AUC": f"{holdout_auc:.3f}", "registered as": verdict}
     card = write_card(client, run.info.run_id, version, facts, y_hold.to_numpy(), scores(model, x_hold), importance, x)
-    client.set_registered_model_alias(ml.MODEL_NAME, "challenger", version)
-    champion_auc = None
-    if current is not None:
-        old = mlflow.pyfunc.load_model(f"models:/{ml.MODEL_NAME}/{current.version}")
-        champion_auc = _auc(old, x_hold, y_hold)
-    promoted = champion_auc is None or holdout_auc > champion_auc
-    verdict = ("champion (first model)" if current is None else
-               f"champion (beat v{current.version}: {champion_auc:.3f})" if promoted else
-               f"challenger only (champion v{current.version} has {champion_auc:.3f})")
-    if promoted:
-        move_champion(client, version, action="promote_at_training", from_version=current.version if current else None,
-                      reason=f"v{version} trained on {as_of}: holdout AUC {holdout_auc:.3f} -> {verdict}",
-                      evidence={"holdout_auc": holdout_auc, "champion_auc": champion_auc})
+    if current is None:
+        move_champion(client, version, action="first_champion", evidence={"holdout_auc": holdout_auc},
+                      reason=f"v{version} trained on {as_of} (holdout AUC {holdout_auc:.3f}) is the first model")
+    else:
+        set_challenger(client, version, reason=f"v{version} trained on {as_of} (holdout AUC {holdout_auc:.3f}); "
+                                               f"champion v{current.version}", evidence={"holdout_auc": holdout_auc})
     return {"model_name": ml.MODEL_NAME, "model_version": version, "run_id": run.info.run_id,
-            "holdout_auc": round(holdout_auc, 4), "champion_auc": None if champion_auc is None else round(champion_auc, 4),
-            "promoted": promoted, "as_of_date": as_of, "features_version": features_version,
-            "model_card": str(card), "global_importance": importance, "verdict": verdict}
+            "holdout_auc": round(holdout_auc, 4), "new_champion": current is None, "as_of_date": as_of,
+            "features_version": features_version, "model_card": str(card), "global_importance": importance,
+            "verdict": verdict}
+
+
+def _version_text(version: int) -> str:
+    return f"v{version}" if version >= 0 else "none (the table did not exist yet)"
+
+
+def train_for_run(run_day: str) -> dict[str, Any]:
+    """What train_model runs on `run_day`: a model on the newest window whose labels have matured.
+
+    Cold start (no champion yet): first a baseline on the window before it, which becomes the
+    champion, so the newest model starts as challenger. The champion can then be judged on
+    matured labels at once (the newest window lies after its data cutoff) and the challenger
+    is shadow-scored from the first scoring on. Without features for that earlier window (or
+    with LAKEHOUSE_COLD_START_BASELINE=0) the newest model is the first champion."""
+    newest = training_date(run_day)
+    outcomes, notes = [], []
+    if ml.cold_start_baseline() and champion() is None:
+        baseline = training_date(newest)
+        try:
+            outcomes.append(train(baseline))
+        except NoTrainingData as exc:
+            notes.append(f"cold start: no baseline on {baseline} ({exc}); the newest model becomes the champion")
+    try:
+        outcomes.append(train(newest))
+    except NoTrainingData as exc:
+        if not outcomes:
+            raise
+        notes.append(f"no model on {newest} ({exc}); the baseline stays the only model")  # the champion is news
+    return {**outcomes[-1], "new_champion": any(o["new_champion"] for o in outcomes),
+            "champion_version": next((o["model_version"] for o in outcomes if o["new_champion"]), None),
+            "trained": [{k: o[k] for k in ("model_name", "model_version", "as_of_date", "holdout_auc", "new_champion",
+                                           "model_card", "verdict")} for o in outcomes],
+            "notes": notes}
 
 
 def training_date(run_day: str) -> str:

@@ -4,7 +4,8 @@ A job file defines `main(spark, args) -> dict` and ends with
 `if __name__ == "__main__": run_job(main)`. The same file then runs under spark-submit
 (local[*], a standalone cluster, YARN/K8s), on Databricks as a spark_python_task, or
 in-process against a warm Spark Connect server. The returned dict is the task's result:
-written to LAKEHOUSE_JOB_RESULT_FILE when set, and printed on one line.
+written to LAKEHOUSE_JOB_RESULT_FILE when set, and printed on one line. Module-level `READS`
+and `WRITES` list the registered tables the job reads and writes: its lineage (job_tables).
 Never starts a session itself: the runner (spark-submit, Connect, Databricks) owns it.
 """
 
@@ -38,6 +39,12 @@ def load_job(job: str) -> ModuleType:
     if not callable(getattr(module, "main", None)):
         raise AttributeError(f"Spark job {path} has no main(spark, args) function")
     return module
+
+
+def job_tables(job: str) -> tuple[list[str], list[str]]:
+    """(READS, WRITES) of a job file: the registered tables its contract says it reads and writes."""
+    module = load_job(job)
+    return list(getattr(module, "READS", [])), list(getattr(module, "WRITES", []))
 
 
 def write_result(result: dict[str, Any]) -> None:

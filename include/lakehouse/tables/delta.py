@@ -26,6 +26,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 
 from include.lakehouse.config import storage_options
 from include.lakehouse.errors import ConcurrentWriteError, KeyColumnError, LakehouseError, SchemaEvolutionError
+from include.lakehouse.observability.touched import note as note_lineage
 from include.lakehouse.results import OperationResult
 from include.lakehouse.tables.registry import TableSpec, resolve
 
@@ -98,7 +99,8 @@ def quote(column: str) -> str:
 
 def open_table(table: "str | TableSpec", version: int | None = None) -> DeltaTable:
     """Open an existing table (optionally at a version); a clear error when it does not exist."""
-    uri, _ = resolve(table)
+    uri, spec = resolve(table)
+    note_lineage("in", uri, spec.name if spec else None)
     try:
         return DeltaTable(uri, version=version, storage_options=storage_options())
     except TableNotFoundError:
@@ -109,7 +111,8 @@ def open_table(table: "str | TableSpec", version: int | None = None) -> DeltaTab
 
 def try_open(table: "str | TableSpec") -> DeltaTable | None:
     """Open a table (registry name, spec or path/URI) at its current version; None when it does not exist yet."""
-    uri, _ = resolve(table)
+    uri, spec = resolve(table)
+    note_lineage("in", uri, spec.name if spec else None)
     if not DeltaTable.is_deltatable(uri, storage_options=storage_options()):
         return None
     return DeltaTable(uri, storage_options=storage_options())
@@ -226,6 +229,7 @@ def append(
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     data = to_arrow(data)
     parts = list(partition_by or (spec.partition_by if spec else ())) or None
     guarded = app_id is not None or bool(transactions) or expected is not None
@@ -336,6 +340,7 @@ def replace(table: "str | TableSpec", data: Any) -> OperationResult:
     such as a dbt mart); a new table takes its registered configuration."""
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     data = to_arrow(data)
     write_deltalake(uri, data, mode="overwrite", schema_mode="overwrite", storage_options=storage_options(),
                     configuration=spec.configuration if spec and try_open(uri) is None else None)
@@ -345,7 +350,8 @@ def replace(table: "str | TableSpec", data: Any) -> OperationResult:
 def delete_where(table: "str | TableSpec", predicate: str) -> OperationResult:
     """Delete the rows matching a SQL `predicate` in one commit."""
     started = time.perf_counter()
-    uri, _ = resolve(table)
+    uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     dt = open_table(uri)
     metrics = dt.delete(predicate)
     return _result(uri, "delete", started, dt, rows_deleted=metrics.get("num_deleted_rows", 0))
@@ -387,6 +393,7 @@ def overwrite_partition(
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     if not (partition or predicate):
         raise LakehouseError(f"table {uri}: overwrite_partition needs a partition or a predicate")
     predicate = predicate or partition_predicate(partition or {})
@@ -454,8 +461,14 @@ def merge_upsert(
     keys: Iterable[str] | None = None,
     delete_when: str | None = None,
     update_when: str | None = None,
+    app_id: str | None = None,
+    app_version: int = 1,
 ) -> OperationResult:
     """Upsert `data` by key in one merge: update matched rows, insert new ones.
+
+    With `app_id`, the merge is done once per (app_id, app_version), like `append`: the pair
+    commits with the merge, and a merge whose pair (or a later version) is recorded is skipped
+    (a stream's micro-batch replayed after a crash: app id = query, version = batch id).
 
     `delete_when` is a SQL predicate over the source (alias `s`), e.g. `s._deleted = true`:
     matched rows for which it holds are deleted, unmatched ones are not inserted.
@@ -463,6 +476,7 @@ def merge_upsert(
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
+    note_lineage("out", uri, spec.name if spec else None)
     data = to_arrow(data)
     keys = check_keys(uri, data, keys or (spec.keys if spec else ()), try_open(uri))
     duplicates = duplicate_key_count(data, keys)
@@ -480,11 +494,17 @@ def merge_upsert(
                 rows = _filter_sql(data, f"NOT ({delete_when})")
             ensure_table(uri, rows.schema, spec, partition_by=list(spec.partition_by) if spec and spec.partition_by else None)
             dt = try_open(uri)
+        done = position(dt, app_id) if app_id is not None else None
+        if done is not None and done >= app_version:
+            return OperationResult(table=uri, operation="merge", version=dt.version(), skipped=True,
+                                   rows_skipped=data.num_rows, seconds=round(time.perf_counter() - started, 4),
+                                   details={"app_id": app_id, "app_version": app_version})
         source, evolve = conform_schema(uri, dt, data)
         merger = dt.merge(
             source,
             predicate=" AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys),
             source_alias="s", target_alias="t", merge_schema=evolve,
+            commit_properties=commit_properties({app_id: app_version}) if app_id is not None else None,
         )
         if delete_when:
             merger = merger.when_matched_delete(predicate=delete_when)
@@ -510,4 +530,5 @@ def _filter_sql(data: pa.Table, where: str) -> pa.Table:
 
     con = duckdb.connect()
     con.register("source_rows", data)
-    return con.execute(f"SELECT s.* FROM source_rows AS s WHERE {where}").fetch_arrow_table()
+    # DuckDB hands UTC timestamps back as "Etc/UTC", which Delta refuses: keep the data's own types
+    return con.execute(f"SELECT s.* FROM source_rows AS s WHERE {where}").fetch_arrow_table().cast(data.schema)

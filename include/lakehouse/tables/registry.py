@@ -51,7 +51,10 @@ class TableSpec:
     @property
     def configuration(self) -> dict[str, str]:
         """Delta table properties to set when the table is created."""
-        conf = {"delta.checkpointInterval": "10"}
+        # writes (appends, merges) cut files at the size compaction aims for, so a merge rewrites
+        # only the files of the keys it touches, not one file holding the whole table
+        conf = {"delta.checkpointInterval": "10",
+                "delta.targetFileSize": str(self.maintenance.target_file_size_mb * 1024 * 1024)}
         if self.change_data_feed:
             conf["delta.enableChangeDataFeed"] = "true"
         return conf

@@ -15,6 +15,8 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from lakehouse_airflow.alerts import send_alert, task_fields
+from lakehouse_airflow.lineage import LakehouseLineageMixin
+from lakehouse_airflow.ui.links import DataDocsLink
 
 
 def has_suite(suite: str) -> bool:
@@ -25,9 +27,10 @@ def has_suite(suite: str) -> bool:
     return (PROJECT_ROOT / "include" / "expectations" / f"{suite}.yml").is_file()
 
 
-class DataQualityOperator(BaseOperator):
+class DataQualityOperator(LakehouseLineageMixin, BaseOperator):
     template_fields = ("version",)
     ui_color = "#e6f3ff"
+    operator_extra_links = (DataDocsLink(),)
 
     def __init__(self, *, suite: str, version: int | str | None = None, **kwargs: Any):
         kwargs.setdefault("pool", "data_quality")  # GX keeps one file store: one validation at a time
@@ -38,6 +41,7 @@ class DataQualityOperator(BaseOperator):
     def execute(self, context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from include.lakehouse.observability.health import record_quality
         from include.lakehouse.quality.expectations import DataQualityError, validate
 
         version = int(self.version) if self.version not in (None, "", "None") else None
@@ -45,10 +49,12 @@ class DataQualityOperator(BaseOperator):
             result = validate(self.suite, version=version)
         except DataQualityError as exc:
             self.log.error("%s\nfailed expectations: %s\ndata docs: %s", exc, exc.result["failed"], exc.result["docs"])
+            record_quality(exc.result, self.suite)  # the health page shows the failed validation
             raise AirflowFailException(str(exc)) from exc
         self.log.info("suite %s on %s v%s: %s (%d expectations, %d rows); data docs: %s", self.suite,
                       result["table"], result["version"], result["action"], result["evaluated"], result["rows"],
                       result["docs"])
+        record_quality(result, self.suite)
         if result["action"] != "passed":
             send_alert({"kind": "data_quality", "severity": "warning", **task_fields(context),
                         "summary": result["summary"], "suite": self.suite, "action": result["action"],

@@ -13,10 +13,17 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from lakehouse_airflow.lineage import LakehouseLineageMixin
+from lakehouse_airflow.ui.links import TablePageLink
 
-class DeltaMaintenanceOperator(BaseOperator):
+
+class DeltaMaintenanceOperator(LakehouseLineageMixin, BaseOperator):
     template_fields = ("table", "vacuum_override_reason")
     ui_color = "#9ecae1"
+    operator_extra_links = (TablePageLink(),)
+
+    def lineage_tables(self) -> tuple[list[str], list[str]]:
+        return [], [self.table]  # compaction and vacuum rewrite the table's files
 
     def __init__(self, *, table: str, dry_run: bool | None = None, vacuum_override_reason: str | None = None,
                  retention_hours: int | None = None, **kwargs: Any) -> None:

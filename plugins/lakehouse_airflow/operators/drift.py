@@ -8,9 +8,11 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from lakehouse_airflow.alerts import send_alert, task_fields
+from lakehouse_airflow.lineage import LakehouseLineageMixin
+from lakehouse_airflow.ui.links import DriftReportLink
 
 
-class DriftCheckOperator(BaseOperator):
+class DriftCheckOperator(LakehouseLineageMixin, BaseOperator):
     """Verdict of the drift gate for a features partition: pass | drift | no_champion | no_features.
 
     :param as_of_date: features partition to check (templated; default: the latest one)
@@ -18,6 +20,7 @@ class DriftCheckOperator(BaseOperator):
     """
 
     template_fields = ("as_of_date",)
+    operator_extra_links = (DriftReportLink(),)
 
     def __init__(self, *, as_of_date: str | None = None, threshold: float | None = None, **kwargs: Any):
         super().__init__(**kwargs)

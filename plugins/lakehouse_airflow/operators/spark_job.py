@@ -9,6 +9,10 @@
 - type `spark_connect`: in-process against that Spark Connect server.
 - type `databricks`: DatabricksSubmitRunOperator with a spark_python_task for the same
   file (workspace path and cluster from the connection extras).
+`warm_connect=False` keeps a job off the warm server: Structured Streaming jobs with
+`foreachBatch` (Sail 0.7 does not run it) use spark-submit on the local master instead.
+`kafka_conn_id` hands that Kafka connection's client settings to the job as the environment
+variable LAKEHOUSE_KAFKA_CONFIG (JSON), never as an argument (visible in process lists).
 The task's XCom is the dict the job's main() returned.
 """
 
@@ -22,18 +26,34 @@ from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
+from lakehouse_airflow.lineage import LakehouseLineageMixin
+from lakehouse_airflow.ui.links import TablePageLink
+
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-class SparkJobOperator(SparkSubmitOperator):
+class SparkJobOperator(LakehouseLineageMixin, SparkSubmitOperator):
     ui_color = "#f4a460"
+    operator_extra_links = (TablePageLink(),)
 
     def __init__(self, *, job: str, job_args: list[Any] | None = None, conn_id: str = "spark_default",
-                 **kwargs: Any) -> None:
+                 warm_connect: bool = True, kafka_conn_id: str | None = None, **kwargs: Any) -> None:
         self.job = job
+        self.warm_connect = warm_connect
+        self.kafka_conn_id = kafka_conn_id
         application = str(PROJECT_ROOT / "include" / "spark_jobs" / (job if job.endswith(".py") else f"{job}.py"))
         kwargs.setdefault("name", f"lakehouse-{Path(application).stem}")
         super().__init__(application=application, application_args=job_args or [], conn_id=conn_id, **kwargs)
+
+    @property
+    def table(self) -> str:
+        """The first table the job writes (its extra link's table page)."""
+        return (self.lineage_tables()[1] or [""])[0]
+
+    def lineage_tables(self) -> tuple[list[str], list[str]]:
+        from include.lakehouse.spark.jobs import job_tables
+
+        return job_tables(self.job)
 
     def backend(self) -> tuple[str, str | None]:
         """('submit' | 'connect' | 'databricks', connect url)."""
@@ -46,7 +66,7 @@ class SparkJobOperator(SparkSubmitOperator):
             from airflow.providers.apache.spark.hooks.spark_connect import SparkConnectHook
 
             return "connect", SparkConnectHook(conn_id=self._conn_id).get_connection_url()
-        warm = os.environ.get("LAKEHOUSE_SPARK_CONNECT_URL")
+        warm = os.environ.get("LAKEHOUSE_SPARK_CONNECT_URL") if self.warm_connect else None
         if warm and (conn.host or "").startswith("local"):
             return "connect", warm
         return "submit", None
@@ -54,6 +74,12 @@ class SparkJobOperator(SparkSubmitOperator):
     def execute(self, context) -> dict[str, Any]:
         kind, url = self.backend()
         self.log.info("Spark job %s runs via %s%s", self.job, kind, f" ({url})" if url else "")
+        if self.kafka_conn_id:
+            from airflow.sdk import BaseHook
+
+            kafka = json.dumps(BaseHook.get_connection(self.kafka_conn_id).extra_dejson)
+            self.env_vars = {**(self.env_vars or {}), "LAKEHOUSE_KAFKA_CONFIG": kafka}
+            os.environ["LAKEHOUSE_KAFKA_CONFIG"] = kafka  # the in-process (Connect) route
         if kind == "connect":
             return self._run_connect(url)
         if kind == "databricks":

@@ -1,0 +1,99 @@
+"""The project's DAGs as the demo sees them: how each starts (time schedule, manual, asset
+trigger), the assets it consumes and produces, which DAGs feed it, its family for the summary,
+and the order to wait for them in. Derived from the DAG files alone: no DAG id is written here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from scripts.local_airflow.settings import ROOT, DemoError
+
+FAMILY_TAG = "week:"  # a DAG tagged "week:<topic>" reports its share of the demo under <topic>
+CORE = "core"
+
+
+@dataclass
+class DagInfo:
+    dag_id: str
+    kind: str  # "time", "none" or "asset"
+    consumes: set[str] = field(default_factory=set)
+    produces: set[str] = field(default_factory=set)
+    upstream: set[str] = field(default_factory=set)
+    demo_conf: dict | None = None
+    ops: bool = False  # tagged "ops": acts on what the pipeline DAGs wrote, so it runs after them
+    family: str = CORE
+
+
+def asset_names(condition) -> set[str]:
+    names: set[str] = set()
+    stack = [condition]
+    while stack:
+        item = stack.pop()
+        if hasattr(item, "objects"):
+            stack.extend(item.objects)
+        elif getattr(item, "name", None):
+            names.add(item.name)
+    return names
+
+
+def family(tags) -> str:
+    """The DAG's family: the topic of its first "week:<topic>" tag, else "core"."""
+    return next((t.removeprefix(FAMILY_TAG) for t in sorted(tags or ()) if t.startswith(FAMILY_TAG)), CORE)
+
+
+def discover_dags() -> dict[str, DagInfo]:
+    """Parse the DAG folder and derive each DAG's asset dependencies."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(ROOT / "dags"))
+    if bag.import_errors:
+        first = next(iter(bag.import_errors.items()))
+        raise DemoError(f"{len(bag.import_errors)} DAG file(s) fail to import; first: {first[0]}:\n{first[1]}")
+    dags: dict[str, DagInfo] = {}
+    for dag in bag.dags.values():
+        if "canary" in (dag.tags or ()):
+            continue  # the alert self-test fails on purpose: `make canary` runs it
+        condition = getattr(dag.timetable, "asset_condition", None)
+        if condition is not None:
+            kind = "asset"
+        elif type(dag.timetable).__name__ == "NullTimetable":
+            kind = "none"
+        else:
+            kind = "time"
+        info = DagInfo(dag.dag_id, kind, consumes=asset_names(condition) if condition is not None else set(),
+                       ops="ops" in (dag.tags or ()), family=family(dag.tags))
+        for task in dag.tasks:
+            info.produces |= {a.name for a in (task.outlets or []) if getattr(a, "name", None)}
+        info.demo_conf = (dag.params.dump() if hasattr(dag.params, "dump") else None) or None
+        dags[dag.dag_id] = info
+    for info in dags.values():
+        info.upstream = {d.dag_id for d in dags.values() if d.produces & info.consumes and d.dag_id != info.dag_id}
+    return dags
+
+
+def dependency_order(dags: dict[str, DagInfo]) -> list[str]:
+    """Producers before consumers; DAGs tagged "ops" (maintenance, restore) after all others.
+    A feedback loop (drift_check asks train_model for a model, whose new champion drift_check
+    checks) is entered at the DAG of the loop that something already done feeds."""
+    order, done = [], set()
+    pending = sorted(dags, key=lambda d: (dags[d].ops, d))
+    while pending:
+        ready = [d for d in pending if dags[d].upstream <= done]
+        if all(dags[d].ops for d in ready):  # maybe a cycle: enter it where a finished DAG feeds it
+            ready = [d for d in pending if not dags[d].ops and dags[d].upstream & done][:1] or ready
+        if any(not dags[d].ops for d in ready):
+            ready = [d for d in ready if not dags[d].ops]
+        if not ready:
+            raise DemoError(f"asset dependency cycle among DAGs: {pending}")
+        for d in ready:
+            order.append(d)
+            done.add(d)
+            pending.remove(d)
+    return order
+
+
+def awaited_upstream(dags: dict[str, DagInfo], order: list[str]) -> dict[str, set[str]]:
+    """For each DAG, the upstream DAGs that come before it in `order` (in a feedback loop the
+    later DAG of the loop is not awaited)."""
+    position = {d: i for i, d in enumerate(order)}
+    return {d: {u for u in dags[d].upstream if position[u] < position[d]} for d in order}

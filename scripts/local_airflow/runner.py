@@ -1,0 +1,250 @@
+"""`make demo`: run every project DAG once through the real components, driven through the
+REST API. Root DAGs start the way production would (a time-scheduled DAG by unpausing it, or by a
+manual trigger when its latest interval already ran), all at once; asset-scheduled DAGs are armed
+(unpaused) and left to the scheduler's asset triggers. DAGs tagged "ops" (maintenance, restore)
+run one after another once the pipeline has settled. The runner only watches: one call lists
+every run, and a DAG is done when its awaited upstream DAGs are done, its runs have ended and no
+asset event is queued for it."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from scripts.local_airflow import summary
+from scripts.local_airflow.api import TERMINAL, TI_DONE, TI_FAILED, AirflowAPI
+from scripts.local_airflow.components import (
+    Components, http_ok, start_airflow, start_kafka, start_spark_engine, wait_for,
+)
+from scripts.local_airflow.graph import DagInfo, awaited_upstream, dependency_order, discover_dags
+from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say
+
+POLL = 2.0  # seconds between looks at the runs (each look is one listing of runs, plus the running ones' tasks)
+SETTLE = 5.0  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
+# An asset-scheduled DAG with no run yet is "not run" only once no run of any DAG has been active for
+# SETTLE seconds: in a feedback loop (drift_check -> train_model -> drift_check -> batch_inference)
+# its trigger may come minutes after the DAGs it awaits have finished.
+
+
+@dataclass
+class RunRecord:
+    dag_id: str
+    family: str = "core"
+    state: str = "waiting"
+    run_ids: list[str] = field(default_factory=list)
+    started: datetime | None = None
+    ended: datetime | None = None
+    note: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    report_lines: list[str] = field(default_factory=list)
+    final: bool = False
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started and self.ended:
+            return (self.ended - self.started).total_seconds()
+        return None
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def runs_since(api: AirflowAPI, dag_id: str, since: datetime, runs: list[dict] | None = None,
+               with_tasks: bool = True) -> dict | None:
+    """All runs of `dag_id` started by this demo, as one status (an asset-scheduled DAG can be
+    triggered more than once when its assets update in several steps). `runs`: a listing of
+    runs already fetched (of every DAG) to pick from."""
+    runs = [r for r in (runs if runs is not None else api.runs(dag_id)) if r["dag_id"] == dag_id
+            and ((_when(r.get("run_after")) or since) >= since or (_when(r.get("queued_at")) or since) >= since)]
+    if not runs:
+        return None
+    states = [r["state"] for r in runs]
+    if any(s not in TERMINAL for s in states):
+        state = next(s for s in states if s not in TERMINAL)
+    else:
+        state = "failed" if "failed" in states else "success"
+    tis = [ti for r in runs for ti in api.task_instances(dag_id, r["dag_run_id"])] if with_tasks else []
+    ends = [_when(r["end_date"]) for r in runs if r.get("end_date")]
+    return {"run_ids": [r["dag_run_id"] for r in runs], "state": state,
+            "start": min((_when(r["start_date"]) for r in runs if r.get("start_date")), default=None),
+            "end": max(ends) if ends and state in TERMINAL else None,
+            "done": sum(1 for ti in tis if ti["state"] in TI_DONE), "total": len(tis),
+            "failed": [ti["task_id"] for ti in tis if ti["state"] in TI_FAILED]}
+
+
+def start_root(api: AirflowAPI, info: DagInfo, since: datetime) -> str:
+    """Start a root DAG the way production would; returns how it was started."""
+    due = _when(api.dag(info.dag_id).get("next_dagrun_run_after"))
+    api.set_paused(info.dag_id, False)
+    if info.kind == "time" and due is not None and due <= datetime.now(timezone.utc):
+        return "scheduled (unpaused)"
+    api.trigger(info.dag_id, run_id=f"demo__{since:%Y%m%dT%H%M%S}", logical_date=since, conf=info.demo_conf)
+    return "triggered"
+
+
+class Watch:
+    """The demo's view of every DAG's runs, refreshed with one listing per look."""
+
+    def __init__(self, api: AirflowAPI, dags: dict[str, DagInfo], components: Components, since: datetime):
+        self.api, self.dags, self.components, self.since = api, dags, components, since
+        self.order = dependency_order(dags)
+        self.awaited = awaited_upstream(dags, self.order)
+        self.records = {d: RunRecord(d, family=dags[d].family) for d in self.order}
+        self.lines: dict[str, str] = {}
+        self.ready_at: dict[str, float] = {}  # when all awaited upstreams were done
+        self.ended_at: dict[str, float] = {}
+        self.quiet_since: float | None = None  # since when no run of any DAG is queued or running
+
+    def look(self, dag_ids: list[str]) -> None:
+        """Update and, where done, finalize the records of `dag_ids`."""
+        self.components.check_alive()
+        runs = self.api.runs(updated_since=self.since)
+        now = time.time()
+        if any(r["state"] not in TERMINAL for r in runs):
+            self.quiet_since = None
+        elif self.quiet_since is None:
+            self.quiet_since = now
+        for d in dag_ids:
+            record, info = self.records[d], self.dags[d]
+            if record.final or not all(self.records[u].final for u in self.awaited[d]):
+                continue
+            self.ready_at.setdefault(d, now)
+            failed_up = sorted(u for u in self.awaited[d] if self.records[u].state != "success")
+            if info.kind == "asset" and (failed_up or not info.upstream):
+                self._finish(record, "not run", f"upstream {', '.join(failed_up)} did not succeed" if failed_up
+                             else "waits for assets no project DAG produces")
+                continue
+            status = runs_since(self.api, d, self.since, runs, with_tasks=False)
+            if status is None:
+                # (a half-filled AND keeps an asset event queued: after 6 x SETTLE of quiet, not run either)
+                if info.kind == "asset" and self.quiet(now) and (self.quiet(now, 6 * SETTLE)
+                                                                 or not self.api.queued_asset_events(d)):
+                    self._finish(record, "not run", "no asset event triggered it (every other run had ended)")
+                elif now - self.ready_at[d] > DAG_TIMEOUT:
+                    self._finish(record, "timeout", f"no run after {DAG_TIMEOUT}s")
+                continue
+            record.run_ids, record.state = status["run_ids"], status["state"]
+            record.started, record.ended = status["start"], status["end"]
+            ended = status["state"] in TERMINAL
+            if not ended:
+                self.ended_at.pop(d, None)
+                self._progress(d)
+            elif not self._more_coming(d, now):
+                self._finish(record, status["state"])
+            elif now - self.ready_at[d] > DAG_TIMEOUT:
+                self._finish(record, "timeout", f"no result after {DAG_TIMEOUT}s")
+
+    def quiet(self, now: float, seconds: float = SETTLE) -> bool:
+        """No run of any DAG queued or running for `seconds`."""
+        return self.quiet_since is not None and now - self.quiet_since >= seconds
+
+    def _more_coming(self, d: str, now: float) -> bool:
+        """An asset event queued for `d` is about to start another run (or half of an AND)."""
+        self.ended_at.setdefault(d, now)
+        if self.dags[d].kind != "asset" or now - self.ended_at[d] > SETTLE:
+            return False
+        return self.api.queued_asset_events(d) > 0
+
+    def _progress(self, d: str) -> None:
+        status = runs_since(self.api, d, self.since)
+        if status is None:
+            return
+        runs = f"{len(status['run_ids'])} runs, " if len(status["run_ids"]) > 1 else ""
+        line = f"{d}: {status['state']} ({runs}{status['done']}/{status['total']} tasks done)"
+        if line != self.lines.get(d):
+            say(line)
+            self.lines[d] = line
+
+    def _finish(self, record: RunRecord, state: str, note: str = "") -> None:
+        record.state, record.final = state, True
+        if note:
+            record.note = note
+        seconds = f" in {record.seconds:.1f} s" if record.seconds is not None else ""
+        say(f"{record.dag_id}: {state}{seconds}{' (' + note + ')' if note else ''}")
+
+    def wait(self, dag_ids: list[str]) -> None:
+        """Until every DAG of `dag_ids` is done and no run of any DAG is active any more."""
+        while True:
+            self.look(dag_ids)
+            if all(self.records[d].final for d in dag_ids) and self.quiet(time.time()):
+                return
+            time.sleep(POLL)
+
+    def collect(self) -> list[RunRecord]:
+        """Final states, failed tasks and the tasks' reports of every run the demo started."""
+        for d in self.order:
+            record = self.records[d]
+            status = runs_since(self.api, d, self.since)
+            if status is None:
+                continue
+            record.run_ids, record.started, record.ended = status["run_ids"], status["start"], status["end"]
+            if record.state in ("success", "failed", "waiting") and status["state"] in TERMINAL:
+                record.state = status["state"]
+            if status["failed"] and not record.note:
+                record.note = "failed tasks: " + ", ".join(status["failed"])
+            record.counts, record.report_lines = {}, []
+            for run_id in record.run_ids:
+                counts, lines = summary.sum_results(self.api.return_values(d, run_id))
+                for key, value in counts.items():
+                    record.counts[key] = record.counts.get(key, 0) + value
+                record.report_lines += lines
+        return [self.records[d] for d in self.order]
+
+
+def run_all(api: AirflowAPI, dags: dict[str, DagInfo], components: Components) -> list[RunRecord]:
+    since = datetime.now(timezone.utc)
+    watch = Watch(api, dags, components, since)
+    pipeline = [d for d in watch.order if not dags[d].ops]
+    for d in watch.order:
+        if dags[d].kind == "asset":
+            api.set_paused(d, False)  # armed: the scheduler triggers it when its assets update
+    for d in pipeline:
+        if dags[d].kind != "asset":
+            say(f"{d}: {start_root(api, dags[d], since)}")
+    watch.wait(pipeline)
+    for d in watch.order:  # ops DAGs act on what the pipeline wrote: one at a time, after it
+        if dags[d].ops:
+            say(f"{d}: {start_root(api, dags[d], since)}")
+            watch.wait([d])
+    return watch.collect()
+
+
+def demo() -> int:
+    """Start-up overlaps what does not depend on each other: Kafka and Spark Connect start while
+    the DB migrates; the settings load and the DAG folder is parsed here while Airflow's
+    components start (DAGs are created paused, so nothing runs before the settings are in)."""
+    env, port = prepare(load=False)
+    components = Components(env)
+    alerts_file = Path(env["LAKEHOUSE_ALERTS_FILE"])
+    alerts_before = len(summary.read_alerts(alerts_file))  # the summary lists what the demo adds
+    api = AirflowAPI(port, password=None)
+    started = time.time()
+    try:
+        say("starting Kafka (embedded) and Spark Connect ...")
+        with ThreadPoolExecutor(1) as pool:
+            migrating = pool.submit(migrate, env)
+            start_kafka(components)
+            engine = start_spark_engine(components)
+            migrating.result()
+        say("starting api-server, scheduler, dag-processor, triggerer ...")
+        start_airflow(components, port)
+        init(env, migrated=True)
+        dags = discover_dags()
+        say(f"found {len(dags)} DAG(s): {', '.join(dependency_order(dags))}")
+        say(f"Spark Connect engine: {engine} on {env['LAKEHOUSE_SPARK_CONNECT_URL']}")
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/api/v2/monitor/health"), "the Airflow API", 180, components)
+        wait_for(lambda: set(dags) <= api.dag_ids(), "the dag-processor to register all DAGs", 300, components)
+        say(f"Airflow is up at http://127.0.0.1:{port} (admin/admin); component logs in {components.logs}")
+        records = run_all(api, dags, components)
+        for d in dags:  # back to paused-at-creation, so `make ui` does not start runs by itself
+            api.set_paused(d, True)
+    finally:
+        say("stopping components ...")
+        components.stop()
+    summary.print_summary(records, alerts_before, alerts_file, wall=time.time() - started)
+    return 0 if all(r.state == "success" for r in records) else 1
+

@@ -1,0 +1,145 @@
+"""The local Airflow's environment: ports, preflight checks with one-line errors, the metadata DB
+migration and airflow_settings.yaml (connections, pools, variables) loaded before any component
+starts, as `astro dev start` does."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from scripts import localenv  # noqa: E402
+
+ROOT = localenv.ROOT
+DAG_TIMEOUT = int(os.environ.get("DEMO_DAG_TIMEOUT", 1200))
+PORT_SETTINGS = {"Airflow API": "LAKEHOUSE_AIRFLOW_PORT", "Spark Connect": "LAKEHOUSE_SPARK_CONNECT_PORT",
+                 "Kafka": "LAKEHOUSE_KAFKA_PORT"}
+
+
+def spark_connect_port() -> int:
+    return int(os.environ.get("LAKEHOUSE_SPARK_CONNECT_PORT", 15002))
+
+
+def kafka_port() -> int:
+    return int(os.environ.get("LAKEHOUSE_KAFKA_PORT", 19092))
+
+
+class DemoError(RuntimeError):
+    """A problem the user must fix; printed as one line, without a traceback."""
+
+
+def say(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def preflight(env: dict[str, str], ports: dict[str, int]) -> None:
+    if not env.get("JAVA_HOME") or not Path(env["JAVA_HOME"], "bin", "java").exists():
+        raise DemoError("Java not found: install Java 17 (e.g. `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME")
+    for name, port in ports.items():
+        if not port_free(port):
+            raise DemoError(
+                f"port {port} ({name}) is already in use: stop what uses it (`lsof -i :{port}`) or set "
+                f"{PORT_SETTINGS[name]}=<free port>"
+            )
+    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    if db.exists():
+        try:
+            with sqlite3.connect(db) as con:
+                ok = con.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            ok = str(exc)
+        if ok != "ok":
+            raise DemoError(f"the local Airflow DB {db} is corrupt ({ok}): run `make reset` to start clean "
+                            f"(deletes .local/) or delete that file")
+
+
+def run_quiet(cmd: list[str], env: dict[str, str], what: str, log: Path) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        code = subprocess.call(cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    if code != 0:
+        tail = "\n".join(log.read_text().splitlines()[-15:])
+        raise DemoError(f"{what} failed (exit {code}); last lines of {log}:\n{tail}")
+
+
+def load_settings(path: Path = ROOT / "airflow_settings.yaml") -> dict[str, int]:
+    """Load the connections, pools and variables of airflow_settings.yaml into the metadata DB.
+
+    Runs before any component exists (no api-server to ask yet), like `astro dev start`'s import
+    of the same file, so it uses Airflow's models directly: the one place here that does."""
+    import yaml
+    from airflow.models import Connection, Pool, Variable
+    from airflow.utils.session import create_session
+
+    doc = (yaml.safe_load(path.read_text()) or {}).get("airflow", {})
+    counts = {"connections": 0, "pools": 0, "variables": 0}
+    with create_session() as session:
+        for c in doc.get("connections") or []:
+            extra = c.get("conn_extra")
+            session.query(Connection).filter(Connection.conn_id == c["conn_id"]).delete()
+            session.add(Connection(
+                conn_id=c["conn_id"], conn_type=c["conn_type"], host=c.get("conn_host"), schema=c.get("conn_schema"),
+                login=c.get("conn_login"), password=c.get("conn_password"), port=c.get("conn_port"),
+                extra=json.dumps(extra) if isinstance(extra, dict) else extra,
+            ))
+            counts["connections"] += 1
+        for p in doc.get("pools") or []:
+            Pool.create_or_update_pool(p["pool_name"], int(p["pool_slot"]), p.get("pool_description") or "",
+                                       include_deferred=False, session=session)
+            counts["pools"] += 1
+    for v in doc.get("variables") or []:
+        Variable.set(v["variable_name"], v["variable_value"])
+        counts["variables"] += 1
+    return counts
+
+
+def migrate(env: dict[str, str]) -> None:
+    logs = Path(env["AIRFLOW_HOME"]) / "logs" / "components"
+    say("migrating the Airflow metadata DB (SQLite) ...")
+    run_quiet([str(localenv.VENV_BIN / "airflow"), "db", "migrate"], env, "airflow db migrate", logs / "db-migrate.log")
+
+
+def init(env: dict[str, str], migrated: bool = False) -> None:
+    """Migrate the metadata DB (unless done) and load airflow_settings.yaml into it."""
+    if not migrated:
+        migrate(env)
+    localenv.apply(env)
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"  # this process only: keep the demo output readable
+    counts = load_settings()
+    say(f"loaded airflow_settings.yaml: {counts['connections']} connections, {counts['pools']} pools, "
+        f"{counts['variables']} variables")
+
+
+def prepare(load: bool = True) -> tuple[dict[str, str], int]:
+    """Check the machine, migrate the DB, load settings (`load=False`: only check; the caller
+    runs `init` when it suits it); returns the components' env and API port.
+
+    The env announces the warm Spark Connect server the caller starts, so local[*] Spark tasks
+    use it instead of a cold spark-submit, and the embedded broker's port (env beats the DB)."""
+    env = localenv.airflow_env()
+    port = int(env["AIRFLOW__API__PORT"])
+    preflight(env, {"Airflow API": port, "Spark Connect": spark_connect_port(), "Kafka": kafka_port()})
+    if load:
+        init(env)
+    env["LAKEHOUSE_SPARK_CONNECT_URL"] = f"sc://127.0.0.1:{spark_connect_port()}"
+    env.setdefault("LAKEHOUSE_FORMAT_BENCH_ROWS", "20000")  # format_benchmark at demo size (bench: 1M)
+    env["AIRFLOW_CONN_KAFKA_DEFAULT"] = json.dumps({"conn_type": "kafka", "extra": {
+        "bootstrap.servers": f"127.0.0.1:{kafka_port()}", "group.id": "lakehouse"}})
+    return env, port

@@ -1,0 +1,85 @@
+"""Training never promotes: the first model of the registry is champion, every later one only
+challenger, however well it does on its own holdout (evaluate_models decides on matured labels).
+A cold start trains a baseline champion on the window before the newest, so the newest model
+starts as challenger. Real MLflow registry, real tables (the synthetic world of conftest)."""
+
+from __future__ import annotations
+
+import pytest
+from deltalake import DeltaTable
+from lakehouse_airflow.reports import training as training_report
+
+from include.lakehouse.ml import settings as ml
+from tests.ml.conftest import fit_pipeline, register, write_world
+
+BASELINE, NEWEST, RUN_DAY = "2024-01-01", "2024-02-01", "2024-03-03"  # RUN_DAY - 31 = NEWEST, NEWEST - 31 = BASELINE
+
+
+def decisions(root):
+    return DeltaTable(str(root / ml.DECISIONS_TABLE)).to_pandas().sort_values("decided_at", ignore_index=True)
+
+
+def alias(client, name):
+    return str(client.get_model_version_by_alias(ml.MODEL_NAME, name).version)
+
+
+def test_a_later_model_is_challenger_only_even_when_it_beats_the_champion_on_its_holdout(mlflow_store):
+    from include.lakehouse.ml import training
+    from include.lakehouse.ml.evaluation import move_champion
+
+    frame, churned = write_world([NEWEST])[NEWEST]
+    client = training.mlflow_client()
+    bad = register(fit_pipeline(frame, churned, invert=True), NEWEST, frame)  # learnt the opposite of the world
+    move_champion(client, bad, action="first_champion", reason="test setup")
+
+    first = training.train(NEWEST)
+    assert first["holdout_auc"] > 0.75 and not first["new_champion"]  # far better than the inverted champion
+    assert (alias(client, "champion"), alias(client, "challenger")) == (bad, first["model_version"])
+    second = training.train(NEWEST)  # a newer challenger replaces the older one
+    assert (alias(client, "champion"), alias(client, "challenger")) == (bad, second["model_version"])
+    assert second["verdict"].startswith("challenger (champion v1 serves; evaluate_models promotes")
+    moves = decisions(mlflow_store)
+    assert list(moves["action"]) == ["first_champion", "challenger", "challenger"]
+    assert list(moves["to_version"]) == [bad, first["model_version"], second["model_version"]]
+    assert moves["from_version"].iloc[-1] == first["model_version"]
+    tags = client.get_model_version(ml.MODEL_NAME, second["model_version"]).tags
+    assert tags["challenger.reason"] == moves["reason"].iloc[-1] and f"champion v{bad}" in tags["challenger.reason"]
+    assert client.get_model_version(ml.MODEL_NAME, first["model_version"]).tags["challenger.superseded_by"].startswith(
+        f"v{second['model_version']} at ")
+    run = client.get_run(first["run_id"])  # what was learnt from, recorded
+    assert run.data.metrics["holdout_auc"] == pytest.approx(first["holdout_auc"], abs=1e-4)
+    assert run.data.params["as_of_date"] == NEWEST and run.data.tags["features_version"] == str(first["features_version"])
+    assert {a.path for a in client.list_artifacts(first["run_id"], "data")} == {
+        "data/reference.parquet", "data/training_profile.json"}
+
+
+def test_a_cold_start_trains_a_baseline_champion_and_the_newest_model_as_challenger(mlflow_store):
+    from include.lakehouse.ml import training
+
+    write_world([BASELINE, NEWEST])
+    outcome = training.train_for_run(RUN_DAY)
+    assert [(t["model_version"], t["as_of_date"], t["new_champion"]) for t in outcome["trained"]] == [
+        ("1", BASELINE, True), ("2", NEWEST, False)]
+    assert (outcome["model_version"], outcome["champion_version"], outcome["new_champion"]) == ("2", "1", True)
+    report = training_report(outcome)  # what train_model's task returns for `make demo`
+    assert report["counts"] == {"models trained": 2, "model cards": 2, "challengers": 1}
+    assert [line.split(" -> ")[1].split(" (")[0] for line in report["report_lines"]] == ["champion", "challenger"]
+    client = training.mlflow_client()
+    assert (alias(client, "champion"), alias(client, "challenger")) == ("1", "2")
+    assert list(decisions(mlflow_store)["action"]) == ["first_champion", "challenger"]
+
+    again = training.train_for_run(RUN_DAY)  # a champion exists: the newest window only, as challenger
+    assert [(t["model_version"], t["as_of_date"], t["new_champion"]) for t in again["trained"]] == [
+        ("3", NEWEST, False)]
+    assert not again["new_champion"] and again["champion_version"] is None
+    assert (alias(client, "champion"), alias(client, "challenger")) == ("1", "3")
+
+
+def test_a_cold_start_whose_newest_window_has_no_features_still_announces_the_baseline_champion(mlflow_store):
+    from include.lakehouse.ml import training
+
+    write_world([BASELINE])
+    outcome = training.train_for_run(RUN_DAY)
+    assert [(t["model_version"], t["as_of_date"]) for t in outcome["trained"]] == [("1", BASELINE)]
+    assert outcome["new_champion"] and outcome["champion_version"] == "1"
+    assert outcome["notes"][0].startswith(f"no model on {NEWEST} (features/customer_features has no rows")

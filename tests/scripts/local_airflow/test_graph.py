@@ -1,0 +1,25 @@
+"""How the demo orders the project's DAGs and files them into families, from the DAG files alone."""
+
+from __future__ import annotations
+
+from scripts.local_airflow.graph import DagInfo, awaited_upstream, dependency_order, family
+
+
+def test_producers_first_ops_last_and_a_feedback_loop_entered_where_fed():
+    dags = {
+        "source": DagInfo("source", "time"),
+        "features": DagInfo("features", "asset", upstream={"source"}),
+        "drift": DagInfo("drift", "asset", upstream={"features", "train"}),
+        "train": DagInfo("train", "asset", upstream={"drift"}),
+        "maintenance": DagInfo("maintenance", "time", ops=True),
+    }
+    order = dependency_order(dags)
+    assert order == ["source", "features", "drift", "train", "maintenance"]
+    awaited = awaited_upstream(dags, order)
+    assert awaited["drift"] == {"features"} and awaited["train"] == {"drift"}
+
+
+def test_a_dag_is_placed_in_its_family_by_its_tag():
+    assert family(["ingest", "bronze"]) == "core"
+    assert family(["streaming", "week:streaming"]) == "streaming"
+    assert family(None) == "core"
