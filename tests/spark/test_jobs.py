@@ -129,9 +129,16 @@ def jvm_spark():
     session.stop()
 
 
+# Streaming jobs run on JVM Spark only: Sail (pysail 0.7.2) cannot run foreachBatch ("missing
+# argument: Python UDF output type"); SparkJobOperator(warm_connect=False) spark-submits them, and
+# tests/streaming runs them end to end (exactly once under SIGKILL, late data, the change feed).
+JVM_ONLY = {"stream_order_events", "stream_customer_order_stats"}
+
+
 def test_every_job_file_has_a_two_engine_case():
     jobs = {p.stem for p in JOBS_DIR.glob("*.py") if not p.name.startswith("_")}
-    assert jobs == set(JOB_CASES), f"add the job(s) {sorted(jobs - set(JOB_CASES))} to JOB_CASES"
+    assert JVM_ONLY <= jobs, f"streaming job(s) {sorted(JVM_ONLY - jobs)} gone: update JVM_ONLY"
+    assert jobs - JVM_ONLY == set(JOB_CASES), f"add the job(s) {sorted(jobs - JVM_ONLY - set(JOB_CASES))} to JOB_CASES"
 
 
 @pytest.mark.parametrize("job", sorted(JOB_CASES))
