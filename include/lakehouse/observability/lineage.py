@@ -138,7 +138,11 @@ def lineage_graph() -> dict[str, Any]:
     """Table-level graph from ops/lineage_edges: dataset -> dataset through a job, the jobs,
     and the column lineage per output dataset (dbt models)."""
     dt = try_open(EDGES)
-    rows = dt.to_pyarrow_dataset().to_table().to_pylist() if dt is not None else []
+    return graph_of(dt.to_pyarrow_dataset().to_table().to_pylist() if dt is not None else [])
+
+
+def graph_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The graph of edge rows (ops/lineage_edges rows, or `edges_from_events` of a transport log)."""
     inputs: dict[str, set[str]] = {}
     outputs: dict[str, set[str]] = {}
     columns: dict[str, dict[str, list[str]]] = {}

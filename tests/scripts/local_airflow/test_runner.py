@@ -69,6 +69,15 @@ def test_demo_runs_every_dag_through_a_real_airflow(tmp_path):
     assert DeltaTable(str(lakehouse / "ops" / "format_publish_log")).count() > 0
     assert DeltaTable(str(lakehouse / "ops" / "format_benchmark")).count() > 0
     assert (tmp_path / "reports" / "formats" / "format_benchmark.md").exists()
+    # lineage (OpenLineage file transport): the bronze -> silver -> gold -> features -> predictions chain
+    from include.lakehouse.observability import lineage
+
+    graph = lineage.graph_of(lineage.edges_from_events(lineage.read_events(tmp_path / "airflow" / "lineage" / "events.jsonl")))
+    chain = lineage.downstream_chain(graph, "bronze/shop.public.customers")
+    assert [t for t in chain if t in ("silver/customers", "gold/dim_customer", "features/customer_features",
+                                      "predictions/churn_scores")] == ["silver/customers", "gold/dim_customer",
+                                                                       "features/customer_features", "predictions/churn_scores"], chain
+    assert {"dbt/marts.fct_orders", "ops/model_evaluation"} <= set(chain)
     with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as con:
         states = dict(con.execute("SELECT dag_id, state FROM dag_run").fetchall())
         spark_smoke_runs = {t for (t,) in con.execute("SELECT run_type FROM dag_run WHERE dag_id = 'spark_smoke'")}
