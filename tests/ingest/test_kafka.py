@@ -345,7 +345,7 @@ def test_a_batch_mixing_good_and_bad_json_quarantines_exactly_the_bad_ones_in_or
     assert [(r["offset"], r["key"], r["_raw"]) for r in bad] == expected_bad
     reasons = {r["_raw"]: r["_reason"] for r in bad}
     assert reasons[b"\xff\xfe not utf-8"].startswith("not UTF-8: ")
-    assert reasons[TRICKY_VALUES[-1][0]] == "not JSON: nested too deeply to parse"
+    assert reasons[TRICKY_VALUES[-1][0]] == "not JSON: nested deeper than 500 levels"
     assert all(reasons[v].startswith("not JSON: ") for v, good in TRICKY_VALUES[9:-2])
 
 
@@ -373,3 +373,26 @@ def test_bulk_decode_gives_the_row_by_row_verdict_and_reason_for_every_message()
     assert 4000 < len(reasons) < 6000  # the corruptions did produce bad messages
     good = [i for i in range(len(values)) if i not in reasons]
     assert [payload[i].as_py() for i in good] == [row_by_row[i][0] for i in good]
+
+
+@pytest.mark.parametrize("limit", [800, 1000, 20_000])
+def test_a_deep_value_gets_the_same_verdict_whatever_the_recursion_limit(limit):
+    """Deep nesting is decided by a fixed rule (MAX_JSON_DEPTH), not by the interpreter's
+    recursion limit, which other libraries in a task process raise or lower: the same message
+    must never land in bronze in one process and in quarantine in another (it did, in a suite
+    where an earlier import had raised the limit)."""
+    import sys
+
+    from include.lakehouse.ingest import kafka
+
+    ok = b"[" * 450 + b'"[[[{{"' + b"]" * 450                 # 450 levels (brackets in a string do not count)
+    too_deep = [b'{"a":' * n + b"1" + b"}" * n for n in (501, 3000)]  # valid JSON, deeper than the rule
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit)
+    try:
+        assert kafka._decode(ok) == (ok.decode(), None)
+        assert [kafka._decode(v) for v in too_deep] == [(None, "not JSON: nested deeper than 500 levels")] * 2
+        _, _, payload, reasons = kafka._columns([b"k"] * 3, [ok, *too_deep])
+        assert payload.to_pylist()[0] == ok.decode() and reasons == {1: kafka.TOO_DEEP, 2: kafka.TOO_DEEP}
+    finally:
+        sys.setrecursionlimit(before)

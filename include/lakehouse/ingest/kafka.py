@@ -42,6 +42,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from include.lakehouse.config import load_sources
 from include.lakehouse.errors import LakehouseError
@@ -83,20 +84,52 @@ def _position_key(cluster: str, topic: str, partition: int) -> str:
     return f"kafka.{cluster}.{topic}.{partition}"
 
 
+MAX_JSON_DEPTH = 500
+TOO_DEEP = f"not JSON: nested deeper than {MAX_JSON_DEPTH} levels"
+
+
+def _depth(value: bytes) -> int:
+    """Deepest nesting of objects and arrays in a JSON text (brackets inside strings ignored)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in value:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):  # { [
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x7D, 0x5D):
+            depth -= 1
+    return deepest
+
+
 def _decode(value: bytes | None) -> tuple[str | None, str | None]:
-    """(payload, error): payload is the JSON text; None with no error for a tombstone."""
+    """(payload, error): payload is the JSON text; None with no error for a tombstone. Deep
+    nesting is decided by a fixed rule (MAX_JSON_DEPTH), never by the interpreter's recursion
+    limit, which other libraries in a task process move: a message gets the same verdict in
+    every process."""
     if value is None:
         return None, None
     try:
         text = value.decode("utf-8")
-        json.loads(text)
-        return text, None
     except UnicodeDecodeError as exc:
         return None, f"not UTF-8: {exc}"
+    if value.count(b"{") + value.count(b"[") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
+        return None, TOO_DEEP
+    try:
+        json.loads(text)
+        return text, None
     except ValueError as exc:
         return None, f"not JSON: {exc}"
-    except RecursionError:
-        return None, "not JSON: nested too deeply to parse"
+    except RecursionError:  # only with a recursion limit lowered far below Python's default
+        return None, TOO_DEEP
 
 
 def _key(raw: bytes | None) -> tuple[str | None, bytes | None]:
@@ -127,6 +160,7 @@ class _AnyObject(msgspec.Struct):
 
 
 _OBJECT = msgspec.json.Decoder(_AnyObject)
+_ANY = msgspec.json.Decoder()
 
 
 def _not_proven_json(raw: list[bytes | None]) -> list[int]:
@@ -151,6 +185,12 @@ def _not_proven_json(raw: list[bytes | None]) -> list[int]:
     return out
 
 
+def _maybe_too_deep(chunk: pa.Array) -> list[int]:
+    """Rows with more brackets than MAX_JSON_DEPTH (vectorised): only those can nest too deep."""
+    brackets = pc.add(pc.count_substring(chunk, "{"), pc.count_substring(chunk, "["))
+    return pc.indices_nonzero(pc.fill_null(pc.greater(brackets, MAX_JSON_DEPTH), False)).to_pylist()
+
+
 def _columns(keys: list[bytes | None], values: list[bytes | None]) -> tuple[pa.ChunkedArray, pa.ChunkedArray,
                                                                           pa.ChunkedArray, dict[int, str]]:
     """(key, key_raw, payload, reasons by row) in bulk; per row only inside a chunk that needs it."""
@@ -168,7 +208,7 @@ def _columns(keys: list[bytes | None], values: list[bytes | None]) -> tuple[pa.C
             raw_parts.append(pa.array([r for _, r in pairs], pa.binary()))
         try:
             text = chunk.cast(pa.string())  # UTF-8 checked for the whole chunk at once
-            slow = _not_proven_json(raw)
+            slow = sorted(set(_not_proven_json(raw)) | set(_maybe_too_deep(chunk)))
         except pa.ArrowInvalid:
             text, slow = None, range(len(raw))
         decoded = {i: _decode(raw[i]) for i in slow}
