@@ -58,6 +58,11 @@ def test_drift_gate_blocks_shifted_features_and_passes_unshifted_then_inference(
     verdict = drift.check_drift(score_day)
     assert verdict["verdict"] == "pass" and str(verdict["model_version"]) == trained["model_version"]
     assert verdict["report_path"].endswith(".html")
+    from include.lakehouse.observability.models import run_summary  # the "MLflow run" page's source
+
+    logged = run_summary(verdict["mlflow_run_id"])
+    assert logged["tags"]["kind"] == "drift_check" and round(logged["metrics"]["drift_share"], 4) == verdict["drift_share"]
+    assert any(a.startswith("drift/") for a in logged["artifacts"])
     shifted, _ = training.features_at(score_day)
     for column in ml.NUMERIC_FEATURES:
         shifted[column] = shifted[column] * 5 + 100

@@ -50,3 +50,41 @@ def test_reports_come_from_the_ops_tables_and_nothing_else(lakehouse_root, tmp_p
     assert "silver_orders" in page and "/lakehouse/quality/silver_orders/docs" in page
     assert client.get("tables/silver/orders").status_code == 200
     assert client.get("tables/nowhere/nothing").status_code == 404
+
+
+def test_a_task_links_to_its_mlflow_run_and_the_run_page_reads_the_store(tmp_path, monkeypatch, client):
+    """Extra link "MLflow run": the run id the task returned -> /lakehouse/mlflow/runs/<id>, a
+    page built from the MLflow store (params, metrics, tags, artifacts); no run id -> no run page."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from lakehouse_airflow.ui.links import MlflowRunLink
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080")
+    mlflow.set_tracking_uri(uri)
+    store = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = store.create_experiment("runs", artifact_location=(tmp_path / "artifacts").as_uri())
+    run = store.create_run(experiment, run_name="drift_2026-01-01", tags={"kind": "drift_check"})
+    store.log_param(run.info.run_id, "as_of_date", "2026-01-01")
+    store.log_metric(run.info.run_id, "drift_share", 0.08)
+    (tmp_path / "report.html").write_text("<html>drift</html>")
+    store.log_artifact(run.info.run_id, str(tmp_path / "report.html"), artifact_path="drift")
+
+    class TaskInstance:  # what the task runner hands get_link: the finished task instance
+        def __init__(self, value):
+            self.value = value
+
+        def xcom_pull(self, key="return_value", **_):
+            return self.value
+
+    link = MlflowRunLink()
+    assert link.get_link(None, ti_key=TaskInstance({"mlflow_run_id": run.info.run_id})) == (
+        f"http://airflow.example:8080/lakehouse/mlflow/runs/{run.info.run_id}")
+    assert link.get_link(None, ti_key=TaskInstance({"verdict": "no_champion"})) == ""
+    page = client.get(f"mlflow/runs/{run.info.run_id}").text
+    assert all(text in page for text in ("drift_2026-01-01", "as_of_date", "2026-01-01", "drift_share", "0.08",
+                                         "drift_check", "drift/report.html"))
+    assert client.get("mlflow/runs/0123456789abcdef").status_code == 404
+    assert client.get("mlflow/runs/..%2Fetc").status_code == 404

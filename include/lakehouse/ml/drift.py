@@ -79,7 +79,7 @@ def check_drift(as_of: str | None = None, threshold: float | None = None, curren
         prediction_drift = float(pred.dict()["metrics"][0]["value"])
     report_path = ml.reports_dir() / f"drift_{as_of}_v{model.version}.html"
     snapshot.save_html(str(report_path))
-    with mlflow.start_run(run_name=f"drift_{as_of}"):
+    with mlflow.start_run(run_name=f"drift_{as_of}") as run:
         mlflow.set_tags({"kind": "drift_check", "model_version": model.version, "as_of_date": as_of})
         mlflow.log_metrics({"drift_share": share, **({"prediction_drift": prediction_drift}
                                                       if prediction_drift is not None else {})})
@@ -87,6 +87,7 @@ def check_drift(as_of: str | None = None, threshold: float | None = None, curren
     verdict = "drift" if share > threshold else "pass"
     return _log({**base, "verdict": verdict, "drift_share": round(share, 4), "drifted_columns": int(drifted["count"]),
                  "prediction_drift": prediction_drift, "report_path": str(report_path),
+                 "mlflow_run_id": run.info.run_id,
                  "detail": f"{int(drifted['count'])}/{len(columns)} feature columns drifted (share {share:.2f}, "
                            f"threshold {threshold:.2f})"})
 

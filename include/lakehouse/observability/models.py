@@ -57,3 +57,31 @@ def model_card(version: str) -> str | None:
             return cards[0].read_text() if cards else None
     except (MlflowException, OSError):
         return None
+
+
+def run_summary(run_id: str) -> dict[str, Any] | None:
+    """One MLflow run for its page: name, status, times, params, metrics, tags (MLflow's own
+    `mlflow.*` tags left out) and artifact paths; None when the store has no such run."""
+    import re
+
+    client = _client()
+    if client is None or not re.fullmatch(r"[0-9a-f]{32}", run_id):
+        return None
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        return None
+
+    def artifacts(path: str | None = None) -> list[str]:
+        found = []
+        for item in client.list_artifacts(run_id, path):
+            found += artifacts(item.path) if item.is_dir else [item.path]
+        return found
+
+    return {"run_id": run_id, "name": run.info.run_name, "status": run.info.status,
+            "start_time": run.info.start_time, "end_time": run.info.end_time,
+            "params": dict(run.data.params), "metrics": dict(run.data.metrics),
+            "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
+            "artifacts": artifacts()}

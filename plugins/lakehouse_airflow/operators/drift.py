@@ -9,7 +9,7 @@ from airflow.sdk import BaseOperator
 
 from lakehouse_airflow.alerts import send_alert, task_fields
 from lakehouse_airflow.lineage import LakehouseLineageMixin
-from lakehouse_airflow.ui.links import DriftReportLink
+from lakehouse_airflow.ui.links import DriftReportLink, MlflowRunLink
 
 
 class DriftCheckOperator(LakehouseLineageMixin, BaseOperator):
@@ -20,7 +20,7 @@ class DriftCheckOperator(LakehouseLineageMixin, BaseOperator):
     """
 
     template_fields = ("as_of_date",)
-    operator_extra_links = (DriftReportLink(),)
+    operator_extra_links = (DriftReportLink(), MlflowRunLink())
 
     def __init__(self, *, as_of_date: str | None = None, threshold: float | None = None, **kwargs: Any):
         super().__init__(**kwargs)

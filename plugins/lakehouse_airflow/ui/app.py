@@ -266,6 +266,27 @@ def model_card_page(version: str) -> HTMLResponse:
     return HTMLResponse(card)
 
 
+@app.get("/mlflow/runs/{run_id}", response_class=HTMLResponse)
+def mlflow_run_page(run_id: str) -> HTMLResponse:
+    """An MLflow run (the "MLflow run" extra link of a task): what it logged, from the store."""
+    from include.lakehouse.observability.models import run_summary
+
+    run = run_summary(run_id)
+    if run is None:
+        raise HTTPException(404, f"no MLflow run {run_id}")
+
+    def rows(values: dict) -> str:
+        return "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in sorted(values.items())) or \
+            "<tr><td colspan=2>-</td></tr>"
+
+    body = (f"<p>run <code>{_e(run['run_id'])}</code>, status {_e(run['status'])}</p>"
+            f"<h2>Metrics</h2><table>{rows(run['metrics'])}</table>"
+            f"<h2>Parameters</h2><table>{rows(run['params'])}</table>"
+            f"<h2>Tags</h2><table>{rows(run['tags'])}</table>"
+            "<h2>Artifacts</h2><ul>" + "".join(f"<li>{_e(a)}</li>" for a in run["artifacts"]) + "</ul>")
+    return page(f"MLflow run {run['name'] or run['run_id']}", body)
+
+
 @app.get("/quality/{suite}/docs/{asset:path}")
 @app.get("/quality/{suite}/docs")
 def data_docs(suite: str, asset: str = "") -> Response:

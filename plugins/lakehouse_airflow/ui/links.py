@@ -1,5 +1,5 @@
 """Operator extra links: from a task to its table's page, the data docs of its suite, the drift
-report it wrote, the Lakehouse health page. Each link is a page of the /lakehouse app, which
+report it wrote, the MLflow run it logged, the Lakehouse health page. Each link is a page of the /lakehouse app, which
 finds what to show in the registry and ops/ tables (no file paths in links)."""
 
 from __future__ import annotations
@@ -58,4 +58,17 @@ class HealthPageLink(BaseOperatorLink):
         return page_url("health")
 
 
-ALL_LINKS = [TablePageLink(), DataDocsLink(), DriftReportLink(), HealthPageLink()]
+class MlflowRunLink(BaseOperatorLink):
+    """The MLflow run the task logged to (`mlflow_run_id` in its result), as a /lakehouse page
+    read from the MLflow store; no link when the task logged no run."""
+
+    name = "MLflow run"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        # the task runner calls this in the worker with the finished task instance
+        result = ti_key.xcom_pull(key="return_value") if hasattr(ti_key, "xcom_pull") else None
+        run_id = result.get("mlflow_run_id") if isinstance(result, dict) else None
+        return page_url(f"mlflow/runs/{quote(run_id)}") if run_id else ""
+
+
+ALL_LINKS = [TablePageLink(), DataDocsLink(), DriftReportLink(), HealthPageLink(), MlflowRunLink()]
