@@ -13,7 +13,7 @@ from tests.scripts.local_airflow.demo_process import ROOT, run_local_airflow
 
 @pytest.mark.airflow
 @pytest.mark.timeout(1800)  # every DAG of the project on 2 cores; a busy CI machine needs the margin
-def test_demo_runs_every_dag_through_a_real_airflow(tmp_path):
+def test_demo_runs_every_dag_through_a_real_airflow(tmp_path, monkeypatch):
     result = run_local_airflow(tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     out = result.stdout
@@ -78,6 +78,27 @@ def test_demo_runs_every_dag_through_a_real_airflow(tmp_path):
                                       "predictions/churn_scores")] == ["silver/customers", "gold/dim_customer",
                                                                        "features/customer_features", "predictions/churn_scores"], chain
     assert {"dbt/marts.fct_orders", "ops/model_evaluation"} <= set(chain)
+    # the /lakehouse pages show the demo's real data (health: every observed table, run health, quality,
+    # drift, models; lineage: the graph) - read from the ops/ tables and the MLflow store, as the api-server does
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from lakehouse_airflow.ui.app import AUTHENTICATED, app
+
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(lakehouse))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    server = FastAPI()
+    server.mount("/lakehouse", app)
+    app.dependency_overrides[AUTHENTICATED] = lambda: None
+    try:
+        pages = TestClient(server, base_url="http://testserver/lakehouse/")
+        health_page, lineage_page = pages.get("health").text, pages.get("lineage").text
+    finally:
+        app.dependency_overrides.clear()
+    assert health_page.count("<tr data-table='") >= 20 and "<tr data-table='predictions/churn_scores'>" in health_page
+    assert all(f"id='{section}'" in health_page for section in ("dag-runs", "quality", "drift", "models"))
+    assert "<tr data-dag='batch_inference'>" in health_page and "/lakehouse/models/2/card" in health_page
+    assert "edges" in lineage_page and "features/customer_features" in lineage_page
     with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as con:
         states = dict(con.execute("SELECT dag_id, state FROM dag_run").fetchall())
         spark_smoke_runs = {t for (t,) in con.execute("SELECT run_type FROM dag_run WHERE dag_id = 'spark_smoke'")}
