@@ -157,3 +157,28 @@ def training(outcome: dict[str, Any]) -> dict[str, Any]:
 
 def drift(result: dict[str, Any]) -> dict[str, Any]:
     return summary({}, [f"drift check {result.get('as_of_date')}: {result['verdict']} - {result.get('detail')}"])
+
+
+def _features_built(result: dict[str, Any]) -> dict[str, Any]:
+    return summary({"feature rows": result["rows_inserted"]})
+
+
+def _order_events_streamed(result: dict[str, Any]) -> dict[str, Any]:
+    return summary({"events into windows": result["valid_events"] - result["late_events"],
+                    "late events": result["late_events"], "events quarantined": result["quarantined"],
+                    "windows updated": result["windows_updated"]})
+
+
+def _order_changes_streamed(result: dict[str, Any]) -> dict[str, Any]:
+    return summary({"order changes streamed": result["changes"], "customer totals updated": result["customers_updated"]})
+
+
+SPARK_JOB_REPORTS = {"customer_features": _features_built, "stream_order_events": _order_events_streamed,
+                     "stream_customer_order_stats": _order_changes_streamed}
+
+
+def spark_job(job: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The summary of a Spark job's result, by job file name (jobs return data only); {} for a
+    job without one or a backend that returns no result (Databricks)."""
+    report = SPARK_JOB_REPORTS.get(job)
+    return {} if report is None or result.get("backend") == "databricks" else report(result)

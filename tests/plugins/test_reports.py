@@ -48,3 +48,19 @@ def test_a_built_dimension_reports_its_late_changes_and_a_skipped_one_why():
     assert reports.dimension_line(built) == "gold/dim_customer: {'late': 1}"
     skipped = {"dimension": "dim_product", "skipped": True, "detail": "silver/products v1 already applied"}
     assert reports.dimension_line(skipped) == "gold/dim_product: silver/products v1 already applied"
+
+
+def test_spark_jobs_return_data_and_the_operator_adds_their_summary():
+    """One place formats a Spark job's summary (reports.spark_job, applied by SparkJobOperator):
+    feature_build's "feature rows" (lost when the job went data-only), the streaming jobs' counts."""
+    from lakehouse_airflow import reports
+
+    assert reports.spark_job("customer_features", {"rows_inserted": 17071})["counts"] == {"feature rows": 17071}
+    streamed = reports.spark_job("stream_order_events", {"valid_events": 10, "late_events": 2, "quarantined": 1,
+                                                         "windows_updated": 4})
+    assert streamed["counts"] == {"events into windows": 8, "late events": 2, "events quarantined": 1,
+                                  "windows updated": 4}
+    assert reports.spark_job("stream_customer_order_stats", {"changes": 5, "customers_updated": 3})["counts"] == {
+        "order changes streamed": 5, "customer totals updated": 3}
+    assert reports.spark_job("smoke_revenue_by_status", {"rows_inserted": 5}) == {}
+    assert reports.spark_job("customer_features", {"backend": "databricks", "job": "customer_features"}) == {}

@@ -72,6 +72,12 @@ class SparkJobOperator(LakehouseLineageMixin, SparkSubmitOperator):
         return "submit", None
 
     def execute(self, context) -> dict[str, Any]:
+        from lakehouse_airflow import reports
+
+        result = self._run(context)
+        return {**result, **reports.spark_job(self.job, result)}
+
+    def _run(self, context) -> dict[str, Any]:
         kind, url = self.backend()
         self.log.info("Spark job %s runs via %s%s", self.job, kind, f" ({url})" if url else "")
         if self.kafka_conn_id:
