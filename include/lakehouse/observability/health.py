@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.lakehouse.observability.config import load_config
-from include.lakehouse.tables.delta import append, merge_upsert, try_open
+from include.lakehouse.tables.delta import ROWS_ADDED, append, merge_upsert, try_open
 from include.lakehouse.tables.registry import registered_tables
 
 HEALTH = "ops/table_health"
@@ -29,7 +29,8 @@ ALERTS = "ops/observability_alerts"
 DRIFT = "ops/drift_log"
 DAG_HEALTH = "ops/dag_health"  # written by runs.summarise
 
-# operationMetrics that count inserted rows: delta-rs writes/merges, Spark writes/merges
+# operationMetrics that count inserted rows: delta-rs writes/merges, Spark writes/merges (a commit that
+# records ROWS_ADDED itself, e.g. an SCD2 batch writing back unchanged rows, is counted by that)
 ROWS_ADDED_KEYS = ("num_added_rows", "num_target_rows_inserted", "numOutputRows", "numTargetRowsInserted")
 
 HEALTH_SCHEMA = pa.schema([
@@ -78,7 +79,8 @@ def daily_rows_added(history: list[dict[str, Any]]) -> dict[str, dict[str, int]]
     days: dict[str, dict[str, int]] = {}
     for commit in history:
         metrics = commit.get("operationMetrics") or {}
-        rows = sum(int(metrics.get(k) or 0) for k in ROWS_ADDED_KEYS)
+        rows = (int(commit[ROWS_ADDED]) if commit.get(ROWS_ADDED) is not None
+                else sum(int(metrics.get(k) or 0) for k in ROWS_ADDED_KEYS))
         day = _utc(commit["timestamp"]).date().isoformat()
         entry = days.setdefault(day, {"rows_added": 0, "commits": 0})
         entry["rows_added"] += rows
