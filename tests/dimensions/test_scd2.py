@@ -256,7 +256,8 @@ def test_a_batch_rewrites_its_key_ranges_and_lands_exactly_as_a_merge_would(tmp_
     volume counts new versions, never the rows written back."""
     import random
 
-    from include.lakehouse.observability.health import daily_rows_added
+    from include.lakehouse.observability.health import daily_volume
+    from include.lakehouse.tables.delta import commit_log
     from include.lakehouse.tables.registry import TableSpec
 
     options = dict(KW, keys=["customer_id", "name"], type1=[]) if kind == "composite" else KW
@@ -281,7 +282,7 @@ def test_a_batch_rewrites_its_key_ranges_and_lands_exactly_as_a_merge_would(tmp_
     assert {c["operation"] for c in DeltaTable(fed.uri).history()[:-2]} == {"MERGE"}
     feed = pa.table(DeltaTable(fed.uri).load_cdf(starting_version=0).read_all())
     assert "update_postimage" in set(feed.column("_change_type").to_pylist())
-    assert sum(day["rows_added"] for day in daily_rows_added(DeltaTable(plain).history()).values()) == inserted
+    assert sum(day["rows_added"] for day in daily_volume(commit_log(DeltaTable(plain))).values()) == inserted
 
 
 def test_a_batch_of_one_string_key_finds_its_versions_in_files_a_merge_wrote(tmp_path):

@@ -396,3 +396,33 @@ def test_a_deep_value_gets_the_same_verdict_whatever_the_recursion_limit(limit):
         assert payload.to_pylist()[0] == ok.decode() and reasons == {1: kafka.TOO_DEEP, 2: kafka.TOO_DEEP}
     finally:
         sys.setrecursionlimit(before)
+
+
+@pytest.mark.parametrize("limit", [800, 1000, 20_000])
+def test_the_depth_rule_holds_at_its_boundary_where_only_long_texts_have_their_brackets_counted(limit):
+    """Only a text at least twice MAX_JSON_DEPTH long can nest deeper than it (every level opens
+    and closes), so the bulk decode counts brackets on those alone: the shortest text one level
+    too deep is still quarantined, the deepest one that fits in fewer bytes is not, and brackets
+    inside strings never count, whatever the recursion limit."""
+    import sys
+
+    from include.lakehouse.ingest import kafka
+
+    depth = kafka.MAX_JSON_DEPTH
+    deepest_ok = b"[" * depth + b"]" * depth                       # 1000 bytes, 500 levels
+    shortest_too_deep = b"[" * (depth + 1) + b"]" * (depth + 1)    # 1002 bytes, 501 levels
+    padded_too_deep = b" " * 3000 + b'{"a":' * (depth + 1) + b"1" + b"}" * (depth + 1)
+    brackets_in_a_string = json.dumps({"s": "{[" * 2000}).encode()  # 4000 brackets, 1 level
+    short_brackets_in_a_string = json.dumps({"s": "{" * 900}).encode()  # 900 brackets, under 1002 bytes
+    values = [deepest_ok, shortest_too_deep, padded_too_deep, brackets_in_a_string, short_brackets_in_a_string]
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit)
+    try:
+        _, _, payload, reasons = kafka._columns([b"k"] * len(values), values)
+        assert reasons == {1: kafka.TOO_DEEP, 2: kafka.TOO_DEEP}
+        assert reasons == {i: r for i, (_, r) in enumerate(map(kafka._decode, values)) if r}  # json.loads' verdicts
+        assert [payload[i].as_py() for i in (0, 3, 4)] == [values[i].decode() for i in (0, 3, 4)]
+    finally:
+        sys.setrecursionlimit(before)
+    chunk = pa.array(values, pa.binary())
+    assert kafka._maybe_too_deep(chunk, values) == [1, 2, 3]  # counted: the long ones with many brackets only

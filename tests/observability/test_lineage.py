@@ -60,3 +60,53 @@ def test_a_task_reports_the_tables_it_touched_and_the_graph_chains_them(lakehous
     assert lineage.downstream_chain(graph, "bronze/smoke_orders") == [
         "bronze/smoke_orders", "gold/smoke_daily_revenue", "dbt/staging.stg_revenue"]
     assert graph["columns"]["dbt/staging.stg_revenue"] == {"revenue": ["gold/smoke_daily_revenue.revenue"]}
+
+
+def _run(job: str, run_id: str, inputs: list[str], outputs: list[str], time: str = "2026-01-01T00:00:00Z") -> dict:
+    return {"eventType": "COMPLETE", "eventTime": time, "run": {"runId": run_id},
+            "job": {"namespace": "lakehouse", "name": job},
+            "inputs": [{"namespace": "lakehouse", "name": n} for n in inputs],
+            "outputs": [{"namespace": "lakehouse", "name": n} for n in outputs]}
+
+
+def _pairs(graph) -> set[tuple[str, str]]:
+    return {(e["source"], e["target"]) for e in graph["edges"]}
+
+
+def test_a_mapped_task_links_each_run_s_inputs_to_that_run_s_outputs_only(lakehouse_root):
+    """cdc_apply's merge_changes_into_silver.expand(table=...): one run per map index, each
+    reading its own topic (and its silver table) and writing its silver table."""
+    job = "cdc_apply.merge_changes_into_silver"
+    events = [_run(job, "run-a", ["bronze/shop.public.a", "silver/a"], ["silver/a"]),
+              _run(job, "run-b", ["bronze/shop.public.b", "silver/b"], ["silver/b"]),
+              # a plain task: every input feeds every output
+              _run("build.gold", "run-g", ["silver/a", "silver/b"], ["gold/x", "gold/y"])]
+    expected = {("bronze/shop.public.a", "silver/a"), ("bronze/shop.public.b", "silver/b"),
+                ("silver/a", "gold/x"), ("silver/a", "gold/y"), ("silver/b", "gold/x"), ("silver/b", "gold/y")}
+    graph = lineage.graph_of(lineage.edges_from_events(events))
+    assert _pairs(graph) == expected
+    assert lineage.downstream_chain(graph, "bronze/shop.public.a") == ["bronze/shop.public.a", "silver/a", "gold/x", "gold/y"]
+
+    # the same through ops/lineage_edges, also when the log is folded again
+    log = lakehouse_root.parent / "events.jsonl"
+    log.write_text("\n".join(json.dumps(e) for e in events))
+    lineage.record_lineage(log)
+    lineage.record_lineage(log)
+    assert _pairs(lineage.lineage_graph()) == expected
+
+
+def test_a_run_s_sources_add_up_across_runs_and_old_rows_keep_the_job_level_rule(lakehouse_root):
+    """A task whose runs read different tables keeps every table it read into an output; edge rows
+    written before sources were recorded (no `sources` column) still link job inputs to outputs."""
+    old_schema = pa.schema([(f.name, f.type) for f in lineage.EDGE_SCHEMA if f.name != "sources"])
+    old = [{"job": "old.job", "direction": d, "namespace": "lakehouse", "dataset": n, "event_time": "2025-12-31T00:00:00Z"}
+           for d, n in (("in", "bronze/p"), ("in", "bronze/q"), ("out", "silver/p"), ("out", "silver/q"))]
+    merge_upsert(lineage.EDGES, pa.Table.from_pylist(old, schema=old_schema), keys=["job", "direction", "namespace", "dataset"])
+    log = lakehouse_root.parent / "events.jsonl"
+    log.write_text(json.dumps(_run("daily.job", "r1", ["silver/p"], ["gold/z"], "2026-01-01T00:00:00Z")) + "\n")
+    lineage.record_lineage(log)
+    log.write_text(json.dumps(_run("daily.job", "r2", ["silver/q"], ["gold/z"], "2026-01-02T00:00:00Z")) + "\n")
+    lineage.record_lineage(log)
+    assert _pairs(lineage.lineage_graph()) == {
+        ("bronze/p", "silver/p"), ("bronze/p", "silver/q"), ("bronze/q", "silver/p"), ("bronze/q", "silver/q"),
+        ("silver/p", "gold/z"), ("silver/q", "gold/z")}

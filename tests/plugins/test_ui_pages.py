@@ -88,3 +88,29 @@ def test_a_task_links_to_its_mlflow_run_and_the_run_page_reads_the_store(tmp_pat
                                          "drift_check", "drift/report.html"))
     assert client.get("mlflow/runs/0123456789abcdef").status_code == 404
     assert client.get("mlflow/runs/..%2Fetc").status_code == 404
+
+
+def test_the_health_page_shows_bytes_added_per_day_next_to_rows(lakehouse_root, client):
+    import re
+    from datetime import timedelta
+
+    from include.lakehouse.tables.delta import try_open
+
+    today = datetime.now(timezone.utc).date()
+    earlier = [{"table_name": "bronze/orders", "day": (today - timedelta(days=d)).isoformat(), "rows_added": 3,
+                "commits": 1} for d in (2, 1)]  # recorded before bytes were measured
+    from include.lakehouse.tables.delta import merge_upsert
+
+    merge_upsert(health.VOLUME, pa.Table.from_pylist(earlier), keys=["table_name", "day"])
+    append("bronze/orders", pa.table({"order_id": [1, 2, 3], "order_date": ["2026-01-01"] * 3, "amount": [1.0] * 3}))
+    size = sum(try_open("bronze/orders").get_add_actions(flatten=True)["size_bytes"].to_pylist())
+    health.observe(tables=["bronze/orders"])
+
+    page = client.get("health").text
+    row = re.search(r"<tr data-table='bronze/orders'>.*?</tr>", page).group(0)
+    assert "bytes added per day" in page and "bytes added today" in page
+    assert f"{today.isoformat()}: {health.human_bytes(size)}</title>" in row  # today's bar, in the bytes chart
+    assert f"<td>{health.human_bytes(size)}</td>" in row
+    assert row.count("<svg class=\"volume\"") == 2 and "not measured" in row  # the older days have rows only
+    table = client.get("tables/bronze/orders").text
+    assert "bytes added per day" in table and f"{today.isoformat()}: {health.human_bytes(size)}" in table

@@ -155,3 +155,26 @@ def test_first_merge_with_deletes_keeps_utc_timestamps(lakehouse_root):
                      "placed_at": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)] * 2, pa.timestamp("us", tz="UTC"))})
     merge_upsert("silver/orders", rows, keys=["order_id"], delete_when="s._deleted = true")
     assert open_table("silver/orders").to_pyarrow_table().column("order_id").to_pylist() == [1]
+
+
+def test_commit_log_counts_the_files_each_commit_added_and_tolerates_a_cleaned_log(tmp_path):
+    uri = str(tmp_path / "t")
+    for i in range(3):
+        delta.append(uri, pa.table({"id": list(range(10 * i, 10 * i + 10)), "v": ["x" * 50] * 10}))
+    sizes = sorted(DeltaTable(uri).get_add_actions(flatten=True)["size_bytes"].to_pylist())
+    delta.merge_upsert(uri, pa.table({"id": [1, 100], "v": ["y", "z"]}), keys=["id"])
+    DeltaTable(uri).optimize.compact()  # a rewrite: dataChange=false, adds no data
+    log = delta.commit_log(DeltaTable(uri))
+    assert [c["version"] for c in log] == [4, 3, 2, 1, 0]
+    assert [c["operation"] for c in log] == ["OPTIMIZE", "MERGE", "WRITE", "WRITE", "WRITE"]
+    assert sorted(c["bytes_added"] for c in log[2:]) == sizes and log[0]["bytes_added"] == log[0]["files_added"] == 0
+    assert log[1]["files_added"] == 1 and log[1]["bytes_added"] > 0  # the merge's rewritten file
+    assert log[1]["operation_metrics"]["num_target_rows_inserted"] == 1
+    assert all(isinstance(c["timestamp"], int) for c in log)
+    assert [c["version"] for c in delta.commit_log(DeltaTable(uri), 2)] == [4, 3]
+
+    # log cleanup after a checkpoint removed the oldest entries: the rest is still read
+    DeltaTable(uri).create_checkpoint()
+    for version in (0, 1):
+        (tmp_path / "t" / "_delta_log" / f"{version:020d}.json").unlink()
+    assert [c["version"] for c in delta.commit_log(DeltaTable(uri), workers=2)] == [4, 3, 2]

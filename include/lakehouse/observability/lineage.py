@@ -1,6 +1,9 @@
 """Lineage of the lakehouse's tables: the facts an OpenLineage dataset reports for a registered
 table (stable namespace/name, schema, rows, bytes, version), and the table-level graph built
-from the OpenLineage events into `ops/lineage_edges` (with dbt's column lineage).
+from the OpenLineage events into `ops/lineage_edges` (with dbt's column lineage). An output row
+keeps the inputs of the runs that wrote it (`sources`), so the graph links each run of a mapped
+task (one per map index) from its own inputs only; rows from before `sources` link every input
+of their job to every output of it.
 
 A table's dataset is namespace `lakehouse`, name = its registry name (`silver/orders`): the
 same on a laptop and in a deployment, whatever LAKEHOUSE_ROOT is.
@@ -24,8 +27,9 @@ ASSET_SCHEME = "lakehouse://"
 EDGE_SCHEMA = pa.schema([
     ("job", pa.string()), ("direction", pa.string()), ("namespace", pa.string()), ("dataset", pa.string()),
     ("event_time", pa.string()), ("run_id", pa.string()), ("row_count", pa.int64()),
-    ("fields", pa.string()), ("column_lineage", pa.string()),
+    ("fields", pa.string()), ("column_lineage", pa.string()), ("sources", pa.string()),
 ])
+EDGE_KEYS = ["job", "direction", "namespace", "dataset"]
 
 
 def table_of_asset_uri(uri: str) -> str | None:
@@ -85,7 +89,9 @@ def normalise(namespace: str, name: str) -> tuple[str, str]:
 
 
 def edges_from_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One edge per (job, direction, dataset): the latest COMPLETE event's view of it."""
+    """One edge per (job, direction, dataset): the latest COMPLETE event's view of it. An output
+    row also keeps `sources` (JSON list): the inputs of the run events that wrote it, added up
+    over those runs, so the runs of a mapped task each link only their own inputs to their output."""
     edges: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for event in sorted(events, key=lambda e: e.get("eventTime") or ""):
         if event.get("eventType") != "COMPLETE":
@@ -100,14 +106,21 @@ def edges_from_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 columns = {out: [_source(f, sources) + f".{f.get('field')}" for f in spec.get("inputFields") or []]
                            for out, spec in ((facets.get("columnLineage") or {}).get("fields") or {}).items()}
                 namespace, name = normalise(ds["namespace"], ds["name"])
+                before = edges.get((job, direction, namespace, name))
                 edges[(job, direction, namespace, name)] = {
                     "job": job, "direction": direction, "namespace": namespace, "dataset": name,
                     "event_time": event.get("eventTime"), "run_id": (event.get("run") or {}).get("runId"),
                     "row_count": stats.get("rowCount"),
                     "fields": json.dumps([f.get("name") for f in (facets.get("schema") or {}).get("fields") or []]),
                     "column_lineage": json.dumps(columns) if columns else None,
+                    "sources": _union(before and before["sources"], sources) if direction == "out" else None,
                 }
     return list(edges.values())
+
+
+def _union(stored: str | None, sources: Iterable[str]) -> str:
+    """`sources` added to a stored JSON list of sources (None: none stored), as a sorted JSON list."""
+    return json.dumps(sorted(set(json.loads(stored) if stored else ()) | set(sources)))
 
 
 def _source(field: dict[str, Any], sources: list[str]) -> str:
@@ -127,11 +140,24 @@ def record_lineage(path: str | Path) -> dict[str, Any]:
     events = read_events(path)
     edges = edges_from_events(events)
     if edges:
-        merge_upsert(EDGES, pa.Table.from_pylist(edges, schema=EDGE_SCHEMA),
-                     keys=["job", "direction", "namespace", "dataset"])
+        stored = _stored_sources()
+        for edge in edges:  # what earlier runs (maybe gone from the log since) fed into the output
+            if edge["direction"] == "out":
+                edge["sources"] = _union(stored.get(tuple(edge[k] for k in EDGE_KEYS)), json.loads(edge["sources"]))
+        merge_upsert(EDGES, pa.Table.from_pylist(edges, schema=EDGE_SCHEMA), keys=EDGE_KEYS)
     jobs = {e["job"] for e in edges}
     return {"events": len(events), "edges": len(edges), "jobs": len(jobs),
             "report_lines": [f"lineage: {len(events)} events, {len(edges)} edges of {len(jobs)} jobs"]}
+
+
+def _stored_sources() -> dict[tuple[str, ...], str]:
+    """The recorded sources of every output row of ops/lineage_edges (rows from before sources were
+    recorded have none)."""
+    dt = try_open(EDGES)
+    if dt is None or "sources" not in dt.schema().to_arrow().names:
+        return {}
+    rows = dt.to_pyarrow_dataset().to_table(columns=[*EDGE_KEYS, "sources"]).to_pylist()
+    return {tuple(r[k] for k in EDGE_KEYS): r["sources"] for r in rows if r["direction"] == "out" and r["sources"]}
 
 
 def lineage_graph() -> dict[str, Any]:
@@ -142,17 +168,26 @@ def lineage_graph() -> dict[str, Any]:
 
 
 def graph_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The graph of edge rows (ops/lineage_edges rows, or `edges_from_events` of a transport log)."""
+    """The graph of edge rows (ops/lineage_edges rows, or `edges_from_events` of a transport log).
+
+    An output row with `sources` is linked from those (the inputs of the runs that wrote it); a
+    row recorded before sources were kept falls back to every input of its job."""
     inputs: dict[str, set[str]] = {}
     outputs: dict[str, set[str]] = {}
     columns: dict[str, dict[str, list[str]]] = {}
+    links: set[tuple[str, str, str]] = set()
     for row in rows:
         dataset = _display(row["namespace"], row["dataset"])
         (inputs if row["direction"] == "in" else outputs).setdefault(row["job"], set()).add(dataset)
         if row["direction"] == "out" and row.get("column_lineage"):
             columns[dataset] = json.loads(row["column_lineage"])
-    edges = sorted({(src, dst, job) for job, outs in outputs.items() for dst in outs
-                    for src in inputs.get(job, ()) if src != dst})
+    for row in rows:
+        if row["direction"] != "out":
+            continue
+        dst = _display(row["namespace"], row["dataset"])
+        sources = json.loads(row["sources"]) if row.get("sources") is not None else inputs.get(row["job"], ())
+        links |= {(src, dst, row["job"]) for src in sources if src != dst}
+    edges = sorted(links)
     datasets = sorted({d for group in (*inputs.values(), *outputs.values()) for d in group})
     return {"datasets": datasets, "edges": [{"source": s, "target": t, "job": j} for s, t, j in edges],
             "jobs": sorted(set(inputs) | set(outputs)), "columns": columns,

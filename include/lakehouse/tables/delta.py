@@ -14,6 +14,7 @@ a table path itself (tables.registry resolves names).
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -130,6 +131,64 @@ def position(dt: DeltaTable | None, app_id: str) -> int | None:
         return None
     version = dt.transaction_version(app_id)
     return None if version is None or version < 0 else version
+
+
+def commit_log(dt: DeltaTable, after_version: int = -1, *, workers: int = 8) -> list[dict[str, Any]]:
+    """What each commit of `dt` newer than `after_version` added, from its entry in the Delta log,
+    newest first: version, timestamp (ms), operation, operation_metrics (commitInfo),
+    rows_added_recorded (ROWS_ADDED, when the commit recorded it) and files_added / bytes_added,
+    the add actions with dataChange=true (so OPTIMIZE, z-order and other
+    rewrites that change no data add nothing). Read through the table's own storage (its URI
+    and storage options: local or object store). Commits whose log entry is gone (log cleanup
+    after a checkpoint) are not returned: the oldest returned version tells how far back it went.
+    Costs one small read per commit asked for (`workers` at a time), so pass what was read before.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.fs as pa_fs
+    from deltalake.fs import DeltaStorageHandler
+
+    fs = pa_fs.PyFileSystem(DeltaStorageHandler(dt.table_uri, storage_options()))
+
+    def read(version: int) -> dict[str, Any] | None:
+        try:
+            with fs.open_input_stream(f"_delta_log/{version:020d}.json") as file:
+                text = file.read().decode()
+        except FileNotFoundError:
+            return None
+        info: dict[str, Any] = {}
+        files = size = 0
+        latest_add = None
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            action = json.loads(line)
+            if "commitInfo" in action:
+                info = action["commitInfo"] or {}
+            elif "add" in action:
+                add = action["add"]
+                latest_add = max(latest_add or 0, int(add.get("modificationTime") or 0))
+                if add.get("dataChange", True):
+                    files += 1
+                    size += int(add.get("size") or 0)
+        timestamp = info.get("inCommitTimestamp") or info.get("timestamp") or latest_add
+        recorded = info.get(ROWS_ADDED)
+        return {"version": version, "timestamp": timestamp, "operation": info.get("operation"),
+                "operation_metrics": info.get("operationMetrics") or {}, "files_added": files, "bytes_added": size,
+                "rows_added_recorded": None if recorded is None else int(recorded)}
+
+    commits: list[dict[str, Any]] = []
+    newest = dt.version()
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        # newest first, a batch at a time: log cleanup removes the oldest entries, so the first
+        # missing one ends the walk
+        for top in range(newest, after_version, -workers):
+            batch = list(pool.map(read, range(top, max(top - workers, after_version), -1)))
+            for commit in batch:
+                if commit is None:
+                    return commits
+                commits.append(commit)
+    return commits
 
 
 def last_commit_metrics(dt: DeltaTable) -> dict[str, Any]:

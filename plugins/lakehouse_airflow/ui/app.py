@@ -53,18 +53,33 @@ def table_link(name: str) -> str:
     return f'<a href="/lakehouse/tables/{quote(name, safe="/")}">{_e(name)}</a>'
 
 
-def bars(series: list[tuple[str, int]], width: int = 160, height: int = 28) -> str:
-    """Rows added per day as a small SVG bar chart (newest right)."""
+def bars(series: list[tuple[str, int | None]], width: int = 160, height: int = 28, unit: str = "rows") -> str:
+    """Rows (or bytes) added per day as a small SVG bar chart (newest right); a day without a
+    value (bytes recorded before bytes were measured) is an empty slot titled "not measured"."""
     series = series[-14:]
     if not series:
         return '<span class="muted">no history</span>'
     top = max(v or 0 for _, v in series) or 1
     step = width / len(series)
+    colour = "#00897b" if unit == "bytes" else "#1976d2"
     rects = "".join(
         f'<rect x="{i * step:.1f}" y="{height - (v or 0) / top * height:.1f}" width="{max(step - 2, 1):.1f}" '
-        f'height="{(v or 0) / top * height:.1f}" fill="#1976d2"><title>{_e(d)}: {v} rows</title></rect>'
+        f'height="{(v or 0) / top * height:.1f}" fill="{colour}"><title>{_e(d)}: '
+        f'{"not measured" if v is None else (_size(v) if unit == "bytes" else f"{v} {unit}")}</title></rect>'
         for i, (d, v) in enumerate(series))
-    return f'<svg class="volume" width="{width}" height="{height}" role="img" aria-label="rows added per day">{rects}</svg>'
+    return (f'<svg class="volume" data-measure="{_e(unit)}" width="{width}" height="{height}" role="img" '
+            f'aria-label="{_e(unit)} added per day">{rects}</svg>')
+
+
+def _size(n: Any) -> str:
+    from include.lakehouse.observability.health import human_bytes
+
+    return human_bytes(n)
+
+
+def _measures(fired: str | None) -> str:
+    """Which measures made a volume anomaly (rows, bytes), after its badge."""
+    return f' <span class="muted" data-measures="{_e(fired)}">{_e(fired)}</span>' if fired else ""
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -88,8 +103,11 @@ def health_page() -> HTMLResponse:
     data = health_page_data()
     rows = "".join(
         f"<tr data-table='{_e(t['table_name'])}'><td>{table_link(t['table_name'])}</td><td>{badge(t['freshness'])}</td>"
-        f"<td>{_fmt(t.get('age_hours'))} h / {_fmt(t.get('sla_hours'), 0)} h</td><td>{badge(t['volume'])}</td>"
+        f"<td>{_fmt(t.get('age_hours'))} h / {_fmt(t.get('sla_hours'), 0)} h</td>"
+        f"<td>{badge(t['volume'])}{_measures(t.get('volume_measures'))}</td>"
         f"<td>{_fmt(t.get('rows_added_day'))}</td><td>{bars(data['volume'].get(t['table_name'], []))}</td>"
+        f"<td>{_size(t.get('bytes_added_day'))}</td>"
+        f"<td>{bars(data['volume_bytes'].get(t['table_name'], []), unit='bytes')}</td>"
         f"<td>{_fmt(t.get('rows_total'))}</td><td>{_fmt(t.get('bytes_total'))}</td><td>{_fmt(t.get('version'))}</td>"
         f"<td>{'changed' if t.get('schema_changed') else ''}</td></tr>"
         for t in data["tables"])
@@ -101,7 +119,8 @@ def health_page() -> HTMLResponse:
                "<p id='summary'>No observation yet: run the <b>observe_lakehouse</b> DAG.</p>")
     tables = "" if not rows else (
         "<h2>Tables</h2><table id='tables'><tr><th>table</th><th>freshness</th><th>age / SLA</th><th>volume</th>"
-        "<th>rows added today</th><th>rows added per day</th><th>rows</th><th>bytes</th><th>version</th>"
+        "<th>rows added today</th><th>rows added per day</th><th>bytes added today</th><th>bytes added per day</th>"
+        "<th>rows</th><th>bytes</th><th>version</th>"
         f"<th>schema</th></tr>{rows}</table>")
     quality = "".join(
         f"<tr><td>{_e(q['suite'])}</td><td>{table_link(q['table_name'] or '')}</td><td>{_fmt(q['version'])}</td>"
@@ -214,7 +233,9 @@ def table_page(name: str) -> HTMLResponse:
     except UnknownTableError:
         raise HTTPException(404, f"{name} is not a registered table") from None
     latest = latest_by([r for r in read_ops(HEALTH) if r["table_name"] == name], "table_name", "observed_at").get(name)
-    series = sorted((r["day"], r["rows_added"]) for r in read_ops(VOLUME) if r["table_name"] == name)
+    volume = sorted((r["day"], r["rows_added"], r.get("bytes_added")) for r in read_ops(VOLUME) if r["table_name"] == name)
+    series = [(d, rows) for d, rows, _ in volume]
+    bytes_series = [(d, size) for d, _, size in volume]
     graph = lineage_graph()
     upstream = sorted({e["source"] for e in graph["edges"] if e["target"] == name})
     downstream = sorted({e["target"] for e in graph["edges"] if e["source"] == name})
@@ -225,7 +246,11 @@ def table_page(name: str) -> HTMLResponse:
     if latest:
         facts += (f"<tr><th>freshness</th><td>{badge(latest['freshness'])} {_fmt(latest.get('age_hours'))} h "
                   f"(SLA {_fmt(latest.get('sla_hours'), 0)} h)</td></tr><tr><th>volume</th><td>{badge(latest['volume'])} "
-                  f"{bars(series)}</td></tr><tr><th>rows</th><td>{_fmt(latest.get('rows_total'))}</td></tr>"
+                  f"{_measures(latest.get('volume_measures'))}</td></tr>"
+                  f"<tr><th>rows added per day</th><td>{bars(series)}</td></tr>"
+                  f"<tr><th>bytes added per day</th><td>{bars(bytes_series, unit='bytes')}</td></tr>"
+                  f"<tr><th>rows</th><td>{_fmt(latest.get('rows_total'))}</td></tr>"
+                  f"<tr><th>bytes</th><td>{_size(latest.get('bytes_total'))}</td></tr>"
                   f"<tr><th>version</th><td>{_fmt(latest.get('version'))}</td></tr>"
                   f"<tr><th>columns</th><td>{_e(', '.join(json.loads(latest['schema_json'] or '{}')))}</td></tr>")
     facts += "</table>"
