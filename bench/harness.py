@@ -116,6 +116,15 @@ def write_report(results_dir: Path = RESULTS) -> Path:
     """bench/results/latest.md from latest.json: per family its comparisons (ratio, target) and a chart."""
     latest = results_dir / "latest.json"
     merged = json.loads(latest.read_text()) if latest.exists() else {"results": {}}
+    # a family's own file is the newest word on it: latest.json is rewritten by every run, and two
+    # branches that each ran another family leave it behind one of them after a merge
+    for path in sorted(results_dir.glob("*.json")):
+        entry = json.loads(path.read_text()) if path.name != "latest.json" else None
+        if isinstance(entry, dict) and entry.get("family") == path.stem and "result" in entry:
+            if entry.get("finished", "") >= (merged.get("finished") or {}).get(path.stem, ""):
+                merged.setdefault("results", {})[path.stem] = entry["result"]
+                merged.setdefault("finished", {})[path.stem] = entry["finished"]
+    latest.write_text(json.dumps(merged, indent=2, default=str))
     finished = merged.get("finished") or {}
     m = merged.get("machine") or {}
     lines = ["# Benchmarks (latest run of each family)", "",

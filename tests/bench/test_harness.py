@@ -40,3 +40,15 @@ def test_record_and_report(tmp_path):
     assert "![alpha](alpha.png)" in report and (tmp_path / "alpha.png").stat().st_size > 1000
     assert "- rows = 10" in report and "no peer here" in report
     assert not (tmp_path / "beta.png").exists()
+
+
+def test_the_report_takes_each_family_from_its_own_newest_file(tmp_path):
+    """Two branches each ran a family; after the merge latest.json holds one branch's view, with
+    the other family's older figure. The report (and latest.json) follow each family's own file."""
+    harness.record("cdc", {"comparisons": [harness.compare("apply", 1.8, 1.5, peer_name="raw merge")]}, tmp_path)
+    stale = (tmp_path / "latest.json").read_text()
+    harness.record("cdc", {"comparisons": [harness.compare("apply", 1.1, 1.0, peer_name="raw merge")]}, tmp_path)
+    (tmp_path / "latest.json").write_text(stale)  # the other branch's latest.json won the merge
+    report = harness.write_report(tmp_path).read_text()
+    assert "| apply | 1.1 s | 1.0 s | raw merge | 1.1 |" in report and "1.8 s" not in report
+    assert json.loads((tmp_path / "latest.json").read_text())["results"]["cdc"]["comparisons"][0]["project"] == 1.1
