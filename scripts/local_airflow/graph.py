@@ -107,6 +107,14 @@ def phases(dags: dict[str, DagInfo], order: list[str]) -> list[tuple[str, list[s
     return [(name, members) for name, members in out if members]
 
 
+def not_from_later_phases(awaited: dict[str, set[str]], steps: list[tuple[str, list[str]]]) -> dict[str, set[str]]:
+    """`awaited` without the upstream DAGs of a later phase: a DAG of the loop that a later week
+    also feeds (publish_formats, on every gold table, some written by streaming) is done with the
+    loop; the later week's updates start more runs of it then."""
+    step_of = {d: i for i, (_, members) in enumerate(steps) for d in members}
+    return {d: {u for u in ups if step_of.get(u, 0) <= step_of.get(d, 0)} for d, ups in awaited.items()}
+
+
 def awaited_upstream(dags: dict[str, DagInfo], order: list[str]) -> dict[str, set[str]]:
     """For each DAG, the upstream DAGs that come before it in `order` (in a feedback loop the
     later DAG of the loop is not awaited)."""

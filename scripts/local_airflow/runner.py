@@ -19,7 +19,7 @@ from scripts.local_airflow.api import TERMINAL, TI_DONE, TI_FAILED, AirflowAPI
 from scripts.local_airflow.components import (
     Components, http_ok, start_airflow, start_kafka, start_spark_engine, wait_for,
 )
-from scripts.local_airflow.graph import DagInfo, awaited_upstream, dependency_order, discover_dags, phases
+from scripts.local_airflow.graph import DagInfo, awaited_upstream, dependency_order, discover_dags, not_from_later_phases, phases
 from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say
 
 POLL = 2.0  # seconds between looks at the runs (each look is one listing of runs, plus the running ones' tasks)
@@ -203,7 +203,9 @@ def run_all(api: AirflowAPI, dags: dict[str, DagInfo], components: Components) -
     asset-scheduled DAGs are triggered, as after a deployment), then the ops DAGs one at a time."""
     since = datetime.now(timezone.utc)
     watch = Watch(api, dags, components, since)
-    for name, members in phases(dags, watch.order):
+    steps = phases(dags, watch.order)
+    watch.awaited = not_from_later_phases(watch.awaited, steps)
+    for name, members in steps:
         began = time.time()
         if name == "ops":
             for d in members:  # ops DAGs act on what the pipeline wrote: one at a time, after it

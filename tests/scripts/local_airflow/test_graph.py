@@ -28,7 +28,7 @@ def test_a_dag_is_placed_in_its_family_by_its_tag():
 def test_the_loop_runs_first_then_each_later_week_then_ops():
     """A later week's DAGs (streaming on JVM Spark, ...) do not compete with the lakehouse and ML
     loop for the machine: they start once it has settled, and ops DAGs come last."""
-    from scripts.local_airflow.graph import phases
+    from scripts.local_airflow.graph import not_from_later_phases, phases
 
     dags = {
         "source": DagInfo("source", "time"),
@@ -38,8 +38,14 @@ def test_the_loop_runs_first_then_each_later_week_then_ops():
         "graphs": DagInfo("graphs", "asset", upstream={"source"}, family="lineage"),
         "maintenance": DagInfo("maintenance", "time", ops=True),
     }
-    assert phases(dags, dependency_order(dags)) == [
-        ("lakehouse and ML loop", ["source", "train"]),
+    dags["publish"] = DagInfo("publish", "asset", upstream={"source", "stream"})  # fed by the loop and a week
+    order = dependency_order(dags)
+    steps = phases(dags, order)
+    awaited = not_from_later_phases(awaited_upstream(dags, order), steps)
+    assert awaited["publish"] == {"source"} and awaited["stream"] == {"source"}
+    assert awaited["observe"] == {"source"}
+    assert steps == [
+        ("lakehouse and ML loop", ["source", "train", "publish"]),
         ("week: lineage", ["graphs"]),
         ("week: streaming", ["stream"]),
         ("ops", ["maintenance", "observe"]),
