@@ -34,7 +34,8 @@ ALERTS = "ops/observability_alerts"
 DRIFT = "ops/drift_log"
 DAG_HEALTH = "ops/dag_health"  # written by runs.summarise
 
-# operationMetrics that count inserted rows: delta-rs writes/merges, Spark writes/merges
+# operationMetrics that count inserted rows: delta-rs writes/merges, Spark writes/merges (a commit that
+# records tables.delta.ROWS_ADDED itself, e.g. an SCD2 batch writing back unchanged rows, is counted by that)
 ROWS_ADDED_KEYS = ("num_added_rows", "num_target_rows_inserted", "numOutputRows", "numTargetRowsInserted")
 
 HEALTH_SCHEMA = pa.schema([
@@ -82,8 +83,11 @@ def _utc(ms: int) -> datetime:
 
 
 def rows_added(commit: dict[str, Any]) -> int:
-    """Rows a commit (a `tables.delta.commit_log` row) inserted, from its operationMetrics (0 for
-    rewrites such as OPTIMIZE)."""
+    """Rows a commit (a `tables.delta.commit_log` row) inserted: the count it recorded itself when
+    it did (an SCD2 batch, whose metrics also count the rows it wrote back unchanged), else from
+    its operationMetrics (0 for rewrites such as OPTIMIZE)."""
+    if commit.get("rows_added_recorded") is not None:
+        return int(commit["rows_added_recorded"])
     metrics = commit.get("operation_metrics") or {}
     return sum(int(metrics.get(k) or 0) for k in ROWS_ADDED_KEYS)
 

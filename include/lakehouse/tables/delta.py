@@ -1,6 +1,7 @@
 """Writing Delta tables with delta-rs: the one implementation of create, append, partition
-overwrite, full replace, merge (upsert and the planned merges of CDC and SCD2), delete and schema
-evolution that every DAG, operator and Spark job uses.
+overwrite, full replace, merge (upsert and the planned merges of CDC and SCD2), the planned
+rewrite of SCD2's key ranges (replace_where), delete and schema evolution that every DAG,
+operator and Spark job uses.
 
 Owns every Delta write: no module outside include/lakehouse/tables/ calls write_deltalake,
 DeltaTable.create/merge/delete or alters table properties (tests/test_house_plan.py checks;
@@ -22,7 +23,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from include.lakehouse.config import storage_options
@@ -134,8 +135,9 @@ def position(dt: DeltaTable | None, app_id: str) -> int | None:
 
 def commit_log(dt: DeltaTable, after_version: int = -1, *, workers: int = 8) -> list[dict[str, Any]]:
     """What each commit of `dt` newer than `after_version` added, from its entry in the Delta log,
-    newest first: version, timestamp (ms), operation, operation_metrics (commitInfo), and
-    files_added / bytes_added, the add actions with dataChange=true (so OPTIMIZE, z-order and other
+    newest first: version, timestamp (ms), operation, operation_metrics (commitInfo),
+    rows_added_recorded (ROWS_ADDED, when the commit recorded it) and files_added / bytes_added,
+    the add actions with dataChange=true (so OPTIMIZE, z-order and other
     rewrites that change no data add nothing). Read through the table's own storage (its URI
     and storage options: local or object store). Commits whose log entry is gone (log cleanup
     after a checkpoint) are not returned: the oldest returned version tells how far back it went.
@@ -170,8 +172,10 @@ def commit_log(dt: DeltaTable, after_version: int = -1, *, workers: int = 8) -> 
                     files += 1
                     size += int(add.get("size") or 0)
         timestamp = info.get("inCommitTimestamp") or info.get("timestamp") or latest_add
+        recorded = info.get(ROWS_ADDED)
         return {"version": version, "timestamp": timestamp, "operation": info.get("operation"),
-                "operation_metrics": info.get("operationMetrics") or {}, "files_added": files, "bytes_added": size}
+                "operation_metrics": info.get("operationMetrics") or {}, "files_added": files, "bytes_added": size,
+                "rows_added_recorded": None if recorded is None else int(recorded)}
 
     commits: list[dict[str, Any]] = []
     newest = dt.version()
@@ -359,14 +363,17 @@ _MERGE_CLAUSES = ("matched_delete", "matched_update", "matched_update_all", "not
 
 def merge_clauses(dt: DeltaTable, source: pa.Table, *, on: str, clauses: list[tuple[str, dict[str, Any]]],
                   transactions: dict[str, int] | None = None, merge_schema: bool = False,
-                  streamed: bool | None = None) -> dict[str, Any]:
+                  streamed: bool | None = None, small_dictionaries: bool = False) -> dict[str, Any]:
     """One Delta MERGE of `source` (alias `s`) into the snapshot `dt` (alias `t`) on `on`, with
     the given `when_<clause>` clauses in order (e.g. ("matched_delete", {"predicate": ...})),
     committing `transactions` with it. For callers that planned the rows themselves (CDC, SCD2):
-    the conflict check runs against `dt`'s version. Returns delta-rs's merge metrics."""
+    the conflict check runs against `dt`'s version. `small_dictionaries`: see
+    `small_dictionary_properties`. Returns delta-rs's merge metrics."""
     options: dict[str, Any] = {"merge_schema": merge_schema}
     if streamed is not None:
         options["streamed_exec"] = streamed
+    if small_dictionaries:
+        options["writer_properties"] = small_dictionary_properties()
     merger = dt.merge(source, predicate=on, source_alias="s", target_alias="t",
                       commit_properties=commit_properties(transactions), **options)
     for clause, kwargs in clauses:
@@ -374,6 +381,35 @@ def merge_clauses(dt: DeltaTable, source: pa.Table, *, on: str, clauses: list[tu
             raise ValueError(f"unknown merge clause '{clause}'; one of {', '.join(_MERGE_CLAUSES)}")
         merger = getattr(merger, f"when_{clause}")(**kwargs)
     return merger.execute()
+
+
+def small_dictionary_properties() -> WriterProperties:
+    """Parquet writer settings for rewrites of tables whose columns mostly never repeat a value
+    (a dimension's surrogate keys, row hashes, natural keys): a column chunk gives up dictionary
+    encoding after 256 KiB of distinct values instead of 1 MiB, which takes a third off a
+    rewrite's time; a column with few distinct values keeps its dictionary (and the files
+    come out no larger)."""
+    return WriterProperties(compression="SNAPPY", dictionary_page_size_limit=256 * 1024)
+
+
+ROWS_ADDED = "lakehouse.rows_added"  # commitInfo: the new rows of a commit whose metrics count rewritten ones too
+
+
+def replace_where(dt: DeltaTable, data: pa.Table, *, predicate: str, transactions: dict[str, int] | None = None,
+                  rows_added: int | None = None) -> dict[str, Any]:
+    """Replace the rows of the snapshot `dt` matching the SQL `predicate` with `data`, in one
+    commit with `transactions` (replaceWhere: the files holding matching rows are rewritten
+    without them, `data` is added). For callers that planned the new rows themselves (SCD2):
+    every row of `data` must match the predicate (delta-rs refuses the write otherwise), and
+    the commit is conflict-checked against `dt`'s version (a concurrent commit that added rows
+    matching the predicate or removed a file this one rewrites fails it). `rows_added` is
+    recorded in the commit (ROWS_ADDED) as the rows the commit really adds: its `num_added_rows`
+    also counts the matching rows written back unchanged. Written with
+    `small_dictionary_properties`. Returns the commit's metrics."""
+    write_deltalake(dt, data, mode="overwrite", predicate=predicate, writer_properties=small_dictionary_properties(),
+                    commit_properties=commit_properties(
+                        transactions, None if rows_added is None else {ROWS_ADDED: rows_added}))
+    return last_commit_metrics(dt)
 
 
 def commit_positions(dt: DeltaTable, transactions: dict[str, int]) -> None:
