@@ -23,6 +23,7 @@ from scripts.local_airflow.graph import DagInfo, awaited_upstream, dependency_or
 from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say
 
 POLL = 2.0  # seconds between looks at the runs (each look is one listing of runs, plus the running ones' tasks)
+SCHEDULED_RUN_WAIT = 20.0  # seconds for the scheduler to create the run a DAG is due when unpaused
 SETTLE = 5.0  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
 # An asset-scheduled DAG with no run yet is "not run" only once no run of any DAG has been active for
 # SETTLE seconds: in a feedback loop (drift_check -> train_model -> drift_check -> batch_inference)
@@ -83,7 +84,11 @@ def start_root(api: AirflowAPI, info: DagInfo, since: datetime) -> str:
     # a time schedule (also one beside assets, e.g. stream_order_events') whose latest interval is
     # due starts a run as soon as the DAG is unpaused: a trigger as well would run it twice
     if due is not None and due <= datetime.now(timezone.utc):
-        return "scheduled (unpaused)"
+        unpaused = time.time()  # the scheduler creates the due run within a loop or two
+        while time.time() - unpaused < SCHEDULED_RUN_WAIT:
+            if runs_since(api, info.dag_id, since, with_tasks=False) is not None:
+                return "scheduled (unpaused)"
+            time.sleep(0.5)
     api.trigger(info.dag_id, run_id=f"demo__{since:%Y%m%dT%H%M%S}", logical_date=since, conf=info.demo_conf)
     return "triggered"
 
