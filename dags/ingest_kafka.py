@@ -20,17 +20,12 @@ from airflow.sdk import dag, task
 from lakehouse_airflow.assets import KAFKA_SHOP, configured_topics, table_asset
 from lakehouse_airflow.defaults import dag_args
 
-BRONZE_TOPICS = [table_asset(f"bronze/{t}") for t in configured_topics()]
+TOPICS = configured_topics()  # from sources.yaml at parse time: one mapped task per topic
+BRONZE_TOPICS = [table_asset(f"bronze/{t}") for t in TOPICS]
 
 
 @dag(**dag_args("ingest_kafka", doc_md=__doc__, schedule=[KAFKA_SHOP], tags=["ingest", "bronze", "kafka"]))
 def ingest_kafka():
-    @task
-    def list_configured_topics() -> list[str]:
-        from include.lakehouse.ingest.kafka import topics
-
-        return sorted(topics())
-
     @task(map_index_template="{{ task.op_kwargs['topic'] }}")
     def append_new_messages_to_bronze(topic: str, dag_run=None) -> dict:
         from airflow.sdk import BaseHook
@@ -52,7 +47,7 @@ def ingest_kafka():
         checked = [check_topic_bronze(t) for t in sorted(topics())]
         return {"topics": checked}
 
-    append_new_messages_to_bronze.expand(topic=list_configured_topics()) >> check_bronze_topics()
+    append_new_messages_to_bronze.expand(topic=TOPICS) >> check_bronze_topics()
 
 
 ingest_kafka()

@@ -13,7 +13,8 @@ table's vacuum retention, and
 Delta's vacuum keeps every file an Iceberg snapshot still references.
 
 Hudi is read-only here (no Hudi writer on PyPI); a Spark + Hudi bundle would add native writes.
-Runs whenever a gold table is updated. Read any format with `include.lakehouse.formats.query`.
+Runs whenever a gold table is updated, and publishes the tables whose updates started the run (every
+gold table on a manual run). Read any format with `include.lakehouse.formats.query`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ GOLD = registered_tables("gold")
 @dag(**dag_args("publish_formats", doc_md=__doc__, schedule=any_of([table_asset(t) for t in GOLD]),
                 tags=["formats", "gold", "iceberg", "hudi"]))
 def publish_formats():
+    @task
+    def tables_to_publish(triggering_asset_events=None) -> list[str]:
+        """The gold tables whose updates started this run; every gold table on a manual run (a
+        table with no new Delta version is a no-op anyway)."""
+        updated = {asset.name for asset in (triggering_asset_events or {})} & set(GOLD)
+        return sorted(updated) or GOLD
+
     @task(map_index_template="{{ task.op_kwargs['table'] }}")
     def publish_table(table: str, dag_run=None) -> dict:
         from include.lakehouse.formats.publish import publish_table as publish
@@ -45,7 +53,7 @@ def publish_formats():
 
         return published([r for r in results if r])
 
-    report_publish(publish_table.expand(table=GOLD))
+    report_publish(publish_table.expand(table=tables_to_publish()))
 
 
 publish_formats()

@@ -19,10 +19,11 @@ from scripts.local_airflow.api import TERMINAL, TI_DONE, TI_FAILED, AirflowAPI
 from scripts.local_airflow.components import (
     Components, http_ok, start_airflow, start_kafka, start_spark_engine, wait_for,
 )
-from scripts.local_airflow.graph import DagInfo, awaited_upstream, dependency_order, discover_dags
+from scripts.local_airflow.graph import DagInfo, awaited_upstream, dependency_order, discover_dags, not_from_later_phases, phases
 from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say
 
 POLL = 2.0  # seconds between looks at the runs (each look is one listing of runs, plus the running ones' tasks)
+SCHEDULED_RUN_WAIT = 20.0  # seconds for the scheduler to create the run a DAG is due when unpaused
 SETTLE = 5.0  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
 # An asset-scheduled DAG with no run yet is "not run" only once no run of any DAG has been active for
 # SETTLE seconds: in a feedback loop (drift_check -> train_model -> drift_check -> batch_inference)
@@ -80,8 +81,14 @@ def start_root(api: AirflowAPI, info: DagInfo, since: datetime) -> str:
     """Start a root DAG the way production would; returns how it was started."""
     due = _when(api.dag(info.dag_id).get("next_dagrun_run_after"))
     api.set_paused(info.dag_id, False)
-    if info.kind == "time" and due is not None and due <= datetime.now(timezone.utc):
-        return "scheduled (unpaused)"
+    # a time schedule (also one beside assets, e.g. stream_order_events') whose latest interval is
+    # due starts a run as soon as the DAG is unpaused: a trigger as well would run it twice
+    if due is not None and due <= datetime.now(timezone.utc):
+        unpaused = time.time()  # the scheduler creates the due run within a loop or two
+        while time.time() - unpaused < SCHEDULED_RUN_WAIT:
+            if runs_since(api, info.dag_id, since, with_tasks=False) is not None:
+                return "scheduled (unpaused)"
+            time.sleep(0.5)
     api.trigger(info.dag_id, run_id=f"demo__{since:%Y%m%dT%H%M%S}", logical_date=since, conf=info.demo_conf)
     return "triggered"
 
@@ -98,6 +105,7 @@ class Watch:
         self.ready_at: dict[str, float] = {}  # when all awaited upstreams were done
         self.ended_at: dict[str, float] = {}
         self.quiet_since: float | None = None  # since when no run of any DAG is queued or running
+        self.phase_seconds: dict[str, float] = {}  # wall time of each phase of run_all
 
     def look(self, dag_ids: list[str]) -> None:
         """Update and, where done, finalize the records of `dag_ids`."""
@@ -195,22 +203,33 @@ class Watch:
         return [self.records[d] for d in self.order]
 
 
-def run_all(api: AirflowAPI, dags: dict[str, DagInfo], components: Components) -> list[RunRecord]:
+def run_all(api: AirflowAPI, dags: dict[str, DagInfo], components: Components) -> tuple[list[RunRecord], dict[str, float]]:
+    """Phase by phase (graph.phases): the lakehouse and ML loop first - its asset-scheduled DAGs
+    armed (unpaused), its roots started - then each later week's DAGs, started once the loop has
+    settled (armed only then, so an asset update of the loop does not start them early; their
+    asset-scheduled DAGs are triggered, as after a deployment), then the ops DAGs one at a time."""
     since = datetime.now(timezone.utc)
     watch = Watch(api, dags, components, since)
-    pipeline = [d for d in watch.order if not dags[d].ops]
-    for d in watch.order:
-        if dags[d].kind == "asset":
-            api.set_paused(d, False)  # armed: the scheduler triggers it when its assets update
-    for d in pipeline:
-        if dags[d].kind != "asset":
-            say(f"{d}: {start_root(api, dags[d], since)}")
-    watch.wait(pipeline)
-    for d in watch.order:  # ops DAGs act on what the pipeline wrote: one at a time, after it
-        if dags[d].ops:
-            say(f"{d}: {start_root(api, dags[d], since)}")
-            watch.wait([d])
-    return watch.collect()
+    steps = phases(dags, watch.order)
+    watch.awaited = not_from_later_phases(watch.awaited, steps)
+    for name, members in steps:
+        began = time.time()
+        if name == "ops":
+            for d in members:  # ops DAGs act on what the pipeline wrote: one at a time, after it
+                say(f"{d}: {start_root(api, dags[d], since)}")
+                watch.wait([d])
+        else:
+            first = not watch.phase_seconds
+            for d in members:
+                if dags[d].kind == "asset" and first:
+                    api.set_paused(d, False)  # armed: the scheduler triggers it when its assets update
+            for d in members:
+                if dags[d].kind != "asset" or not first:
+                    say(f"{d}: {start_root(api, dags[d], since)}")
+            watch.wait(members)
+        watch.phase_seconds[name] = round(time.time() - began, 1)
+        say(f"phase '{name}' done in {watch.phase_seconds[name]:.1f} s")
+    return watch.collect(), watch.phase_seconds
 
 
 def demo() -> int:
@@ -218,6 +237,8 @@ def demo() -> int:
     the DB migrates; the settings load and the DAG folder is parsed here while Airflow's
     components start (DAGs are created paused, so nothing runs before the settings are in)."""
     env, port = prepare(load=False)
+    # DAG files do not change during a demo: parsed once, not every 30 s (`make ui` keeps the default)
+    env.setdefault("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", "600")
     components = Components(env)
     alerts_file = Path(env["LAKEHOUSE_ALERTS_FILE"])
     alerts_before = len(summary.read_alerts(alerts_file))  # the summary lists what the demo adds
@@ -239,12 +260,12 @@ def demo() -> int:
         wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/api/v2/monitor/health"), "the Airflow API", 180, components)
         wait_for(lambda: set(dags) <= api.dag_ids(), "the dag-processor to register all DAGs", 300, components)
         say(f"Airflow is up at http://127.0.0.1:{port} (admin/admin); component logs in {components.logs}")
-        records = run_all(api, dags, components)
+        records, phase_seconds = run_all(api, dags, components)
         for d in dags:  # back to paused-at-creation, so `make ui` does not start runs by itself
             api.set_paused(d, True)
     finally:
         say("stopping components ...")
         components.stop()
-    summary.print_summary(records, alerts_before, alerts_file, wall=time.time() - started)
+    summary.print_summary(records, alerts_before, alerts_file, wall=time.time() - started, phases=phase_seconds)
     return 0 if all(r.state == "success" for r in records) else 1
 

@@ -65,7 +65,8 @@ def read_alerts(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def print_summary(records: list, alerts_before: int, alerts_file: Path, wall: float | None = None) -> None:
+def print_summary(records: list, alerts_before: int, alerts_file: Path, wall: float | None = None,
+                  phases: dict[str, float] | None = None) -> None:
     width = max([len(r.dag_id) for r in records] + [3])
     print()
     print(f"{'DAG':<{width}}  {'state':<8}  {'seconds':>7}  key counts")
@@ -78,6 +79,10 @@ def print_summary(records: list, alerts_before: int, alerts_file: Path, wall: fl
         print("\nshare of the demo by DAG family (tag week:<topic>; untagged: core):")
         for name, count, family_wall, task_seconds in family_shares(records):
             print(f"  {name:<12} {count:>2} DAGs  {family_wall:7.1f} s wall  {task_seconds:7.1f} s summed over its DAGs")
+        if phases:
+            print("phases, one after another (the loop first, then each later week, then ops):")
+            for name, seconds in phases.items():
+                print(f"  {name:<24} {seconds:7.1f} s wall")
         if wall is not None:
             print(f"  whole demo after start-up checks: {wall:.1f} s wall")
     for r in records:

@@ -21,3 +21,18 @@ def test_publish_formats_on_gold_assets_and_benchmark_on_demand():
     assert asset_names(publish.timetable.asset_condition) == gold
     assert "ops" in bench.tags and bench.timetable.__class__.__name__ == "NullTimetable"
     assert bench.params.dump()["rows"] is None  # LAKEHOUSE_FORMAT_BENCH_ROWS or 1M
+
+
+def test_publish_formats_publishes_the_gold_tables_whose_updates_started_the_run():
+    """One gold table updated -> one publish task, not one per gold table (the demo's dbt, SCD2
+    and streaming runs update gold tables one after another: each run had published all of them)."""
+    from airflow.sdk import Asset
+
+    bag = DagBag(str(DAGS))
+    choose = bag.dags["publish_formats"].get_task("tables_to_publish").python_callable
+    gold = sorted(n for n, s in load_registry().items() if s.layer == "gold")
+    updated = {Asset(name=gold[0], uri=f"lakehouse://{gold[0]}"): [object()],
+               Asset(name="silver/orders", uri="lakehouse://silver/orders"): [object()]}
+    assert choose(triggering_asset_events=updated) == [gold[0]]
+    assert choose(triggering_asset_events={}) == gold  # a manual run: every gold table
+    assert choose() == gold

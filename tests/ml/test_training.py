@@ -83,3 +83,33 @@ def test_a_cold_start_whose_newest_window_has_no_features_still_announces_the_ba
     assert [(t["model_version"], t["as_of_date"]) for t in outcome["trained"]] == [("1", BASELINE)]
     assert outcome["new_champion"] and outcome["champion_version"] == "1"
     assert outcome["notes"][0].startswith(f"no model on {NEWEST} (features/customer_features has no rows")
+
+
+def _open_store(tracking_uri: str, artifacts: str, start_at: float) -> str:
+    """In a fresh process: wait for the common start, then open the project's MLflow client."""
+    import os
+    import time
+
+    os.environ.update({"MLFLOW_TRACKING_URI": tracking_uri, "LAKEHOUSE_MLFLOW_ARTIFACTS": artifacts})
+    from include.lakehouse.ml import training
+
+    time.sleep(max(0.0, start_at - time.time()))
+    return training.mlflow_client().get_experiment_by_name(ml.EXPERIMENT).experiment_id
+
+
+def test_processes_opening_a_new_local_store_at_once_all_succeed_on_one_experiment(tmp_path):
+    """The demo's first scheduled train_model and evaluate_models runs created the SQLite store at
+    the same moment: a half-migrated database ("_alembic_tmp_latest_metrics already exists")
+    failed every later MLflow task. Real processes, started together on a fresh store."""
+    import multiprocessing
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    (tmp_path / "mlflow").mkdir()
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        start_at = time.time() + 8  # every worker has imported MLflow by then
+        ids = pool.starmap(_open_store, [(uri, (tmp_path / "artifacts").as_uri(), start_at)] * 4)
+    assert len(set(ids)) == 1
+    # the store is whole: a later process opens it without migrating anything
+    assert _open_store(uri, (tmp_path / "artifacts").as_uri(), 0) == ids[0]

@@ -3,6 +3,7 @@ Never reads a table or starts MLflow at import (DAG files import it at parse tim
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from pathlib import Path
@@ -115,6 +116,30 @@ def tracking_uri() -> str:
     folder = local_dir("mlflow")
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+@contextlib.contextmanager
+def store_initialisation():
+    """Held while a process first opens the tracking store and creates the experiment. MLflow
+    creates and migrates a SQLite store on first use; two processes doing it at once (the first
+    scheduled runs of train_model and evaluate_models) leave a half-migrated database that every
+    later run fails on ("table _alembic_tmp_latest_metrics already exists"). A file lock beside
+    a local SQLite store serialises them; other stores (a tracking server, a database migrated
+    with `mlflow db upgrade` at deployment) need none."""
+    uri = tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    lock = Path(uri.removeprefix("sqlite:///") + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def artifact_location() -> str:

@@ -37,8 +37,9 @@ def mlflow_client():
 
     mlflow.set_tracking_uri(ml.tracking_uri())
     mlflow.set_registry_uri(ml.tracking_uri())
-    if mlflow.get_experiment_by_name(ml.EXPERIMENT) is None:
-        mlflow.create_experiment(ml.EXPERIMENT, artifact_location=ml.artifact_location())
+    with ml.store_initialisation():  # one process at a time creates the store and the experiment
+        if mlflow.get_experiment_by_name(ml.EXPERIMENT) is None:
+            mlflow.create_experiment(ml.EXPERIMENT, artifact_location=ml.artifact_location())
     mlflow.set_experiment(ml.EXPERIMENT)
     return MlflowClient()
 

@@ -170,24 +170,28 @@ class ShopSource:
     def _customers_and_changes(self, index: int) -> tuple[dict[int, _Customer], tuple[dict, ...]]:
         """Customer state at the end of day `index` and that day's Debezium envelopes.
 
-        Computed forward from the opening day (each day depends on the state before it)
-        and memoised per instance.
+        Computed forward from the opening day (each day depends on the state before it): the
+        newest state is kept per instance with each simulated day's changes, which become
+        envelopes only for the day asked for (a first delivery simulates years of days to
+        snapshot the state, and needs the envelopes of one).
         """
-        cache = self.__dict__.setdefault("_days", {})
-        start = max((k for k in cache if k <= index), default=-1)
-        for day in range(start + 1, index + 1):
-            cache[day] = self._simulate_day(day, cache[day - 1][0] if day else None)
-        return cache[index]
+        cache = self.__dict__.setdefault("_days", {"index": -1, "states": {}, "changes": {}})
+        if index not in cache["states"] and index < cache["index"]:
+            cache.update(index=-1, states={}, changes={})  # an older day's state: simulate again
+        for day in range(cache["index"] + 1, index + 1):
+            state, cache["changes"][day] = self._simulate_day(day, cache["states"].get(day - 1))
+            cache["states"] = {day - 1: cache["states"].get(day - 1), day: state}  # the newest two days
+            cache["index"] = day
+        return cache["states"][index], tuple(self._envelope(*change) for change in cache["changes"][index])
 
     def _simulate_day(self, index: int, previous: dict[int, _Customer] | None):
         if index == 0:
             rng = self._rng(2, 0)
             state = {cid: self._new_customer(rng, cid, self._time(0, 0)) for cid in range(1, self.n_customers + 1)}
-            changes = tuple(self._envelope("r", None, c, 0, seq) for seq, c in enumerate(state.values()))
-            return state, changes
+            return state, tuple(("r", None, c, 0, seq) for seq, c in enumerate(state.values()))
         state = dict(previous)
         rng = self._rng(2, index)
-        changes: list[dict] = []
+        changes: list[tuple] = []  # (op, before, after, day, seq): envelopes when asked for (_envelope)
         seq = 0
         live = sorted(state)
         for cid in rng.choice(live, size=min(len(live), max(1, int(0.02 * len(live)))), replace=False):
@@ -204,19 +208,18 @@ class ShopSource:
             else:  # a spelling correction (SCD type 1 material)
                 after = _Customer(**{**before.row(), "name": before.name.upper(), "updated_at": at})
             state[after.customer_id] = after
-            changes.append(self._envelope("u", before, after, index, seq))
+            changes.append(("u", before, after, index, seq))
             seq += 1
         first_new = self.n_customers + (index - 1) * self.new_customers_per_day + 1
         for cid in range(first_new, first_new + self.new_customers_per_day):
             customer = self._new_customer(rng, cid, self._time(index, rng.uniform(0, 86_399)))
             state[cid] = customer
-            changes.append(self._envelope("c", None, customer, index, seq))
+            changes.append(("c", None, customer, index, seq))
             seq += 1
         if index % 3 == 0:  # now and then a customer closes their account
             gone = int(rng.choice(sorted(state)))
-            changes.append(self._envelope("d", state.pop(gone), None, index, seq))
-        changes.sort(key=lambda e: e["source"]["lsn"])
-        return state, tuple(changes)
+            changes.append(("d", state.pop(gone), None, index, seq))
+        return state, tuple(changes)  # in LSN order: seq only grows
 
     def _envelope(self, op: str, before: _Customer | None, after: _Customer | None, index: int, seq: int) -> dict:
         at = (after or before).updated_at if op != "d" else self._time(index, 86_000)

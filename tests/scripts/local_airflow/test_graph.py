@@ -23,3 +23,30 @@ def test_a_dag_is_placed_in_its_family_by_its_tag():
     assert family(["ingest", "bronze"]) == "core"
     assert family(["streaming", "week:streaming"]) == "streaming"
     assert family(None) == "core"
+
+
+def test_the_loop_runs_first_then_each_later_week_then_ops():
+    """A later week's DAGs (streaming on JVM Spark, ...) do not compete with the lakehouse and ML
+    loop for the machine: they start once it has settled, and ops DAGs come last."""
+    from scripts.local_airflow.graph import not_from_later_phases, phases
+
+    dags = {
+        "source": DagInfo("source", "time"),
+        "train": DagInfo("train", "asset", upstream={"source"}, family="ml"),
+        "stream": DagInfo("stream", "asset", upstream={"source"}, family="streaming"),
+        "observe": DagInfo("observe", "asset", upstream={"source"}, ops=True, family="observability"),
+        "graphs": DagInfo("graphs", "asset", upstream={"source"}, family="lineage"),
+        "maintenance": DagInfo("maintenance", "time", ops=True),
+    }
+    dags["publish"] = DagInfo("publish", "asset", upstream={"source", "stream"})  # fed by the loop and a week
+    order = dependency_order(dags)
+    steps = phases(dags, order)
+    awaited = not_from_later_phases(awaited_upstream(dags, order), steps)
+    assert awaited["publish"] == {"source"} and awaited["stream"] == {"source"}
+    assert awaited["observe"] == {"source"}
+    assert steps == [
+        ("lakehouse and ML loop", ["source", "train", "publish"]),
+        ("week: lineage", ["graphs"]),
+        ("week: streaming", ["stream"]),
+        ("ops", ["maintenance", "observe"]),
+    ]
