@@ -38,6 +38,9 @@ def topic_asset(topic: str, *, conn_id: str = "kafka_default") -> Asset:
 
     trigger = MessageQueueTrigger(scheme="kafka", topics=[topic], kafka_config_id=conn_id,
                                   apply_function="lakehouse_airflow.watchers.message_summary",
-                                  poll_timeout=1, poll_interval=1)
+                                  # the trigger sleeps poll_interval after each message that fires nothing:
+                                  # at 1 s a backlog was walked one message a second, firing again every
+                                  # MIN_SECONDS_BETWEEN_EVENTS - a burst started a run a minute, not one
+                                  poll_timeout=1, poll_interval=0)
     return Asset(name=f"kafka/{topic}", uri=f"kafka://{conn_id}/{topic}", group="kafka",
                  watchers=[AssetWatcher(name=f"{topic.replace('.', '_')}_arrivals", trigger=trigger)])

@@ -37,3 +37,48 @@ def test_the_topic_asset_is_watched_by_the_kafka_trigger():
     assert type(trigger).__name__ == "AwaitMessageTrigger"
     assert trigger.topics == ["shop.order_events"] and trigger.apply_function.endswith("message_summary")
     assert asset.uri == "kafka://kafka_default/shop.order_events"
+
+
+def test_a_backlog_is_walked_at_once_so_a_burst_starts_one_run(kafka_broker, monkeypatch):
+    """The trigger sleeps `poll_interval` after every message that fires nothing: at 1 s it walked
+    a backlog one message a second and fired again each minute (the demo's 788 order events
+    started a streaming run every minute for 13 minutes). Real broker, the provider's trigger."""
+    import asyncio
+    import json
+    import time
+
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    topic, count = "shop.order_events", 200
+    producer = Producer(kafka_broker)
+    for i in range(count):
+        producer.produce(topic, key=str(i).encode(), value=json.dumps({"i": i}).encode())
+    producer.flush(30)
+    config = {**kafka_broker, "group.id": "watch-test", "auto.offset.reset": "earliest"}
+    monkeypatch.setenv("AIRFLOW_CONN_KAFKA_DEFAULT", json.dumps({"conn_type": "kafka", "extra": config}))
+    monkeypatch.setattr(watchers, "_last_event", {})
+
+    def trigger():
+        [watcher] = watchers.topic_asset(topic).watchers
+        return watcher.trigger.trigger
+
+    async def first_event(seconds: float):  # as the triggerer runs it: until an event, then cleanup
+        watch = trigger()
+        run = watch.run()
+        try:
+            return await asyncio.wait_for(run.__anext__(), seconds)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            await run.aclose()
+            await watch.cleanup()  # leaves the consumer group: the next instance is assigned at once
+
+    started = time.monotonic()
+    assert asyncio.run(first_event(60)) is not None  # the burst's first message fires
+    assert time.monotonic() - started < 60
+    assert asyncio.run(first_event(40)) is None  # the rest of the burst fires nothing ...
+    consumer = Consumer(config)  # ... and was walked to its end meanwhile (committed by the trigger)
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+    consumer.close()
+    assert sum(max(tp.offset, 0) for tp in committed) == count
