@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from lakehouse_airflow import watchers
 
 
@@ -39,6 +40,7 @@ def test_the_topic_asset_is_watched_by_the_kafka_trigger():
     assert asset.uri == "kafka://kafka_default/shop.order_events"
 
 
+@pytest.mark.slow  # ~70 s: two consumer-group joins on the embedded broker
 def test_a_backlog_is_walked_at_once_so_a_burst_starts_one_run(kafka_broker, monkeypatch):
     """The trigger sleeps `poll_interval` after every message that fires nothing: at 1 s it walked
     a backlog one message a second and fired again each minute (the demo's 788 order events
