@@ -96,7 +96,8 @@ def test_demo_runs_every_dag_through_a_real_airflow(tmp_path, monkeypatch):
     finally:
         app.dependency_overrides.clear()
     assert health_page.count("<tr data-table='") >= 20 and "<tr data-table='predictions/churn_scores'>" in health_page
-    assert all(f"id='{section}'" in health_page for section in ("dag-runs", "quality", "drift", "models"))
+    missing = [section for section in ("dag-runs", "quality", "drift", "models") if f"id='{section}'" not in health_page]
+    assert not missing, f"health page sections missing: {missing}\n{out[-3000:]}"
     assert "<tr data-dag='batch_inference'>" in health_page and "/lakehouse/models/2/card" in health_page
     assert "edges" in lineage_page and "features/customer_features" in lineage_page
     with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as con:
