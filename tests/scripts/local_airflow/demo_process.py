@@ -18,7 +18,10 @@ def free_port() -> int:
 
 
 def local_env(tmp_path, **env) -> dict[str, str]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}  # not the test session's
+    # not the test session's Airflow settings, nor a store another test pointed MLflow at: the demo's
+    # MLflow store is its own, beside its lakehouse (where the tests read it)
+    inherited = {k: v for k, v in os.environ.items()
+                 if not k.startswith("AIRFLOW") and k not in ("MLFLOW_TRACKING_URI", "LAKEHOUSE_MLFLOW_ARTIFACTS")}
     return {**inherited,
             "DBT_DUCKDB_PATH": str(tmp_path / "dbt" / "lakehouse.duckdb"),
             "LAKEHOUSE_AIRFLOW_HOME": str(tmp_path / "airflow"), "LAKEHOUSE_ROOT": str(tmp_path / "lakehouse"),
