@@ -92,27 +92,26 @@ def apply_scd2(
     if data.column(effective_column).null_count:
         raise KeyColumnError(f"table {uri}: effective time column '{effective_column}' has nulls")
 
+    def result(dt, late: int, **counts) -> OperationResult:
+        return OperationResult(table=uri, operation="apply_scd2", version=dt.version() if dt is not None else None,
+                               seconds=round(time.perf_counter() - started, 4),
+                               details={"late": late, "changes": data.num_rows}, **counts)
+
     def plan_and_commit() -> OperationResult:
         dt = try_open(uri)
         check_positions(uri, dt, expected)
         args = (keys, tracked, type1, effective_column, deleted_column, surrogate_key)
         columns = [surrogate_key] + keys + tracked + type1 + list(META)
         if planner is None and dt is not None and _replaceable(dt, columns):
-            scope = _scope(dt, data, keys)  # read once: for the plan, and what a rewrite keeps
-            changes = _history_changes(data, scope.rows.take(scope.hit), *args)
+            scope, changes = _scoped_changes(dt, data, *args)  # read once: the plan, and what a rewrite keeps
             if scope.predicate is not None:
                 return replace(dt, scope, changes)
             source, late = _merge_rows(changes), changes.late
         else:
             source, late = (planner or _plan)(data, dt, *args)
 
-        def result(dt, **counts) -> OperationResult:
-            return OperationResult(table=uri, operation="apply_scd2", version=dt.version() if dt is not None else None,
-                                   seconds=round(time.perf_counter() - started, 4),
-                                   details={"late": late, "changes": data.num_rows}, **counts)
-
         if dt is None and source.num_columns == 1:  # an empty batch: nothing to create the table from
-            return result(dt, skipped=True, rows_skipped=data.num_rows)
+            return result(dt, late, skipped=True, rows_skipped=data.num_rows)
         if dt is None:  # create empty first (registered configuration), so the first merge is conflict-checked
             ensure_table(uri, source.drop_columns(["__action"]).schema, spec)
             dt = try_open(uri)
@@ -137,7 +136,7 @@ def apply_scd2(
             ("not_matched_insert_all", {"predicate": "s.__action = 'upsert'", "except_cols": ["__action"]}),
         ])
         return result(
-            dt, rows_inserted=metrics["num_target_rows_inserted"], rows_updated=metrics["num_target_rows_updated"],
+            dt, late, rows_inserted=metrics["num_target_rows_inserted"], rows_updated=metrics["num_target_rows_updated"],
             rows_deleted=metrics["num_target_rows_deleted"],
             files_added=metrics.get("num_target_files_added", 0),
             files_removed=metrics.get("num_target_files_removed", 0),
@@ -146,9 +145,7 @@ def apply_scd2(
     def unchanged(dt, late: int) -> OperationResult:
         if transactions:  # nothing to change, but the source position still moves on (same snapshot)
             commit_positions(dt, transactions)
-        return OperationResult(table=uri, operation="apply_scd2", version=dt.version(), skipped=True,
-                               rows_skipped=data.num_rows, seconds=round(time.perf_counter() - started, 4),
-                               details={"late": late, "changes": data.num_rows})
+        return result(dt, late, skipped=True, rows_skipped=data.num_rows)
 
     def replace(dt, scope: "_Scope", changes: "_Changes") -> OperationResult:
         if not changes.upserts.num_rows and not len(changes.deleted):
@@ -156,12 +153,9 @@ def apply_scd2(
         inserted = changes.upserts.num_rows - len(changes.updated)
         metrics = replace_where(dt, _rewrite_rows(dt, scope, changes), predicate=scope.predicate,
                                 transactions=transactions, rows_added=inserted)
-        return OperationResult(
-            table=uri, operation="apply_scd2", version=dt.version(), seconds=round(time.perf_counter() - started, 4),
-            details={"late": changes.late, "changes": data.num_rows}, rows_inserted=inserted,
-            rows_updated=len(changes.updated), rows_deleted=len(changes.deleted),
-            files_added=int(metrics.get("num_added_files", 0) or 0),
-            files_removed=int(metrics.get("num_removed_files", 0) or 0))
+        return result(dt, changes.late, rows_inserted=inserted, rows_updated=len(changes.updated),
+                      rows_deleted=len(changes.deleted), files_added=int(metrics.get("num_added_files", 0) or 0),
+                      files_removed=int(metrics.get("num_removed_files", 0) or 0))
 
     if expected is not None:  # the caller's plan may be stale: it re-plans, not us
         return plan_and_commit()
@@ -347,6 +341,13 @@ class _Changes(NamedTuple):
     late: int
 
 
+def _scoped_changes(dt, data: pa.Table, keys, *args) -> tuple[_Scope, _Changes]:
+    """The rows of the batch's key ranges (`_scope`) and the changes the batch makes to the stored
+    versions among them (`_history_changes`)."""
+    scope = _scope(dt, data, keys)
+    return scope, _history_changes(data, scope.rows.take(scope.hit), keys, *args)
+
+
 def _plan(data: pa.Table, dt, keys, tracked, type1, effective, deleted, sk) -> tuple[pa.Table, int]:
     """Merge rows (with `__action` upsert/delete) that turn the stored history into the new one."""
     stored = _stored_versions(dt, data, keys) if dt is not None else None
@@ -507,9 +508,7 @@ def plan_rewrite(data: pa.Table, dt, keys, tracked, type1, effective, deleted,
     """The predicate of the key ranges `apply_scd2` would rewrite in the snapshot `dt`, the rows
     it would write there and how many changes arrived late (predicate None: it would merge):
     for benchmarks that time the bare write against this plan."""
-    scope = _scope(dt, data, list(keys))
-    changes = _history_changes(data, scope.rows.take(scope.hit), keys, tracked, type1, effective, deleted,
-                               surrogate_key)
+    scope, changes = _scoped_changes(dt, data, list(keys), tracked, type1, effective, deleted, surrogate_key)
     return scope.predicate, _rewrite_rows(dt, scope, changes), changes.late
 
 
