@@ -14,6 +14,7 @@ CORE = "core"
 # later curriculum week: streaming, ...) runs after them, one family at a time, so it neither slows
 # the loop on a small machine nor hides its own cost: the summary reports each phase's wall time.
 MAIN_FAMILIES = (CORE, "ml")
+OPS_PHASE = "ops"  # the last phase: DAGs tagged "ops", run one at a time
 
 
 @dataclass
@@ -103,7 +104,7 @@ def phases(dags: dict[str, DagInfo], order: list[str]) -> list[tuple[str, list[s
     later = sorted({dags[d].family for d in pipeline} - set(MAIN_FAMILIES))
     out = [("lakehouse and ML loop", [d for d in pipeline if dags[d].family in MAIN_FAMILIES])]
     out += [(f"week: {family}", [d for d in pipeline if dags[d].family == family]) for family in later]
-    out.append(("ops", [d for d in order if dags[d].ops]))
+    out.append((OPS_PHASE, [d for d in order if dags[d].ops]))
     return [(name, members) for name, members in out if members]
 
 

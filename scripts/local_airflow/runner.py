@@ -19,7 +19,9 @@ from scripts.local_airflow.api import TERMINAL, TI_DONE, TI_FAILED, AirflowAPI
 from scripts.local_airflow.components import (
     Components, http_ok, start_airflow, start_kafka, start_spark_engine, wait_for,
 )
-from scripts.local_airflow.graph import DagInfo, awaited_upstream, dependency_order, discover_dags, not_from_later_phases, phases
+from scripts.local_airflow.graph import (
+    OPS_PHASE, DagInfo, awaited_upstream, dependency_order, discover_dags, not_from_later_phases, phases,
+)
 from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say
 
 POLL = 2.0  # seconds between looks at the runs (each look is one listing of runs, plus the running ones' tasks)
@@ -105,7 +107,6 @@ class Watch:
         self.ready_at: dict[str, float] = {}  # when all awaited upstreams were done
         self.ended_at: dict[str, float] = {}
         self.quiet_since: float | None = None  # since when no run of any DAG is queued or running
-        self.phase_seconds: dict[str, float] = {}  # wall time of each phase of run_all
 
     def look(self, dag_ids: list[str]) -> None:
         """Update and, where done, finalize the records of `dag_ids`."""
@@ -212,24 +213,24 @@ def run_all(api: AirflowAPI, dags: dict[str, DagInfo], components: Components) -
     watch = Watch(api, dags, components, since)
     steps = phases(dags, watch.order)
     watch.awaited = not_from_later_phases(watch.awaited, steps)
-    for name, members in steps:
+    seconds: dict[str, float] = {}
+    for index, (name, members) in enumerate(steps):
         began = time.time()
-        if name == "ops":
+        if name == OPS_PHASE:
             for d in members:  # ops DAGs act on what the pipeline wrote: one at a time, after it
                 say(f"{d}: {start_root(api, dags[d], since)}")
                 watch.wait([d])
         else:
-            first = not watch.phase_seconds
+            armed = [d for d in members if dags[d].kind == "asset" and index == 0]
+            for d in armed:  # before any root starts: the scheduler triggers them when their assets update
+                api.set_paused(d, False)
             for d in members:
-                if dags[d].kind == "asset" and first:
-                    api.set_paused(d, False)  # armed: the scheduler triggers it when its assets update
-            for d in members:
-                if dags[d].kind != "asset" or not first:
+                if d not in armed:
                     say(f"{d}: {start_root(api, dags[d], since)}")
             watch.wait(members)
-        watch.phase_seconds[name] = round(time.time() - began, 1)
-        say(f"phase '{name}' done in {watch.phase_seconds[name]:.1f} s")
-    return watch.collect(), watch.phase_seconds
+        seconds[name] = round(time.time() - began, 1)
+        say(f"phase '{name}' done in {seconds[name]:.1f} s")
+    return watch.collect(), seconds
 
 
 def demo() -> int:
