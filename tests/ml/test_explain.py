@@ -44,3 +44,30 @@ def test_additivity_check_refuses_a_wrong_explainer_configuration():
         max_iter=30, categorical_features=[0], random_state=0))]).fit(frame[ml.FEATURES], true_churn(frame))
     with pytest.raises(ExplanationError, match="additivity check failed.*no explanation was written"):
         explain(native, frame[ml.FEATURES])
+
+
+def test_rows_that_repeat_are_explained_once_with_the_values_of_explaining_every_row():
+    """explain() runs SHAP once per distinct row (many customers share a feature row); every
+    customer's contributions are exactly what SHAP gives when it explains each row itself."""
+    import shap
+
+    from include.lakehouse.ml.explain import _distinct_rows
+
+    frame = synthetic_features("2024-01-01")
+    pipeline = fit_pipeline(frame, true_churn(frame))
+    repeated = frame.iloc[np.r_[0:300, 0:300:3, 5, 5, 5]].reset_index(drop=True)  # 403 rows, 300 distinct
+    repeated.loc[[7, 8], "events_30d"] = np.nan  # missing values: routed by the trees, still one row each
+    x = repeated[ml.FEATURES]
+    matrix = pipeline[:-1].transform(x)
+    distinct, inverse = _distinct_rows(matrix)
+    assert len(distinct) == 300 and np.array_equal(distinct[inverse], matrix, equal_nan=True)
+
+    explained = explain(pipeline, x)
+    every_row = np.asarray(shap.TreeExplainer(pipeline[-1]).shap_values(matrix, check_additivity=False))
+    names = [n.split("__", 1)[-1] for n in pipeline[:-1].get_feature_names_out()]
+    expected = np.zeros_like(explained.contributions)
+    for j, name in enumerate(names):  # one-hot segment columns summed, as explain() does
+        expected[:, explained.features.index("segment" if name.startswith("segment_") else name)] += every_row[:, j]
+    assert np.array_equal(explained.contributions, expected)  # bit for bit, not approximately
+    rows = top_k_rows(explained, x, repeated["customer_id"], "2024-01-01", "7", k=3).to_pandas()
+    assert (rows[rows["customer_id"] == repeated.loc[0, "customer_id"]].groupby("rank")["contribution"].nunique() == 1).all()

@@ -3,9 +3,10 @@
 TreeExplainer explains the pipeline's final estimator on the transformed matrix
 (`pipe[-1]` on `pipe[:-1].transform(X)`), in the model's margin (log-odds). Contributions of
 the columns one original feature expands to (one-hot segment) are summed, so explanations
-name the features the features table has. Every batch must pass the additivity check (base
-value + contributions = the model's margin) or ExplanationError is raised and nothing is
-written: shap returns silently wrong values for some configurations (HistGradientBoosting
+name the features the features table has. Rows that repeat byte for byte are explained once
+(TreeSHAP's values are per row, so each copy gets exactly the same numbers). Every batch must
+pass the additivity check (base value + contributions = the model's margin) or
+ExplanationError is raised and nothing is written: shap returns silently wrong values for some configurations (HistGradientBoosting
 with native `categorical_features`, shap issue 3436), and a wrong explanation must never
 reach a reader.
 """
@@ -52,6 +53,19 @@ def _original_feature(transformed: str, originals: list[str]) -> str:
     return max(matches, key=len)
 
 
+def _distinct_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows, index of each row's distinct row): TreeSHAP explains every row on its own,
+    so byte-identical rows get identical values and are explained once. Customers often share a
+    transformed feature row (no orders in 90 days, same segment and tenure): in the demo 11,353
+    customers have 6,850 distinct rows, and SHAP is most of the scoring task's time."""
+    rows = np.ascontiguousarray(matrix, dtype="float64")
+    if rows.ndim != 2 or not len(rows):
+        return rows, np.arange(len(rows))
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()  # a row's bytes
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return rows[first], inverse.ravel()
+
+
 def explain(pipeline, x: pd.DataFrame, tolerance: float | None = None) -> Explanations:
     """SHAP contributions of every row of `x` for a fitted sklearn pipeline (transform steps + tree model)."""
     import shap
@@ -61,8 +75,9 @@ def explain(pipeline, x: pd.DataFrame, tolerance: float | None = None) -> Explan
     matrix = transform.transform(x)
     matrix = matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix, dtype="float64")
     explainer = shap.TreeExplainer(estimator)
+    distinct, inverse = _distinct_rows(matrix)
     # shap's own check is off: ours raises our error with the numbers, and also runs where shap's would not
-    values = np.asarray(explainer.shap_values(matrix, check_additivity=False), dtype="float64")
+    values = np.asarray(explainer.shap_values(distinct, check_additivity=False), dtype="float64")[inverse]
     if values.ndim == 3:  # (rows, columns, classes) from some explainers: the positive class
         values = values[:, :, -1]
     base = float(np.ravel(explainer.expected_value)[-1])
