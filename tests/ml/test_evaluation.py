@@ -79,6 +79,25 @@ def test_labels_are_strictly_after_the_as_of_date_and_only_matured_dates_after_t
     assert len(DeltaTable(ml_table(ml.EVALUATION_TABLE)).to_pandas()) == 2
 
 
+def test_a_challenger_with_no_matured_date_after_its_cutoff_is_neither_judged_nor_loaded(world, monkeypatch):
+    """A fresh challenger (trained on the newest window) has no labels yet: evaluate judges the
+    champion alone and does not load the challenger's model at all."""
+    import mlflow
+
+    from include.lakehouse.ml import evaluation
+
+    frame, churned = world[TRAIN]
+    champion = register(fit_pipeline(frame, churned), TRAIN, frame)
+    fresh = register(fit_pipeline(frame, churned), MATURED[-1], frame)  # cutoff 2024-03-07: after every matured date
+    setup_registry(champion, fresh)
+    loads, load_model = [], mlflow.pyfunc.load_model
+    monkeypatch.setattr(mlflow.pyfunc, "load_model", lambda uri, *a, **k: loads.append(uri) or load_model(uri, *a, **k))
+    result = evaluation.evaluate(RUN_DAY)
+    assert {r["model_version"] for r in result["rows"]} == {champion} and len(result["rows"]) == 2
+    assert result["decision"]["action"] == "hold" and f"challenger v{fresh}: 0 matured labels" in result["decision"]["reason"]
+    assert loads == [f"models:/{ml.MODEL_NAME}/{champion}"]
+
+
 def ml_table(name):
     from include.lakehouse.config import lakehouse_root
 

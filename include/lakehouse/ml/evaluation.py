@@ -211,7 +211,13 @@ def evaluate(run_day: str) -> dict[str, Any]:
     if contender is not None:
         models["challenger"] = contender
     cutoffs = {role: data_cutoff(client, v) for role, v in models.items()}
-    loaded = {role: mlflow.pyfunc.load_model(f"models:/{ml.MODEL_NAME}/{v.version}") for role, v in models.items()}
+    loaded = {}  # a model is loaded when it first has a date to score (a fresh challenger often has none)
+
+    def model(role: str):
+        if role not in loaded:
+            loaded[role] = mlflow.pyfunc.load_model(f"models:/{ml.MODEL_NAME}/{models[role].version}")
+        return loaded[role]
+
     rows, paired, pooled = [], {"y": [], "champion": [], "challenger": []}, {"y": [], "p": []}
     dates = matured_as_of_dates(run_day)  # none without silver/orders
     orders_version = open_table("silver/orders").version() if dates else None
@@ -226,7 +232,7 @@ def evaluate(run_day: str) -> dict[str, Any]:
         y = labels(as_of, frame["customer_id"], orders_version).to_numpy()
         by_role = {}
         for role in eligible:
-            p = scores(loaded[role], frame[loaded[role].metadata.get_input_schema().input_names()])
+            p = scores(model(role), frame[model(role).metadata.get_input_schema().input_names()])
             by_role[role] = p
             rows.append({"as_of_date": date.fromisoformat(as_of), "model_name": ml.MODEL_NAME,
                          "model_version": str(models[role].version), "role": role, **realised_metrics(y, p),
