@@ -20,13 +20,14 @@ from scripts.local_airflow.components import (
     Components, http_ok, start_airflow, start_kafka, start_spark_engine, wait_for,
 )
 from scripts.local_airflow.graph import (
-    OPS_PHASE, DagInfo, awaited_upstream, dependency_order, discover_dags, not_from_later_phases, phases,
+    LATER_OPS_PHASE, OPS_PHASE, DagInfo, awaited_upstream, dependency_order, discover_dags, not_from_later_phases, phases,
 )
 from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say
 
 POLL = 2.0  # seconds between looks at the runs (each look is one listing of runs, plus the running ones' tasks)
 SCHEDULED_RUN_WAIT = 20.0  # seconds for the scheduler to create the run a DAG is due when unpaused
-SETTLE = 5.0  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
+SETTLE = 3.0  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
+AND_SETTLE = 30.0  # a half-filled AND keeps an asset event queued: after this long of quiet, not run either
 # An asset-scheduled DAG with no run yet is "not run" only once no run of any DAG has been active for
 # SETTLE seconds: in a feedback loop (drift_check -> train_model -> drift_check -> batch_inference)
 # its trigger may come minutes after the DAGs it awaits have finished.
@@ -147,8 +148,7 @@ class Watch:
                 continue
             status = runs_since(self.api, d, self.since, runs, with_tasks=False)
             if status is None:
-                # (a half-filled AND keeps an asset event queued: after 6 x SETTLE of quiet, not run either)
-                if info.kind == "asset" and self.quiet(now) and (self.quiet(now, 6 * SETTLE)
+                if info.kind == "asset" and self.quiet(now) and (self.quiet(now, AND_SETTLE)
                                                                  or not self.api.queued_asset_events(d)):
                     self._finish(record, "not run", "no asset event triggered it (every other run had ended)")
                 elif now - self.ready_at[d] > DAG_TIMEOUT:
@@ -234,7 +234,7 @@ def run_all(api: AirflowAPI, dags: dict[str, DagInfo], components: Components) -
     seconds: dict[str, float] = {}
     for index, (name, members) in enumerate(steps):
         began = time.time()
-        if name == OPS_PHASE:
+        if name in (OPS_PHASE, LATER_OPS_PHASE):
             for d in members:  # ops DAGs act on what the pipeline wrote: one at a time, after it
                 say(f"{d}: {start_root(api, dags[d], since)}")
                 watch.wait([d])
