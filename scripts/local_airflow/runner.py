@@ -79,20 +79,38 @@ def runs_since(api: AirflowAPI, dag_id: str, since: datetime, runs: list[dict] |
             "failed": [ti["task_id"] for ti in tis if ti["state"] in TI_FAILED]}
 
 
-def start_root(api: AirflowAPI, info: DagInfo, since: datetime) -> str:
-    """Start a root DAG the way production would; returns how it was started."""
-    due = _when(api.dag(info.dag_id).get("next_dagrun_run_after"))
-    api.set_paused(info.dag_id, False)
-    # a time schedule (also one beside assets, e.g. stream_order_events') whose latest interval is
-    # due starts a run as soon as the DAG is unpaused: a trigger as well would run it twice
-    if due is not None and due <= datetime.now(timezone.utc):
-        unpaused = time.time()  # the scheduler creates the due run within a loop or two
-        while time.time() - unpaused < SCHEDULED_RUN_WAIT:
-            if runs_since(api, info.dag_id, since, with_tasks=False) is not None:
-                return "scheduled (unpaused)"
+def start_roots(api: AirflowAPI, infos: list[DagInfo], since: datetime) -> dict[str, str]:
+    """Start root DAGs the way production would, all at once; returns how each was started.
+
+    Every DAG is unpaused first (in parallel): a time schedule (also one beside assets, e.g.
+    stream_order_events') whose latest interval is due starts a run as soon as its DAG is
+    unpaused - a trigger as well would run it twice - so only the others, and a due DAG whose
+    run has not appeared within SCHEDULED_RUN_WAIT, are triggered."""
+    with ThreadPoolExecutor(8) as pool:
+        due_at = dict(zip([i.dag_id for i in infos], pool.map(
+            lambda i: _when(api.dag(i.dag_id).get("next_dagrun_run_after")), infos)))
+        list(pool.map(lambda i: api.set_paused(i.dag_id, False), infos))
+    now = datetime.now(timezone.utc)
+    waiting = {d for d, due in due_at.items() if due is not None and due <= now}
+    how = {}
+    unpaused = time.time()  # the scheduler creates the due runs within a loop or two
+    while waiting and time.time() - unpaused < SCHEDULED_RUN_WAIT:
+        runs = api.runs(updated_since=since)
+        for d in [d for d in waiting if runs_since(api, d, since, runs, with_tasks=False) is not None]:
+            how[d] = "scheduled (unpaused)"
+            waiting.discard(d)
+        if waiting:
             time.sleep(0.5)
-    api.trigger(info.dag_id, run_id=f"demo__{since:%Y%m%dT%H%M%S}", logical_date=since, conf=info.demo_conf)
-    return "triggered"
+    for info in infos:
+        if info.dag_id not in how:
+            api.trigger(info.dag_id, run_id=f"demo__{since:%Y%m%dT%H%M%S}", logical_date=since, conf=info.demo_conf)
+            how[info.dag_id] = "triggered"
+    return how
+
+
+def start_root(api: AirflowAPI, info: DagInfo, since: datetime) -> str:
+    """Start one root DAG (start_roots); returns how it was started."""
+    return start_roots(api, [info], since)[info.dag_id]
 
 
 class Watch:
@@ -222,11 +240,11 @@ def run_all(api: AirflowAPI, dags: dict[str, DagInfo], components: Components) -
                 watch.wait([d])
         else:
             armed = [d for d in members if dags[d].kind == "asset" and index == 0]
-            for d in armed:  # before any root starts: the scheduler triggers them when their assets update
-                api.set_paused(d, False)
-            for d in members:
-                if d not in armed:
-                    say(f"{d}: {start_root(api, dags[d], since)}")
+            with ThreadPoolExecutor(8) as pool:  # before any root starts: the scheduler triggers them
+                list(pool.map(lambda d: api.set_paused(d, False), armed))  # when their assets update
+            started = start_roots(api, [dags[d] for d in members if d not in armed], since)
+            for d, how in started.items():
+                say(f"{d}: {how}")
             watch.wait(members)
         seconds[name] = round(time.time() - began, 1)
         say(f"phase '{name}' done in {seconds[name]:.1f} s")
