@@ -129,24 +129,3 @@ def test_a_tables_maintenance_opens_it_once_and_decides_as_before(lakehouse_root
     assert again["version_before"] == again["version_after"] == 6
     assert again["detail"] == ("compact -0/+0 files; z-order skipped (no change since the last one); "
                                "vacuum removed 0 file(s) older than 168 h; checkpoint")
-
-
-def test_a_maintenance_task_does_not_import_pandas(lakehouse_root):
-    """Each mapped task is a fresh process: importing pandas (only to let pyarrow check whether
-    the add actions are a DataFrame) cost a third of a second per table."""
-    import subprocess
-    import sys
-
-    silver_orders(lakehouse_root, 3)
-    script = (
-        "import sys\n"
-        "from include.lakehouse.maintenance.policy import apply_policy, log_maintenance\n"
-        "from include.lakehouse.observability.lineage import table_facts\n"
-        "log_maintenance([apply_policy('silver/orders')], run_id='r1', try_number=1)\n"
-        "assert table_facts('silver/orders')['files'] == 1\n"
-        "assert table_facts('ops/maintenance_log')['rows'] == 1\n"
-        "print('pandas' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
-    assert out.stdout.strip() == "False", out.stderr

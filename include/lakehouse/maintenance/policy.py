@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 import include.lakehouse.maintenance.operations as m
-from include.lakehouse.tables.delta import append, rows_to_arrow, try_open
+from include.lakehouse.tables.delta import append, try_open
 from include.lakehouse.tables.registry import get_table
 
 LOG_TABLE = "ops/maintenance_log"
@@ -84,7 +84,7 @@ def log_maintenance(rows: list[dict[str, Any]], *, run_id: str | None = None, tr
     now = datetime.now(timezone.utc)
     records = [{**{f.name: None for f in LOG_SCHEMA}, **{k: v for k, v in r.items() if k in LOG_SCHEMA.names},
                 "logged_at": now, "run_id": run_id, "try_number": try_number} for r in rows]
-    table = rows_to_arrow(records, LOG_SCHEMA)  # imports no pandas: each mapped task is a fresh process
+    table = pa.Table.from_pylist(records, schema=LOG_SCHEMA)
     tables = ",".join(sorted({str(r.get("table_name")) for r in rows}))
     attempt = f".try{try_number}" if try_number is not None else ""
     result = append(LOG_TABLE, table, app_id=f"maintenance_log.{run_id}{attempt}.{tables}" if run_id else None)

@@ -94,51 +94,6 @@ def to_arrow(data: Any) -> pa.Table:
     return pa.table(data)
 
 
-def rows_to_arrow(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    """A few report rows (plain str / int / float / bool / aware datetime / None values) as a
-    table of `schema`, the same as `pa.Table.from_pylist(rows, schema=schema)`.
-
-    Built with Arrow's JSON reader when every value is of its field's plain type: pyarrow's
-    conversion of Python lists imports pandas first (to ask whether the list is a Series), a
-    third of a second in every task process whose only write is a log row. Anything else goes
-    to from_pylist, so values it refuses are still refused.
-    """
-    import io
-    import math
-    from datetime import datetime
-
-    import pyarrow.json as pa_json
-
-    plain = {pa.types.is_string: str, pa.types.is_int64: int, pa.types.is_float64: (float, int),
-             pa.types.is_boolean: bool, pa.types.is_timestamp: datetime}
-    kinds = {}
-    for field in schema:
-        kind = next((k for check, k in plain.items() if check(field.type)), None)
-        if kind is None or (pa.types.is_timestamp(field.type) and field.type.tz != "UTC"):
-            return pa.Table.from_pylist(rows, schema=schema)
-        kinds[field.name] = kind
-
-    def fits(name: str, value: Any) -> bool:
-        kind = kinds.get(name)
-        if value is None:
-            return kind is not None
-        if kind is None or isinstance(value, bool) is not (kind is bool):
-            return False
-        if isinstance(value, float):
-            return kind == (float, int) and math.isfinite(value)
-        if isinstance(value, datetime):
-            return kind is datetime and value.utcoffset() is not None
-        return isinstance(value, kind)
-
-    if not rows or not all(fits(k, v) for row in rows for k, v in row.items()):
-        return pa.Table.from_pylist(rows, schema=schema)
-    text = "".join(json.dumps({k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}) + "\n"
-                   for row in rows)
-    table = pa_json.read_json(io.BytesIO(text.encode()), parse_options=pa_json.ParseOptions(
-        explicit_schema=schema, unexpected_field_behavior="error"))
-    return table.select(schema.names).cast(schema)
-
-
 def quote(column: str) -> str:
     """Quote a column name for a delta-rs SQL predicate when it is not a plain identifier."""
     return column if _IDENTIFIER.match(column) else '"' + column.replace('"', '""') + '"'
