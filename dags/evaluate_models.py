@@ -23,7 +23,7 @@ from lakehouse_airflow.assets import table_asset
 from lakehouse_airflow.defaults import dag_args, run_day
 
 
-@dag(**dag_args("evaluate_models", doc_md=__doc__, tags=["ml", "mlflow", "week:ml"],
+@dag(**dag_args("evaluate_models", doc_md=__doc__, tags=["ml", "mlflow", "week:model-ops"],
                 schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 5 * * *", timezone="UTC"),
                                              assets=table_asset("predictions/churn_scores"))))
 def evaluate_models():

@@ -17,7 +17,7 @@ from lakehouse_airflow.assets import table_asset
 from lakehouse_airflow.defaults import dag_args
 
 
-@dag(**dag_args("format_benchmark", doc_md=__doc__, schedule=None, tags=["ops", "formats", "benchmark"],
+@dag(**dag_args("format_benchmark", doc_md=__doc__, schedule=None, tags=["ops", "formats", "benchmark", "week:formats"],
                 params={"rows": Param(None, type=["null", "integer"], minimum=1000,
                                       description="rows to generate (default: LAKEHOUSE_FORMAT_BENCH_ROWS or 1,000,000)"),
                         "repeats": Param(1, type="integer", minimum=1, maximum=5,

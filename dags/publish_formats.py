@@ -28,7 +28,7 @@ GOLD = registered_tables("gold")
 
 
 @dag(**dag_args("publish_formats", doc_md=__doc__, schedule=any_of([table_asset(t) for t in GOLD]),
-                tags=["formats", "gold", "iceberg", "hudi"]))
+                tags=["formats", "gold", "iceberg", "hudi", "week:formats"]))
 def publish_formats():
     @task
     def tables_to_publish(triggering_asset_events=None) -> list[str]:

@@ -20,13 +20,14 @@ from scripts.local_airflow.components import (
     Components, http_ok, start_airflow, start_kafka, start_spark_engine, wait_for,
 )
 from scripts.local_airflow.graph import (
-    OPS_PHASE, DagInfo, awaited_upstream, dependency_order, discover_dags, not_from_later_phases, phases,
+    LATER_OPS_PHASE, OPS_PHASE, DagInfo, awaited_upstream, dependency_order, discover_dags, not_from_later_phases, phases,
 )
 from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say
 
 POLL = 2.0  # seconds between looks at the runs (each look is one listing of runs, plus the running ones' tasks)
 SCHEDULED_RUN_WAIT = 20.0  # seconds for the scheduler to create the run a DAG is due when unpaused
-SETTLE = 5.0  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
+SETTLE = 3.0  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
+AND_SETTLE = 30.0  # a half-filled AND keeps an asset event queued: after this long of quiet, not run either
 # An asset-scheduled DAG with no run yet is "not run" only once no run of any DAG has been active for
 # SETTLE seconds: in a feedback loop (drift_check -> train_model -> drift_check -> batch_inference)
 # its trigger may come minutes after the DAGs it awaits have finished.
@@ -79,20 +80,38 @@ def runs_since(api: AirflowAPI, dag_id: str, since: datetime, runs: list[dict] |
             "failed": [ti["task_id"] for ti in tis if ti["state"] in TI_FAILED]}
 
 
-def start_root(api: AirflowAPI, info: DagInfo, since: datetime) -> str:
-    """Start a root DAG the way production would; returns how it was started."""
-    due = _when(api.dag(info.dag_id).get("next_dagrun_run_after"))
-    api.set_paused(info.dag_id, False)
-    # a time schedule (also one beside assets, e.g. stream_order_events') whose latest interval is
-    # due starts a run as soon as the DAG is unpaused: a trigger as well would run it twice
-    if due is not None and due <= datetime.now(timezone.utc):
-        unpaused = time.time()  # the scheduler creates the due run within a loop or two
-        while time.time() - unpaused < SCHEDULED_RUN_WAIT:
-            if runs_since(api, info.dag_id, since, with_tasks=False) is not None:
-                return "scheduled (unpaused)"
+def start_roots(api: AirflowAPI, infos: list[DagInfo], since: datetime) -> dict[str, str]:
+    """Start root DAGs the way production would, all at once; returns how each was started.
+
+    Every DAG is unpaused first (in parallel): a time schedule (also one beside assets, e.g.
+    stream_order_events') whose latest interval is due starts a run as soon as its DAG is
+    unpaused - a trigger as well would run it twice - so only the others, and a due DAG whose
+    run has not appeared within SCHEDULED_RUN_WAIT, are triggered."""
+    with ThreadPoolExecutor(8) as pool:
+        due_at = dict(zip([i.dag_id for i in infos], pool.map(
+            lambda i: _when(api.dag(i.dag_id).get("next_dagrun_run_after")), infos)))
+        list(pool.map(lambda i: api.set_paused(i.dag_id, False), infos))
+    now = datetime.now(timezone.utc)
+    waiting = {d for d, due in due_at.items() if due is not None and due <= now}
+    how = {}
+    unpaused = time.time()  # the scheduler creates the due runs within a loop or two
+    while waiting and time.time() - unpaused < SCHEDULED_RUN_WAIT:
+        runs = api.runs(updated_since=since)
+        for d in [d for d in waiting if runs_since(api, d, since, runs, with_tasks=False) is not None]:
+            how[d] = "scheduled (unpaused)"
+            waiting.discard(d)
+        if waiting:
             time.sleep(0.5)
-    api.trigger(info.dag_id, run_id=f"demo__{since:%Y%m%dT%H%M%S}", logical_date=since, conf=info.demo_conf)
-    return "triggered"
+    for info in infos:
+        if info.dag_id not in how:
+            api.trigger(info.dag_id, run_id=f"demo__{since:%Y%m%dT%H%M%S}", logical_date=since, conf=info.demo_conf)
+            how[info.dag_id] = "triggered"
+    return how
+
+
+def start_root(api: AirflowAPI, info: DagInfo, since: datetime) -> str:
+    """Start one root DAG (start_roots); returns how it was started."""
+    return start_roots(api, [info], since)[info.dag_id]
 
 
 class Watch:
@@ -129,8 +148,7 @@ class Watch:
                 continue
             status = runs_since(self.api, d, self.since, runs, with_tasks=False)
             if status is None:
-                # (a half-filled AND keeps an asset event queued: after 6 x SETTLE of quiet, not run either)
-                if info.kind == "asset" and self.quiet(now) and (self.quiet(now, 6 * SETTLE)
+                if info.kind == "asset" and self.quiet(now) and (self.quiet(now, AND_SETTLE)
                                                                  or not self.api.queued_asset_events(d)):
                     self._finish(record, "not run", "no asset event triggered it (every other run had ended)")
                 elif now - self.ready_at[d] > DAG_TIMEOUT:
@@ -216,17 +234,17 @@ def run_all(api: AirflowAPI, dags: dict[str, DagInfo], components: Components) -
     seconds: dict[str, float] = {}
     for index, (name, members) in enumerate(steps):
         began = time.time()
-        if name == OPS_PHASE:
+        if name in (OPS_PHASE, LATER_OPS_PHASE):
             for d in members:  # ops DAGs act on what the pipeline wrote: one at a time, after it
                 say(f"{d}: {start_root(api, dags[d], since)}")
                 watch.wait([d])
         else:
             armed = [d for d in members if dags[d].kind == "asset" and index == 0]
-            for d in armed:  # before any root starts: the scheduler triggers them when their assets update
-                api.set_paused(d, False)
-            for d in members:
-                if d not in armed:
-                    say(f"{d}: {start_root(api, dags[d], since)}")
+            with ThreadPoolExecutor(8) as pool:  # before any root starts: the scheduler triggers them
+                list(pool.map(lambda d: api.set_paused(d, False), armed))  # when their assets update
+            started = start_roots(api, [dags[d] for d in members if d not in armed], since)
+            for d, how in started.items():
+                say(f"{d}: {how}")
             watch.wait(members)
         seconds[name] = round(time.time() - began, 1)
         say(f"phase '{name}' done in {seconds[name]:.1f} s")

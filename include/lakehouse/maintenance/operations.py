@@ -23,7 +23,8 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
 
 from include.lakehouse.config import storage_options
-from include.lakehouse.tables.delta import FORGOTTEN, commit_properties, open_table, position, with_commit_retries
+from include.lakehouse.tables.delta import (FORGOTTEN, add_actions, commit_properties, open_table, position,
+                                           with_commit_retries)
 from include.lakehouse.tables.registry import TableSpec, resolve
 from include.lakehouse.errors import (LakehouseError, RestoredUpstreamError, RetentionGuardError,
                                      VersionNotAvailableError)
@@ -75,19 +76,45 @@ def _optimize_result(uri: str, operation: str, started: float, dt: DeltaTable, m
     )
 
 
+def _snapshots(uri: str, dt: DeltaTable | None):
+    """For with_commit_retries: the caller's open snapshot `dt` brought up to date on the first
+    try (saves opening the table again: most of a small table's maintenance), a newly opened
+    one on every retry, so a retry always plans from the winner's commit."""
+    handed = [dt] if dt is not None else []
+
+    def fresh() -> DeltaTable:
+        if handed:
+            table = handed.pop()
+            table.update_incremental()
+            return table
+        return open_table(uri)
+
+    return fresh
+
+
+def _current(table: "str | TableSpec", dt: DeltaTable | None) -> DeltaTable:
+    """`dt` brought up to the table's latest version, or the table opened."""
+    if dt is None:
+        return open_table(table)
+    dt.update_incremental()
+    return dt
+
+
 Z_ORDER_MARK = "lakehouse.operation"
 _NON_DATA_OPERATIONS = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "CHECKPOINT"}
 
 
 def compact(table: "str | TableSpec", *, target_size_mb: float | None = None,
-            partition_filters: list[tuple[str, str, Any]] | None = None) -> OperationResult:
-    """Bin-pack small files into files of about `target_size_mb` (table policy by default)."""
+            partition_filters: list[tuple[str, str, Any]] | None = None, dt: DeltaTable | None = None) -> OperationResult:
+    """Bin-pack small files into files of about `target_size_mb` (table policy by default).
+    `dt`: the table already open (it is brought up to date and left at the result's version)."""
     started = time.perf_counter()
     uri, spec = resolve(table)
     size = target_size_mb or (spec.maintenance.target_file_size_mb if spec else 128)
+    snapshot = _snapshots(uri, dt)
 
     def run():
-        dt = open_table(uri)
+        dt = snapshot()
         return dt, dt.optimize.compact(target_size=int(size * 1024 * 1024), partition_filters=partition_filters)
 
     dt, metrics = with_commit_retries(run, what=f"compact {uri}")
@@ -95,22 +122,25 @@ def compact(table: "str | TableSpec", *, target_size_mb: float | None = None,
 
 
 def z_order(table: "str | TableSpec", columns: Iterable[str] | None = None, *,
-            target_size_mb: float | None = None) -> OperationResult:
-    """Rewrite the table clustered on `columns` (table policy by default) for data skipping."""
+            target_size_mb: float | None = None, dt: DeltaTable | None = None) -> OperationResult:
+    """Rewrite the table clustered on `columns` (table policy by default) for data skipping.
+    `dt`: the table already open (it is brought up to date and left at the result's version)."""
     started = time.perf_counter()
     uri, spec = resolve(table)
     columns = list(columns or (spec.maintenance.z_order_by if spec else ()))
     if not columns:
         raise LakehouseError(f"table {uri}: no z-order columns; set maintenance.z_order_by in tables.yaml")
-    known_dt = open_table(uri)
+    known_dt = _current(uri, dt)
     known = {f.name for f in known_dt.schema().fields}
     if missing := [c for c in columns if c not in known]:
         raise LakehouseError(f"table {uri}: z-order column(s) {missing} not in the table ({sorted(known)}); "
                              "fix maintenance.z_order_by in tables.yaml")
     size = target_size_mb or (spec.maintenance.target_file_size_mb if spec else 128)
 
+    snapshot = _snapshots(uri, known_dt)
+
     def run():
-        fresh = open_table(uri)
+        fresh = snapshot()
         return fresh, fresh.optimize.z_order(
             columns, target_size=int(size * 1024 * 1024),
             commit_properties=CommitProperties(custom_metadata={Z_ORDER_MARK: "z_order", "zOrderBy": ",".join(columns)}),
@@ -123,13 +153,15 @@ def z_order(table: "str | TableSpec", columns: Iterable[str] | None = None, *,
 
 
 def vacuum(table: "str | TableSpec", *, retention_hours: int | None = None, dry_run: bool = False,
-           override_reason: str | None = None) -> OperationResult:
+           override_reason: str | None = None, dt: DeltaTable | None = None) -> OperationResult:
     """Remove files no version inside the retention window needs.
 
     Retention below the guard raises RetentionGuardError unless `override_reason` is given.
     `dry_run=True` only lists the files (in details.files). While another format still
     references a file it would remove (FILE_PINNERS), nothing is deleted: the result is
-    skipped, with the pinned files in details.
+    skipped, with the pinned files in details. When the listing names no file, nothing is
+    deleted and the table is not listed a second time. `dt`: the table already open (brought
+    up to date first).
     """
     started = time.perf_counter()
     uri, spec = resolve(table)
@@ -143,7 +175,7 @@ def vacuum(table: "str | TableSpec", *, retention_hours: int | None = None, dry_
         )
     if hours < guard:
         log.warning("vacuum %s with retention %s h below the %s h guard; reason: %s", uri, hours, guard, override_reason)
-    dt = open_table(uri)
+    dt = _current(uri, dt)
     candidates = dt.vacuum(retention_hours=hours, dry_run=True, enforce_retention_duration=hours >= guard)
     pinned = pinned_elsewhere(uri, candidates) if candidates else {}
     if pinned:
@@ -157,9 +189,11 @@ def vacuum(table: "str | TableSpec", *, retention_hours: int | None = None, dry_
             details={"retention_hours": hours, "files": list(candidates)[:1000], "would_remove": len(candidates),
                      "pinned_files": count, "pinned_by": {k: v[:100] for k, v in pinned.items()},
                      "refused": "files still referenced by another format"})
-    files = candidates if dry_run else dt.vacuum(retention_hours=hours, dry_run=False,
-                                                 enforce_retention_duration=hours >= guard)
-    dt.update_incremental()
+    if dry_run or not candidates:
+        files = candidates
+    else:
+        files = dt.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=hours >= guard)
+        dt.update_incremental()
     return OperationResult(
         table=uri, operation="vacuum_dry_run" if dry_run else "vacuum", version=dt.version(),
         files_removed=0 if dry_run else len(files), seconds=round(time.perf_counter() - started, 4),
@@ -168,11 +202,12 @@ def vacuum(table: "str | TableSpec", *, retention_hours: int | None = None, dry_
     )
 
 
-def checkpoint(table: "str | TableSpec", *, cleanup_logs: bool = True) -> OperationResult:
-    """Write a checkpoint at the current version and drop expired log files."""
+def checkpoint(table: "str | TableSpec", *, cleanup_logs: bool = True, dt: DeltaTable | None = None) -> OperationResult:
+    """Write a checkpoint at the current version and drop expired log files.
+    `dt`: the table already open (brought up to date first)."""
     started = time.perf_counter()
     uri, _ = resolve(table)
-    dt = open_table(uri)
+    dt = _current(uri, dt)
     dt.create_checkpoint()
     if cleanup_logs:
         dt.cleanup_metadata()
@@ -398,9 +433,10 @@ def read_changes_since(table: "str | TableSpec", done: int | None, current: int)
                             promote_options="default")
 
 
-def changed_since_z_order(table: "str | TableSpec") -> bool:
-    """True when data was written after the last z-order (or the table was never z-ordered)."""
-    for commit in open_table(table).history():
+def changed_since_z_order(table: "str | TableSpec", *, dt: DeltaTable | None = None) -> bool:
+    """True when data was written after the last z-order (or the table was never z-ordered).
+    `dt`: the table already open (brought up to date first)."""
+    for commit in _current(table, dt).history():
         if commit.get(Z_ORDER_MARK) == "z_order":
             return False
         if commit.get("operation") not in _NON_DATA_OPERATIONS:
@@ -411,17 +447,18 @@ def changed_since_z_order(table: "str | TableSpec") -> bool:
 def files_for_point_lookup(table: "str | TableSpec", column: str, value: Any) -> int:
     """How many data files a reader must open for `column = value` after pruning by the
     per-file min/max statistics in the Delta log (what z-ordering improves)."""
-    actions = pa.table(open_table(table).get_add_actions(flatten=True))
+    actions = add_actions(open_table(table), flatten=True)
     if not actions.num_rows:
         return 0
     lows, highs = actions.column(f"min.{column}").to_pylist(), actions.column(f"max.{column}").to_pylist()
     return sum(1 for lo, hi in zip(lows, highs) if lo is None or hi is None or lo <= value <= hi)
 
 
-def table_stats(table: "str | TableSpec") -> dict[str, int]:
-    """Files, bytes and version of the current snapshot."""
-    dt = open_table(table)
-    actions = pa.table(dt.get_add_actions(flatten=False))
+def table_stats(table: "str | TableSpec", *, dt: DeltaTable | None = None) -> dict[str, int]:
+    """Files, bytes and version of the current snapshot. `dt`: the table already open (brought
+    up to date first)."""
+    dt = _current(table, dt)
+    actions = add_actions(dt)
     size = pa.compute.sum(actions.column("size_bytes")).as_py() if actions.num_rows else 0
     return {"files": actions.num_rows, "bytes": int(size or 0), "version": dt.version()}
 

@@ -17,8 +17,8 @@ from typing import Any
 import pyarrow as pa
 
 import include.lakehouse.maintenance.operations as m
-from include.lakehouse.tables.delta import append, try_open
-from include.lakehouse.tables.registry import get_table
+from include.lakehouse.tables.delta import append, exists, try_open
+from include.lakehouse.tables.registry import get_table, registered_tables
 
 LOG_TABLE = "ops/maintenance_log"
 LOG_SCHEMA = pa.schema([
@@ -31,26 +31,38 @@ LOG_SCHEMA = pa.schema([
 ])
 
 
+def tables_to_maintain() -> list[str]:
+    """The registered tables that exist (delta_maintenance maps one task over each): a table not
+    created yet has nothing to maintain and nothing to log, and its task would only say so."""
+    return [name for name in registered_tables() if exists(name)]
+
+
 def apply_policy(name: str, *, dry_run: bool = False, vacuum_override_reason: str | None = None,
                  retention_hours: int | None = None) -> dict[str, Any]:
-    """Run compaction, z-order (if due), vacuum and checkpoint on one registered table."""
+    """Run compaction, z-order (if due), vacuum and checkpoint on one registered table.
+
+    The table is opened once and each step brings that snapshot up to date (a step that must
+    re-plan after a commit conflict opens it afresh): opening it again for every step was most
+    of a small table's maintenance."""
     spec = get_table(name)  # UnknownTableError names the table and the registry file
     started = time.perf_counter()
-    if try_open(spec.uri) is None:
+    dt = try_open(spec.uri)
+    if dt is None:
         return {"table_name": name, "operation": "maintenance", "status": "skipped",
                 "detail": "table not created yet", "dry_run": dry_run, "seconds": 0.0}
-    before = m.table_stats(spec)
+    before = m.table_stats(spec, dt=dt)
     steps: list[str] = []
     if not dry_run:
-        result = m.compact(spec)
+        result = m.compact(spec, dt=dt)
         steps.append(f"compact -{result.files_removed}/+{result.files_added} files")
         if spec.maintenance.z_order_by:
-            if m.changed_since_z_order(spec):
-                result = m.z_order(spec)
+            if m.changed_since_z_order(spec, dt=dt):
+                result = m.z_order(spec, dt=dt)
                 steps.append(f"z-order {','.join(spec.maintenance.z_order_by)} -{result.files_removed}/+{result.files_added}")
             else:
                 steps.append("z-order skipped (no change since the last one)")
-    vacuum = m.vacuum(spec, retention_hours=retention_hours, dry_run=dry_run, override_reason=vacuum_override_reason)
+    vacuum = m.vacuum(spec, retention_hours=retention_hours, dry_run=dry_run, override_reason=vacuum_override_reason,
+                      dt=dt)
     if vacuum.details.get("refused"):
         steps.append(f"vacuum refused: {vacuum.details['pinned_files']} of {vacuum.details['would_remove']} file(s) "
                      f"still referenced by {', '.join(vacuum.details['pinned_by'])}")
@@ -58,9 +70,9 @@ def apply_policy(name: str, *, dry_run: bool = False, vacuum_override_reason: st
         steps.append(f"vacuum {'would remove' if dry_run else 'removed'} {vacuum.details['would_remove']} "
                      f"file(s) older than {vacuum.details['retention_hours']} h")
     if spec.maintenance.checkpoint and not dry_run:
-        m.checkpoint(spec)
+        m.checkpoint(spec, dt=dt)
         steps.append("checkpoint")
-    after = m.table_stats(spec)
+    after = m.table_stats(spec, dt=dt)
     return {
         "table_name": name, "operation": "maintenance", "status": "dry_run" if dry_run else "success",
         "dry_run": dry_run, "files_before": before["files"], "files_after": after["files"],

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.lakehouse.tables.delta import merge_upsert, try_open
+from include.lakehouse.tables.delta import add_actions, merge_upsert, try_open
 
 NAMESPACE = "lakehouse"
 EDGES = "ops/lineage_edges"
@@ -46,7 +46,7 @@ def table_facts(name: str) -> dict[str, Any]:
     dt = try_open(name)
     if dt is None:
         return {"name": name, "fields": [], "rows": None, "bytes": None, "files": None, "version": None}
-    adds = pa.table(dt.get_add_actions(flatten=True))
+    adds = add_actions(dt, flatten=True)
     fields = [(f["name"], f["type"] if isinstance(f["type"], str) else f["type"].get("type", "struct"))
               for f in json.loads(dt.schema().to_json())["fields"]]
     return {"name": name, "fields": fields, "version": dt.version(), "files": adds.num_rows,

@@ -111,6 +111,12 @@ def open_table(table: "str | TableSpec", version: int | None = None) -> DeltaTab
         ) from None
 
 
+def exists(table: "str | TableSpec") -> bool:
+    """Whether a table (registry name, spec or path/URI) has been created (no lineage: nothing is read)."""
+    uri, _ = resolve(table)
+    return DeltaTable.is_deltatable(uri, storage_options=storage_options())
+
+
 def try_open(table: "str | TableSpec") -> DeltaTable | None:
     """Open a table (registry name, spec or path/URI) at its current version; None when it does not exist yet."""
     uri, spec = resolve(table)
@@ -118,6 +124,14 @@ def try_open(table: "str | TableSpec") -> DeltaTable | None:
     if not DeltaTable.is_deltatable(uri, storage_options=storage_options()):
         return None
     return DeltaTable(uri, storage_options=storage_options())
+
+
+def add_actions(dt: DeltaTable, *, flatten: bool = False) -> pa.Table:
+    """The snapshot's add actions (one row per data file: path, size_bytes, num_records, stats)
+    as a pyarrow Table. Read through the Arrow stream interface: `pa.table()` on delta-rs's
+    arro3 table first asks whether it is a pandas DataFrame, which imports pandas (a third of a
+    second in every task process that only wanted file counts)."""
+    return pa.RecordBatchReader.from_stream(dt.get_add_actions(flatten=flatten)).read_all()
 
 
 FORGOTTEN = -1  # an app transaction a restore rolled back to "never written" (Delta cannot delete one)
@@ -321,7 +335,7 @@ def append(
             configuration=spec.configuration if (spec and dt is None) else None,
             storage_options=storage_options(), commit_properties=commit,
         )
-        return _result(uri, "append", started, try_open(uri), rows_inserted=rows.num_rows,
+        return _result(uri, "append", started, dt if dt is not None else try_open(uri), rows_inserted=rows.num_rows,
                        details={"app_id": app_id, "app_version": app_version} if app_id else {})
 
     if expected is not None:  # the caller's plan may be stale: it re-plans, not us

@@ -25,9 +25,10 @@ def test_a_dag_is_placed_in_its_family_by_its_tag():
     assert family(None) == "core"
 
 
-def test_the_loop_runs_first_then_each_later_week_then_ops():
+def test_the_loop_and_its_ops_run_first_then_each_later_week_then_their_ops():
     """A later week's DAGs (streaming on JVM Spark, ...) do not compete with the lakehouse and ML
-    loop for the machine: they start once it has settled, and ops DAGs come last."""
+    loop for the machine: they start once the loop and its ops DAGs have run, and the later
+    weeks' ops DAGs come last."""
     from scripts.local_airflow.graph import not_from_later_phases, phases
 
     dags = {
@@ -39,6 +40,7 @@ def test_the_loop_runs_first_then_each_later_week_then_ops():
         "maintenance": DagInfo("maintenance", "time", ops=True),
     }
     dags["publish"] = DagInfo("publish", "asset", upstream={"source", "stream"})  # fed by the loop and a week
+    dags["restore"] = DagInfo("restore", "none", ops=True)
     order = dependency_order(dags)
     steps = phases(dags, order)
     awaited = not_from_later_phases(awaited_upstream(dags, order), steps)
@@ -46,7 +48,8 @@ def test_the_loop_runs_first_then_each_later_week_then_ops():
     assert awaited["observe"] == {"source"}
     assert steps == [
         ("lakehouse and ML loop", ["source", "train", "publish"]),
+        ("ops", ["maintenance", "restore"]),
         ("week: lineage", ["graphs"]),
         ("week: streaming", ["stream"]),
-        ("ops", ["maintenance", "observe"]),
+        ("ops of later weeks", ["observe"]),
     ]

@@ -29,9 +29,10 @@ def test_each_family_reports_its_own_share(tmp_path, capsys):
     records = [record("shop_source", "core", 0, 10), record("cdc_apply", "core", 5, 30),
                record("stream_orders", "streaming", 20, 50)]
     assert family_shares(records) == [("core", 2, 30.0, 35.0), ("streaming", 1, 30.0, 30.0)]
-    print_summary(records, 0, tmp_path / "alerts.jsonl", wall=55.0, phases={"lakehouse and ML loop": 31.0,
-                                                                             "week: streaming": 24.0})
+    print_summary(records, 0, tmp_path / "alerts.jsonl", wall=62.0, phases={
+        "lakehouse and ML loop": 31.0, "ops": 7.0, "week: streaming": 24.0})
     out = capsys.readouterr().out
     assert "lakehouse and ML loop       31.0 s wall" in out and "week: streaming             24.0 s wall" in out
+    assert "the loop and its ops: 38.0 s wall; the later weeks: 24.0 s wall" in out
     assert "core          2 DAGs     30.0 s wall" in out and "streaming     1 DAGs     30.0 s wall" in out
     assert "3/3 DAGs succeeded" in out

@@ -1,0 +1,51 @@
+"""The demo's roots start together: every root DAG is unpaused before the runner waits for the
+runs their due schedules create (it used to unpause and wait one DAG at a time, so the loop's
+source DAG started seconds after the first smoke DAG), and a due DAG is never triggered too."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+from scripts.local_airflow import runner
+from scripts.local_airflow.graph import DagInfo
+
+
+class FakeAPI:
+    """Due DAGs get their scheduled run one 'scheduler loop' after they are unpaused."""
+
+    def __init__(self, due: set[str]):
+        self.due, self.calls, self.unpaused_at, self.lock = due, [], {}, threading.Lock()
+        self.since = datetime.now(timezone.utc) - timedelta(seconds=1)
+
+    def dag(self, dag_id):
+        past = datetime.now(timezone.utc) - timedelta(hours=1)
+        return {"next_dagrun_run_after": past.isoformat() if dag_id in self.due else None}
+
+    def set_paused(self, dag_id, paused):
+        with self.lock:
+            self.calls.append(("unpause", dag_id))
+            self.unpaused_at[dag_id] = datetime.now(timezone.utc)
+
+    def runs(self, dag_id="~", updated_since=None):
+        with self.lock:
+            self.calls.append(("runs", dag_id))
+        now = datetime.now(timezone.utc)
+        return [{"dag_id": d, "dag_run_id": f"scheduled__{d}", "state": "queued", "run_after": now.isoformat(),
+                 "queued_at": now.isoformat(), "start_date": None, "end_date": None}
+                for d, at in self.unpaused_at.items() if d in self.due and now - at > timedelta(seconds=0.3)]
+
+    def trigger(self, dag_id, run_id, logical_date, conf=None):
+        with self.lock:
+            self.calls.append(("trigger", dag_id))
+        return {}
+
+
+def test_roots_are_unpaused_together_and_due_ones_not_triggered(monkeypatch):
+    api = FakeAPI(due={"smoke", "source"})
+    infos = [DagInfo("smoke", "time"), DagInfo("source", "time"), DagInfo("manual", "none")]
+    how = runner.start_roots(api, infos, api.since)
+    assert how == {"smoke": "scheduled (unpaused)", "source": "scheduled (unpaused)", "manual": "triggered"}
+    first_wait = next(i for i, c in enumerate(api.calls) if c[0] == "runs")
+    assert {d for kind, d in api.calls[:first_wait] if kind == "unpause"} == {"smoke", "source", "manual"}
+    assert [d for kind, d in api.calls if kind == "trigger"] == ["manual"]
