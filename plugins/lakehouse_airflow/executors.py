@@ -16,8 +16,8 @@ library in the children). Never preload a library whose import or first use star
 that a fork breaks: grpc (pyspark's Connect client) or a used delta-rs table (its tokio runtime
 refuses to run in a fork) - importing deltalake creates no runtime. The project's own modules
 are not preloaded either: a changed file in include/ must reach the next task without a
-scheduler restart. A module that fails to import is logged and skipped (the task imports it
-itself, as it would without preloading).
+scheduler restart. A module that fails to import (or a warm-up that fails) is logged and skipped
+(the task does it itself, as it would without preloading).
 """
 
 from __future__ import annotations
@@ -34,21 +34,29 @@ DEFAULT_MODULES = ",".join([
     "pandas", "pyarrow.compute", "pyarrow.dataset", "deltalake", "duckdb", "confluent_kafka",  # tables, ingest
     "great_expectations",  # every validation
     "evidently", "evidently.presets", "evidently.metrics",  # drift_check
-    "mlflow", "mlflow.tracking", "mlflow.models", "sklearn.ensemble", "sklearn.pipeline", "sklearn.compose",
+    "mlflow", "mlflow.tracking", "mlflow.models", "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store", "skops.io", "git",
+    # MLflow scans the installed packages on a process's first log_model/load_model (~1 s): once here
+    "mlflow.utils.requirements_utils:_init_packages_to_modules_map", "sklearn.ensemble", "sklearn.pipeline", "sklearn.compose",
     "sklearn.preprocessing", "sklearn.metrics", "sklearn.model_selection", "sklearn.calibration", "scipy.stats",
     "shap",  # training, scoring, evaluation
 ])
 
 
 def preload(modules: str | None = None) -> list[str]:
-    """Import `modules` (default: LAKEHOUSE_PRELOAD_MODULES or DEFAULT_MODULES); returns those imported."""
+    """Import `modules` (default: LAKEHOUSE_PRELOAD_MODULES or DEFAULT_MODULES); returns those
+    imported. An entry `module:function` also calls that function (no arguments) once: a library's
+    one-time warm-up that only builds data, such as MLflow's map of installed packages."""
     names = modules if modules is not None else os.environ.get("LAKEHOUSE_PRELOAD_MODULES", DEFAULT_MODULES)
     # GX logs a line per API function it registers at import: hundreds, into the scheduler's log
     logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
     loaded = []
     for name in filter(None, (m.strip() for m in names.split(","))):
         try:
-            importlib.import_module(name)
+            module, _, function = name.partition(":")
+            imported = importlib.import_module(module)
+            if function:
+                getattr(imported, function)()
             loaded.append(name)
         except Exception as exc:  # preloading is an optimisation, never a failure
             log.warning("not preloading %s: %s", name, exc)

@@ -31,6 +31,10 @@ CHILD_WORK = textwrap.dedent("""
         assert HistGradientBoostingClassifier(max_iter=5).fit(X, y).score(X, y) > 0.5  # OpenMP
         assert duckdb.sql("select 42").fetchone()[0] == 42
         assert len(pd.DataFrame({"a": range(10)}).groupby("a").size()) == 10
+        if n == 0:                                               # MLflow: a SQLite store made in the task
+            import mlflow
+            mlflow.set_tracking_uri(f"sqlite:///{path}/mlflow.db")
+            assert mlflow.get_experiment(mlflow.create_experiment("e")).name == "e"
 """)
 
 
@@ -78,3 +82,4 @@ def test_a_module_that_fails_to_import_is_skipped():
     from lakehouse_airflow.executors import preload
 
     assert preload("json, no_such_module_here ,csv") == ["json", "csv"]
+    assert preload("json:no_such_function,importlib:invalidate_caches") == ["importlib:invalidate_caches"]
