@@ -113,3 +113,16 @@ def test_processes_opening_a_new_local_store_at_once_all_succeed_on_one_experime
     assert len(set(ids)) == 1
     with ctx.Pool(1) as pool:  # the store is whole: a later process opens it without migrating anything
         assert pool.apply(_open_store, (uri, (tmp_path / "artifacts").as_uri(), 0)) == ids[0]
+
+
+def test_a_weekly_run_before_any_features_says_so_without_opening_mlflow(lakehouse_root, tmp_path, monkeypatch):
+    """train_model's first scheduled run on a fresh deployment (the demo unpauses it first of all):
+    no features yet -> NoTrainingData, and MLflow's store is not created and migrated for nothing
+    (seconds of CPU beside the pipeline's first runs)."""
+    from include.lakehouse.ml.training import NoTrainingData, train_for_run
+
+    store = tmp_path / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+    with pytest.raises(NoTrainingData, match="does not exist yet: feature_build has not run"):
+        train_for_run("2026-03-01")
+    assert not store.exists()

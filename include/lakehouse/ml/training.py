@@ -116,6 +116,11 @@ def model_requirements() -> list[str]:
 
 
 @ml.bounded_threads
+def _require_features() -> None:
+    if try_open(ml.FEATURES_TABLE) is None:
+        raise NoTrainingData(f"{ml.FEATURES_TABLE} does not exist yet: feature_build has not run")
+
+
 def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     """Train on the features of `as_of` (pinned version) with point-in-time labels and register
     the model: `champion` when the registry has none yet, else `challenger`. Returns the outcome."""
@@ -123,8 +128,7 @@ def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     from mlflow.models import infer_signature
     from sklearn.model_selection import train_test_split
 
-    if try_open(ml.FEATURES_TABLE) is None:
-        raise NoTrainingData(f"{ml.FEATURES_TABLE} does not exist yet: feature_build has not run")
+    _require_features()
     frame, features_version = features_at(as_of, features_version)
     if frame.empty:
         raise NoTrainingData(f"{ml.FEATURES_TABLE} has no rows for as_of_date {as_of}: run feature_build for it first")
@@ -198,6 +202,7 @@ def train_for_run(run_day: str) -> dict[str, Any]:
     matured labels at once (the newest window lies after its data cutoff) and the challenger
     is shadow-scored from the first scoring on. Without features for that earlier window (or
     with LAKEHOUSE_COLD_START_BASELINE=0) the newest model is the first champion."""
+    _require_features()  # before MLflow: a fresh deployment's first weekly run opens no store for nothing
     newest = training_date(run_day)
     outcomes, notes = [], []
     if ml.cold_start_baseline() and champion() is None:
