@@ -115,12 +115,12 @@ def model_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")]
 
 
-@ml.bounded_threads
 def _require_features() -> None:
     if try_open(ml.FEATURES_TABLE) is None:
         raise NoTrainingData(f"{ml.FEATURES_TABLE} does not exist yet: feature_build has not run")
 
 
+@ml.bounded_threads
 def train(as_of: str, features_version: int | None = None) -> dict[str, Any]:
     """Train on the features of `as_of` (pinned version) with point-in-time labels and register
     the model: `champion` when the registry has none yet, else `challenger`. Returns the outcome."""
