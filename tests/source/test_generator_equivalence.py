@@ -54,3 +54,29 @@ def test_other_seed_scale_and_day_order_are_unchanged():
     """Another seed and scale, days asked out of order (a state cache must not leak between them)."""
     days = ["2024-01-03", "2024-01-01", "2024-01-10", "2024-01-09", "2024-01-02"]
     assert _shop_digest(7, 0.05, days) == "afbd83d0a07d3e7f8d0512243129da6076c27331dbec1f0398c0cc18bfdfa313"
+
+
+def test_scalar_draws_replay_the_generator():
+    """The customer simulation's scalar draws (made from the raw stream, in bulk) are the
+    Generator's own, in any interleaving, and leave it where its own calls would have."""
+    import numpy as np
+
+    from include.lakehouse.source.generator import _ScalarDraws
+
+    plan = np.random.default_rng(0).integers(0, 5, 5_000).tolist()  # which draw comes next
+    sizes = [4, 16, 3, 7, 3_000_000_019]  # the last: Lemire rejects ~30% of draws
+
+    def draw(source, kind):
+        return source.uniform(0, 86_399) if kind == 0 else int(source.integers(sizes[kind - 1]))
+
+    for warmup in (0, 1):  # the Generator may hold half of a raw draw from a bounded integer before
+        reference, emulated = np.random.default_rng([42, 1000, 2, 9]), np.random.default_rng([42, 1000, 2, 9])
+        for rng in (reference, emulated):
+            rng.choice(np.arange(1, 12_000), size=warmup * 239, replace=False)
+        expected = [draw(reference, k) for k in plan]
+        draws = _ScalarDraws(emulated, 100)  # too few: fetches more as it goes
+        got = [draws.uniform(86_399) if k == 0 else draws.integers(sizes[k - 1]) for k in plan]
+        assert got == expected
+        draws.sync()
+        assert emulated.choice(np.arange(50_000), 7).tolist() == reference.choice(np.arange(50_000), 7).tolist()
+        assert emulated.integers(3, size=9).tolist() == reference.integers(3, size=9).tolist()

@@ -16,11 +16,10 @@ import io
 import json
 import os
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -70,8 +69,7 @@ def _activity(customer_ids: np.ndarray) -> np.ndarray:
     return weight / weight.sum()
 
 
-@dataclass(frozen=True)
-class _Customer:
+class _Customer(NamedTuple):
     customer_id: int
     name: str
     email: str
@@ -82,7 +80,61 @@ class _Customer:
     updated_at: datetime
 
     def row(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return self._asdict()
+
+
+class _ScalarDraws:
+    """Scalar `rng.uniform(0, high)` and `rng.integers(n)` of a numpy Generator (PCG64), made
+    from its raw 64-bit stream, fetched in bulk: the same values as the Generator's own calls
+    (numpy's algorithms: a double from the top 53 bits; Lemire's bounded 32-bit integers,
+    two per raw draw), without numpy's per-call overhead, for the customer simulation's hot
+    loop. `sync()` hands the stream back so the Generator goes on as if it had made the draws.
+    tests/source/test_generator_equivalence.py checks them against the Generator."""
+
+    __slots__ = ("_bits", "_start", "_raw", "_pos", "_half")
+
+    def __init__(self, rng: np.random.Generator, expected: int):
+        self._bits = rng.bit_generator
+        self._start = self._bits.state
+        self._half = self._start["uinteger"] if self._start["has_uint32"] else None  # a buffered 32-bit half
+        self._raw = self._bits.random_raw(expected).tolist()
+        self._pos = 0
+
+    def _next64(self) -> int:
+        if self._pos == len(self._raw):
+            self._raw.extend(self._bits.random_raw(64).tolist())
+        self._pos += 1
+        return self._raw[self._pos - 1]
+
+    def _next32(self) -> int:
+        if self._half is not None:
+            half, self._half = self._half, None
+            return half
+        raw = self._next64()
+        self._half = raw >> 32
+        return raw & 0xFFFFFFFF
+
+    def uniform(self, high: float) -> float:
+        """`rng.uniform(0, high)`."""
+        return high * ((self._next64() >> 11) * (1.0 / 9007199254740992.0))
+
+    def integers(self, n: int) -> int:
+        """`rng.integers(n)` for 1 < n < 2**32."""
+        m = self._next32() * n
+        if (m & 0xFFFFFFFF) < n:
+            threshold = 0x100000000 % n
+            while (m & 0xFFFFFFFF) < threshold:
+                m = self._next32() * n
+        return m >> 32
+
+    def sync(self) -> None:
+        """Leave the Generator exactly where its own calls would have: `_pos` raw draws on, with
+        the buffered half, if any."""
+        self._bits.state = self._start
+        self._bits.advance(self._pos)
+        state = self._bits.state
+        state["has_uint32"], state["uinteger"] = (0, 0) if self._half is None else (1, self._half)
+        self._bits.state = state
 
 
 def _debezium_value(value: Any) -> Any:
@@ -146,11 +198,11 @@ class ShopSource:
     def _lsn(self, index: int, seq: int) -> int:
         return (index + 1) * 10_000_000 + seq
 
-    def _new_customer(self, rng: np.random.Generator, customer_id: int, at: datetime) -> _Customer:
-        first, last = FIRST[rng.integers(len(FIRST))], LAST[rng.integers(len(LAST))]
-        city = CITIES[rng.integers(len(CITIES))]
+    def _new_customer(self, draws: _ScalarDraws, customer_id: int, at: datetime) -> _Customer:
+        first, last = FIRST[draws.integers(len(FIRST))], LAST[draws.integers(len(LAST))]
+        city = CITIES[draws.integers(len(CITIES))]
         return _Customer(customer_id, f"{first} {last}", f"{first}.{last}{customer_id}@example.com".lower(),
-                         city, COUNTRY[city], SEGMENTS[rng.integers(len(SEGMENTS))], at, at)
+                         city, COUNTRY[city], SEGMENTS[draws.integers(len(SEGMENTS))], at, at)
 
     # -- reference data --------------------------------------------------------------------
     def products(self) -> pa.Table:
@@ -171,55 +223,66 @@ class ShopSource:
         """Customer state at the end of day `index` and that day's Debezium envelopes.
 
         Computed forward from the opening day (each day depends on the state before it): the
-        newest state is kept per instance with each simulated day's changes, which become
-        envelopes only for the day asked for (a first delivery simulates years of days to
-        snapshot the state, and needs the envelopes of one).
+        newest two days' states and changes are kept per instance (a first delivery simulates
+        years of days, in place on one state, to snapshot the state the day before and send
+        the changes of the day).
         """
         cache = self.__dict__.setdefault("_days", {"index": -1, "states": {}, "changes": {}})
         if index not in cache["states"] and index < cache["index"]:
             cache.update(index=-1, states={}, changes={})  # an older day's state: simulate again
-        for day in range(cache["index"] + 1, index + 1):
-            state, cache["changes"][day] = self._simulate_day(day, cache["states"].get(day - 1))
-            cache["states"] = {day - 1: cache["states"].get(day - 1), day: state}  # the newest two days
-            cache["index"] = day
+        if index > cache["index"]:
+            state = dict(cache["states"].get(cache["index"]) or {})  # simulated on in place
+            live = np.array(sorted(state), dtype=np.int64)  # its ids, ascending, kept up to date
+            for day in range(cache["index"] + 1, index + 1):
+                if day == index:
+                    cache["states"] = {day - 1: dict(state) if day else None}
+                changes, live = self._simulate_day(day, state, live)
+                cache["changes"] = {day - 1: cache["changes"].get(day - 1), day: changes}
+            cache["states"][index], cache["index"] = state, index
         return cache["states"][index], tuple(self._envelope(*change) for change in cache["changes"][index])
 
-    def _simulate_day(self, index: int, previous: dict[int, _Customer] | None):
+    def _simulate_day(self, index: int, state: dict[int, _Customer], live: np.ndarray) -> tuple[tuple, np.ndarray]:
+        """Day `index`'s customer changes, applied to `state` (the day before's, updated in
+        place) and returned with the ids then alive (`live`: the day before's, ascending)."""
         if index == 0:
-            rng = self._rng(2, 0)
-            state = {cid: self._new_customer(rng, cid, self._time(0, 0)) for cid in range(1, self.n_customers + 1)}
-            return state, tuple(("r", None, c, 0, seq) for seq, c in enumerate(state.values()))
-        state = dict(previous)
+            draws = _ScalarDraws(self._rng(2, 0), 2 * self.n_customers)
+            at = self._time(0, 0)
+            state.update((cid, self._new_customer(draws, cid, at)) for cid in range(1, self.n_customers + 1))
+            return tuple(("r", None, c, 0, seq) for seq, c in enumerate(state.values())), np.array(sorted(state))
         rng = self._rng(2, index)
+        base = self._time(index, 0)
         changes: list[tuple] = []  # (op, before, after, day, seq): envelopes when asked for (_envelope)
-        seq = 0
-        live = sorted(state)
-        for cid in rng.choice(live, size=min(len(live), max(1, int(0.02 * len(live)))), replace=False):
-            before = state[int(cid)]
-            at = self._time(index, rng.uniform(0, 86_399))
-            field = ["city", "segment", "email", "name"][rng.integers(4)]
-            if field == "city":
-                city = CITIES[rng.integers(len(CITIES))]
-                after = _Customer(**{**before.row(), "city": city, "country": COUNTRY[city], "updated_at": at})
-            elif field == "segment":
-                after = _Customer(**{**before.row(), "segment": SEGMENTS[rng.integers(len(SEGMENTS))], "updated_at": at})
-            elif field == "email":
-                after = _Customer(**{**before.row(), "email": f"c{before.customer_id}.{index}@example.org", "updated_at": at})
+        picks = rng.choice(live, size=min(len(live), max(1, int(0.02 * len(live)))), replace=False)
+        draws = _ScalarDraws(rng, 2 * len(picks) + 3 * self.new_customers_per_day + 8)  # rng's next scalar draws
+        for seq, before in enumerate(map(state.__getitem__, picks.tolist())):
+            at = base + timedelta(seconds=draws.uniform(86_399))
+            customer_id, name, email, city, country, segment, created_at, _ = before
+            field = draws.integers(4)  # city, segment, email, name
+            if field == 0:
+                city = CITIES[draws.integers(len(CITIES))]
+                country = COUNTRY[city]
+            elif field == 1:
+                segment = SEGMENTS[draws.integers(len(SEGMENTS))]
+            elif field == 2:
+                email = f"c{customer_id}.{index}@example.org"
             else:  # a spelling correction (SCD type 1 material)
-                after = _Customer(**{**before.row(), "name": before.name.upper(), "updated_at": at})
-            state[after.customer_id] = after
+                name = name.upper()
+            after = state[customer_id] = _Customer(customer_id, name, email, city, country, segment, created_at, at)
             changes.append(("u", before, after, index, seq))
-            seq += 1
+        seq = len(changes)
         first_new = self.n_customers + (index - 1) * self.new_customers_per_day + 1
         for cid in range(first_new, first_new + self.new_customers_per_day):
-            customer = self._new_customer(rng, cid, self._time(index, rng.uniform(0, 86_399)))
+            customer = self._new_customer(draws, cid, base + timedelta(seconds=draws.uniform(86_399)))
             state[cid] = customer
             changes.append(("c", None, customer, index, seq))
             seq += 1
+        live = np.concatenate([live, np.arange(first_new, first_new + self.new_customers_per_day, dtype=np.int64)])
         if index % 3 == 0:  # now and then a customer closes their account
-            gone = int(rng.choice(sorted(state)))
+            draws.sync()
+            gone = int(rng.choice(live))
             changes.append(("d", state.pop(gone), None, index, seq))
-        return state, tuple(changes)  # in LSN order: seq only grows
+            live = np.delete(live, np.searchsorted(live, gone))
+        return tuple(changes), live  # in LSN order: seq only grows
 
     def _envelope(self, op: str, before: _Customer | None, after: _Customer | None, index: int, seq: int) -> dict:
         at = (after or before).updated_at if op != "d" else self._time(index, 86_000)
