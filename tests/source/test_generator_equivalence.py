@@ -80,3 +80,20 @@ def test_scalar_draws_replay_the_generator():
         draws.sync()
         assert emulated.choice(np.arange(50_000), 7).tolist() == reference.choice(np.arange(50_000), 7).tolist()
         assert emulated.integers(3, size=9).tolist() == reference.integers(3, size=9).tolist()
+
+
+def test_column_wise_timestamps_round_like_datetime_timestamp():
+    """Snapshot images built column-wise encode times exactly as `int(dt.timestamp() * f)` does,
+    float rounding included."""
+    from datetime import datetime, timedelta, timezone
+
+    import numpy as np
+    import pyarrow as pa
+
+    from include.lakehouse.source.generator import _timestamp_times
+
+    micros = np.random.default_rng(3).integers(1_600_000_000_000_000, 1_900_000_000_000_000, 50_000)
+    times = [datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=int(m)) for m in micros]
+    column = pa.chunked_array([pa.array(times, pa.timestamp("us", tz="UTC"))])
+    for factor in (1_000_000, 1000):
+        assert _timestamp_times(column, factor) == [int(t.timestamp() * factor) for t in times]
