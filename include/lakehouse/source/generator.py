@@ -118,14 +118,18 @@ class _ScalarDraws:
         self._pos = 0
 
     def _next64(self) -> int:
-        if self._pos == len(self._raw):
+        pos = self._pos
+        self._pos = pos + 1
+        try:
+            return self._raw[pos]
+        except IndexError:
             self._raw.extend(self._bits.random_raw(64).tolist())
-        self._pos += 1
-        return self._raw[self._pos - 1]
+            return self._raw[pos]
 
     def _next32(self) -> int:
-        if self._half is not None:
-            half, self._half = self._half, None
+        half = self._half
+        if half is not None:
+            self._half = None
             return half
         raw = self._next64()
         self._half = raw >> 32
@@ -138,7 +142,7 @@ class _ScalarDraws:
     def integers(self, n: int) -> int:
         """`rng.integers(n)` for 1 < n < 2**32."""
         m = self._next32() * n
-        if (m & 0xFFFFFFFF) < n:
+        if (m & 0xFFFFFFFF) < n:  # Lemire: maybe biased, draw again while below 2**32 % n
             threshold = 0x100000000 % n
             while (m & 0xFFFFFFFF) < threshold:
                 m = self._next32() * n

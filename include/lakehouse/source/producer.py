@@ -65,9 +65,11 @@ def _messages(topic: str, day: str, scale: float, snapshot: bool) -> Iterator[tu
     envelopes = getattr(shop, _CHANGE_STREAMS[table])(day)
     if snapshot:
         envelopes = shop.snapshot(table, day) + envelopes
+    key_start = "{" + json.dumps(key_column) + ": "  # an integer key's JSON, as json.dumps writes it
     for envelope in envelopes:
         image = envelope["after"] or envelope["before"]
-        key = json.dumps({key_column: image[key_column]})
+        value = image[key_column]
+        key = f"{key_start}{value!r}}}" if type(value) is int else json.dumps({key_column: value})
         yield key, json.dumps(envelope)
         if envelope["op"] == "d":
             yield key, None  # Debezium's tombstone, for log compaction
