@@ -337,7 +337,7 @@ class ShopSource:
             draws.sync()
             gone = int(rng.choice(live))
             changes.append(("d", state.pop(gone), None, index, seq))
-            live = np.delete(live, np.searchsorted(live, gone))
+            live = live[live != gone]  # ids are unique
         return tuple(changes), live  # in LSN order: seq only grows
 
     def _customer_envelope(self, op: str, before: _Customer | None, after: _Customer | None, index: int, seq: int) -> dict:
