@@ -2,7 +2,7 @@
 ### delta_maintenance
 
 Keeps every Delta table of the registry (`include/lakehouse/tables.yaml`) fast and cheap:
-one mapped **DeltaMaintenanceOperator** task per table compacts small files to the
+one mapped **DeltaMaintenanceOperator** task per table that exists compacts small files to the
 table's target size, z-orders on its configured columns when data changed since the last
 z-order, vacuums with the table's retention (168 h by default; shorter only with an
 explicit, logged reason) and writes a checkpoint. Each table's before/after report goes to
@@ -24,9 +24,9 @@ from lakehouse_airflow.operators.delta_maintenance import DeltaMaintenanceOperat
 def delta_maintenance():
     @task
     def list_registered_tables() -> list[str]:
-        from include.lakehouse.tables.registry import registered_tables
+        from include.lakehouse.maintenance.policy import tables_to_maintain
 
-        return registered_tables()
+        return tables_to_maintain()
 
     maintained = DeltaMaintenanceOperator.partial(
         task_id="maintain_table", pool="delta_maintenance",

@@ -129,3 +129,17 @@ def test_a_tables_maintenance_opens_it_once_and_decides_as_before(lakehouse_root
     assert again["version_before"] == again["version_after"] == 6
     assert again["detail"] == ("compact -0/+0 files; z-order skipped (no change since the last one); "
                                "vacuum removed 0 file(s) older than 168 h; checkpoint")
+
+
+def test_delta_maintenance_maps_one_task_over_each_table_that_exists(lakehouse_root):
+    """A registered table not created yet had a mapped task of its own that only said so (in the
+    demo's first maintenance, a third of its tasks)."""
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    silver_orders(lakehouse_root, 2)
+    write_deltalake(str(lakehouse_root / "quarantine" / "dq.silver.orders"), pa.table({"x": [1]}))
+    bag = DagBag(str(Path(__file__).resolve().parents[2] / "dags"))
+    listed = bag.dags["delta_maintenance"].get_task("list_registered_tables").python_callable()
+    assert listed == ["quarantine/dq.silver.orders", "silver/orders"]

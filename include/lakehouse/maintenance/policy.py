@@ -17,8 +17,8 @@ from typing import Any
 import pyarrow as pa
 
 import include.lakehouse.maintenance.operations as m
-from include.lakehouse.tables.delta import append, try_open
-from include.lakehouse.tables.registry import get_table
+from include.lakehouse.tables.delta import append, exists, try_open
+from include.lakehouse.tables.registry import get_table, registered_tables
 
 LOG_TABLE = "ops/maintenance_log"
 LOG_SCHEMA = pa.schema([
@@ -29,6 +29,12 @@ LOG_SCHEMA = pa.schema([
     ("files_removed", pa.int64()), ("seconds", pa.float64()), ("detail", pa.string()),
     ("reason", pa.string()), ("requested_by", pa.string()), ("try_number", pa.int64()),
 ])
+
+
+def tables_to_maintain() -> list[str]:
+    """The registered tables that exist (delta_maintenance maps one task over each): a table not
+    created yet has nothing to maintain and nothing to log, and its task would only say so."""
+    return [name for name in registered_tables() if exists(name)]
 
 
 def apply_policy(name: str, *, dry_run: bool = False, vacuum_override_reason: str | None = None,

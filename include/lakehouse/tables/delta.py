@@ -111,6 +111,12 @@ def open_table(table: "str | TableSpec", version: int | None = None) -> DeltaTab
         ) from None
 
 
+def exists(table: "str | TableSpec") -> bool:
+    """Whether a table (registry name, spec or path/URI) has been created (no lineage: nothing is read)."""
+    uri, _ = resolve(table)
+    return DeltaTable.is_deltatable(uri, storage_options=storage_options())
+
+
 def try_open(table: "str | TableSpec") -> DeltaTable | None:
     """Open a table (registry name, spec or path/URI) at its current version; None when it does not exist yet."""
     uri, spec = resolve(table)
