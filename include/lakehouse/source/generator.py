@@ -194,7 +194,8 @@ def _debezium_images(table: pa.Table) -> list[dict]:
             columns.append(column.cast(pa.int32()).to_pylist())  # days since 1970-01-01
         else:
             columns.append([_debezium_value(v) for v in column.to_pylist()])
-    return [dict(zip(table.column_names, values)) for values in zip(*columns)]
+    names = table.column_names
+    return [dict(zip(names, values)) for values in zip(*columns)]
 
 
 def _envelope(table: str, op: str, before: dict | None, after: dict | None, ts_ms: int, lsn: int) -> dict:
@@ -429,11 +430,12 @@ class ShopSource:
         items = rng.integers(1, 6, n)
         amounts = np.round(rng.gamma(2.0, 35.0, n) * items / 2 + 1, 2)
         statuses = rng.choice(STATUSES, n, p=[0.1, 0.2, 0.25, 0.4, 0.05])
+        midnight = self._time(index, 0)
         return pa.table({
             "order_id": pa.array([index * 100_000 + i + 1 for i in range(n)], pa.int64()),
             "customer_id": pa.array(rng.choice(customer_ids, n, p=_activity(customer_ids)), pa.int64()),
             "order_date": pa.array([self._day(index)] * n, pa.date32()),
-            "placed_at": pa.array([self._time(index, s) for s in seconds], pa.timestamp("us", tz="UTC")),
+            "placed_at": pa.array([midnight + timedelta(seconds=float(s)) for s in seconds], pa.timestamp("us", tz="UTC")),
             "status": pa.array(statuses.tolist(), pa.string()),
             "amount": pa.array([Decimal(f"{a:.2f}") for a in amounts], pa.decimal128(12, 2)),
             "currency": pa.array(["EUR"] * n, pa.string()),
