@@ -12,15 +12,16 @@ Never writes a Delta table: what it produces reaches the lakehouse only through 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import os
 import uuid
-from dataclasses import dataclass
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -49,6 +50,21 @@ ORDER_SCHEMA = pa.schema([
 ])
 
 
+@contextmanager
+def bulk_build() -> Iterator[None]:
+    """Cyclic garbage collection paused while building many objects that form no reference
+    cycles (customer states, envelopes, JSON): otherwise each collection rescans the ever
+    larger set built so far, which costs as much as the building (reference counting frees
+    everything as usual)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _in_progress_name(path: Path) -> Path:
     """Where a landing file is written before it is published: a `.tmp` name file ingest never
     reads, unique per writer so two deliveries of the same file never interleave their bytes."""
@@ -70,8 +86,7 @@ def _activity(customer_ids: np.ndarray) -> np.ndarray:
     return weight / weight.sum()
 
 
-@dataclass(frozen=True)
-class _Customer:
+class _Customer(NamedTuple):
     customer_id: int
     name: str
     email: str
@@ -82,12 +97,75 @@ class _Customer:
     updated_at: datetime
 
     def row(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return self._asdict()
+
+
+class _ScalarDraws:
+    """Scalar `rng.uniform(0, high)` and `rng.integers(n)` of a numpy Generator (PCG64), made
+    from its raw 64-bit stream, fetched in bulk: the same values as the Generator's own calls
+    (numpy's algorithms: a double from the top 53 bits; Lemire's bounded 32-bit integers,
+    two per raw draw), without numpy's per-call overhead, for the customer simulation's hot
+    loop. `sync()` hands the stream back so the Generator goes on as if it had made the draws.
+    tests/source/test_generator_equivalence.py checks them against the Generator."""
+
+    __slots__ = ("_bits", "_start", "_raw", "_pos", "_half")
+
+    def __init__(self, rng: np.random.Generator, expected: int):
+        self._bits = rng.bit_generator
+        self._start = self._bits.state
+        self._half = self._start["uinteger"] if self._start["has_uint32"] else None  # a buffered 32-bit half
+        self._raw = self._bits.random_raw(expected).tolist()
+        self._pos = 0
+
+    def _next64(self) -> int:
+        pos = self._pos
+        self._pos = pos + 1
+        try:
+            return self._raw[pos]
+        except IndexError:
+            self._raw.extend(self._bits.random_raw(64).tolist())
+            return self._raw[pos]
+
+    def _next32(self) -> int:
+        half = self._half
+        if half is not None:
+            self._half = None
+            return half
+        raw = self._next64()
+        self._half = raw >> 32
+        return raw & 0xFFFFFFFF
+
+    def uniform(self, high: float) -> float:
+        """`rng.uniform(0, high)`."""
+        return high * ((self._next64() >> 11) * (1.0 / 9007199254740992.0))
+
+    def integers(self, n: int) -> int:
+        """`rng.integers(n)` for 1 < n < 2**32."""
+        m = self._next32() * n
+        if (m & 0xFFFFFFFF) < n:  # Lemire: maybe biased, draw again while below 2**32 % n
+            threshold = 0x100000000 % n
+            while (m & 0xFFFFFFFF) < threshold:
+                m = self._next32() * n
+        return m >> 32
+
+    def sync(self) -> None:
+        """Leave the Generator exactly where its own calls would have: `_pos` raw draws on, with
+        the buffered half, if any."""
+        self._bits.state = self._start
+        self._bits.advance(self._pos)
+        state = self._bits.state
+        state["has_uint32"], state["uinteger"] = (0, 0) if self._half is None else (1, self._half)
+        self._bits.state = state
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # JSON values as they are
 
 
 def _debezium_value(value: Any) -> Any:
     """Debezium's JSON encodings: MicroTimestamp for timestamps, days for dates, decimals
     as strings (decimal.handling.mode=string)."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, datetime):
         return int(value.timestamp() * 1_000_000)
     if isinstance(value, date):
@@ -97,18 +175,44 @@ def _debezium_value(value: Any) -> Any:
     return value
 
 
+def _timestamp_times(column: pa.ChunkedArray, factor: int) -> list[int]:
+    """`int(t.timestamp() * factor)` for each t of a null-free timestamp[us, UTC] column, with the
+    same float arithmetic (timestamp() divides the exact microseconds by 10**6), vectorized."""
+    micros = column.cast(pa.int64()).to_numpy()
+    return ((micros.astype(np.float64) / 1e6) * factor).astype(np.int64).tolist()
+
+
+def _debezium_images(table: pa.Table) -> list[dict]:
+    """`{k: _debezium_value(v) for k, v in row.items()}` for each row of `table.to_pylist()`,
+    built column by column."""
+    columns = []
+    for field, column in zip(table.schema, table.columns):
+        kind = field.type
+        if column.null_count == 0 and pa.types.is_timestamp(kind) and kind.unit == "us" and kind.tz == "UTC":
+            columns.append(_timestamp_times(column, 1_000_000))
+        elif column.null_count == 0 and pa.types.is_date32(kind):
+            columns.append(column.cast(pa.int32()).to_pylist())  # days since 1970-01-01
+        else:
+            columns.append([_debezium_value(v) for v in column.to_pylist()])
+    names = table.column_names
+    return [dict(zip(names, values)) for values in zip(*columns)]
+
+
+def _envelope(table: str, op: str, before: dict | None, after: dict | None, ts_ms: int, lsn: int) -> dict:
+    return {
+        "before": before, "after": after, "op": op, "ts_ms": ts_ms + 5,
+        "source": {"version": "2.7.0.Final", "connector": "postgresql", "name": "shop", "db": "shop",
+                   "schema": "public", "table": table, "snapshot": "true" if op == "r" else "false",
+                   "lsn": lsn, "ts_ms": ts_ms},
+    }
+
+
 def debezium_envelope(table: str, op: str, before: dict | None, after: dict | None, at: datetime, lsn: int) -> dict:
     """One Debezium (PostgreSQL connector) change event value: before/after images, op, source."""
     def image(row):
         return None if row is None else {k: _debezium_value(v) for k, v in row.items()}
 
-    ts_ms = int(at.timestamp() * 1000)
-    return {
-        "before": image(before), "after": image(after), "op": op, "ts_ms": ts_ms + 5,
-        "source": {"version": "2.7.0.Final", "connector": "postgresql", "name": "shop", "db": "shop",
-                   "schema": "public", "table": table, "snapshot": "true" if op == "r" else "false",
-                   "lsn": lsn, "ts_ms": ts_ms},
-    }
+    return _envelope(table, op, image(before), image(after), int(at.timestamp() * 1000), lsn)
 
 
 class ShopSource:
@@ -146,11 +250,11 @@ class ShopSource:
     def _lsn(self, index: int, seq: int) -> int:
         return (index + 1) * 10_000_000 + seq
 
-    def _new_customer(self, rng: np.random.Generator, customer_id: int, at: datetime) -> _Customer:
-        first, last = FIRST[rng.integers(len(FIRST))], LAST[rng.integers(len(LAST))]
-        city = CITIES[rng.integers(len(CITIES))]
+    def _new_customer(self, draws: _ScalarDraws, customer_id: int, at: datetime) -> _Customer:
+        first, last = FIRST[draws.integers(len(FIRST))], LAST[draws.integers(len(LAST))]
+        city = CITIES[draws.integers(len(CITIES))]
         return _Customer(customer_id, f"{first} {last}", f"{first}.{last}{customer_id}@example.com".lower(),
-                         city, COUNTRY[city], SEGMENTS[rng.integers(len(SEGMENTS))], at, at)
+                         city, COUNTRY[city], SEGMENTS[draws.integers(len(SEGMENTS))], at, at)
 
     # -- reference data --------------------------------------------------------------------
     def products(self) -> pa.Table:
@@ -171,57 +275,73 @@ class ShopSource:
         """Customer state at the end of day `index` and that day's Debezium envelopes.
 
         Computed forward from the opening day (each day depends on the state before it): the
-        newest state is kept per instance with each simulated day's changes, which become
-        envelopes only for the day asked for (a first delivery simulates years of days to
-        snapshot the state, and needs the envelopes of one).
+        newest two days' states and changes are kept per instance (a first delivery simulates
+        years of days, in place on one state, to snapshot the state the day before and send
+        the changes of the day).
         """
         cache = self.__dict__.setdefault("_days", {"index": -1, "states": {}, "changes": {}})
         if index not in cache["states"] and index < cache["index"]:
             cache.update(index=-1, states={}, changes={})  # an older day's state: simulate again
-        for day in range(cache["index"] + 1, index + 1):
-            state, cache["changes"][day] = self._simulate_day(day, cache["states"].get(day - 1))
-            cache["states"] = {day - 1: cache["states"].get(day - 1), day: state}  # the newest two days
-            cache["index"] = day
-        return cache["states"][index], tuple(self._envelope(*change) for change in cache["changes"][index])
+        if index > cache["index"]:
+            with bulk_build():
+                self._simulate_days(cache, index)
+        return cache["states"][index], tuple(self._customer_envelope(*change) for change in cache["changes"][index])
 
-    def _simulate_day(self, index: int, previous: dict[int, _Customer] | None):
+    def _simulate_days(self, cache: dict, index: int) -> None:
+        """Advance the cache of `_customers_and_changes` from its newest day to day `index`."""
+        state = dict(cache["states"].get(cache["index"]) or {})  # simulated on in place
+        live = np.array(sorted(state), dtype=np.int64)  # its ids, ascending, kept up to date
+        for day in range(cache["index"] + 1, index + 1):
+            if day == index:
+                cache["states"] = {day - 1: dict(state) if day else None}
+            changes, live = self._simulate_day(day, state, live)
+            cache["changes"] = {day - 1: cache["changes"].get(day - 1), day: changes}
+        cache["states"][index], cache["index"] = state, index
+
+    def _simulate_day(self, index: int, state: dict[int, _Customer], live: np.ndarray) -> tuple[tuple, np.ndarray]:
+        """Day `index`'s customer changes, applied to `state` (the day before's, updated in
+        place) and returned with the ids then alive (`live`: the day before's, ascending)."""
         if index == 0:
-            rng = self._rng(2, 0)
-            state = {cid: self._new_customer(rng, cid, self._time(0, 0)) for cid in range(1, self.n_customers + 1)}
-            return state, tuple(("r", None, c, 0, seq) for seq, c in enumerate(state.values()))
-        state = dict(previous)
+            draws = _ScalarDraws(self._rng(2, 0), 2 * self.n_customers)
+            at = self._time(0, 0)
+            state.update((cid, self._new_customer(draws, cid, at)) for cid in range(1, self.n_customers + 1))
+            return tuple(("r", None, c, 0, seq) for seq, c in enumerate(state.values())), np.array(sorted(state))
         rng = self._rng(2, index)
-        changes: list[tuple] = []  # (op, before, after, day, seq): envelopes when asked for (_envelope)
-        seq = 0
-        live = sorted(state)
-        for cid in rng.choice(live, size=min(len(live), max(1, int(0.02 * len(live)))), replace=False):
-            before = state[int(cid)]
-            at = self._time(index, rng.uniform(0, 86_399))
-            field = ["city", "segment", "email", "name"][rng.integers(4)]
-            if field == "city":
-                city = CITIES[rng.integers(len(CITIES))]
-                after = _Customer(**{**before.row(), "city": city, "country": COUNTRY[city], "updated_at": at})
-            elif field == "segment":
-                after = _Customer(**{**before.row(), "segment": SEGMENTS[rng.integers(len(SEGMENTS))], "updated_at": at})
-            elif field == "email":
-                after = _Customer(**{**before.row(), "email": f"c{before.customer_id}.{index}@example.org", "updated_at": at})
+        base = self._time(index, 0)
+        changes: list[tuple] = []  # (op, before, after, day, seq): envelopes when asked for (_customer_envelope)
+        picks = rng.choice(live, size=min(len(live), max(1, int(0.02 * len(live)))), replace=False)
+        draws = _ScalarDraws(rng, 2 * len(picks) + 3 * self.new_customers_per_day + 8)  # rng's next scalar draws
+        for seq, before in enumerate(map(state.__getitem__, picks.tolist())):
+            at = base + timedelta(seconds=draws.uniform(86_399))
+            customer_id, name, email, city, country, segment, created_at, _ = before
+            field = draws.integers(4)  # city, segment, email, name
+            if field == 0:
+                city = CITIES[draws.integers(len(CITIES))]
+                country = COUNTRY[city]
+            elif field == 1:
+                segment = SEGMENTS[draws.integers(len(SEGMENTS))]
+            elif field == 2:
+                email = f"c{customer_id}.{index}@example.org"
             else:  # a spelling correction (SCD type 1 material)
-                after = _Customer(**{**before.row(), "name": before.name.upper(), "updated_at": at})
-            state[after.customer_id] = after
+                name = name.upper()
+            after = state[customer_id] = _Customer(customer_id, name, email, city, country, segment, created_at, at)
             changes.append(("u", before, after, index, seq))
-            seq += 1
+        seq = len(changes)
         first_new = self.n_customers + (index - 1) * self.new_customers_per_day + 1
         for cid in range(first_new, first_new + self.new_customers_per_day):
-            customer = self._new_customer(rng, cid, self._time(index, rng.uniform(0, 86_399)))
+            customer = self._new_customer(draws, cid, base + timedelta(seconds=draws.uniform(86_399)))
             state[cid] = customer
             changes.append(("c", None, customer, index, seq))
             seq += 1
+        live = np.concatenate([live, np.arange(first_new, first_new + self.new_customers_per_day, dtype=np.int64)])
         if index % 3 == 0:  # now and then a customer closes their account
-            gone = int(rng.choice(sorted(state)))
+            draws.sync()
+            gone = int(rng.choice(live))
             changes.append(("d", state.pop(gone), None, index, seq))
-        return state, tuple(changes)  # in LSN order: seq only grows
+            live = live[live != gone]  # ids are unique
+        return tuple(changes), live  # in LSN order: seq only grows
 
-    def _envelope(self, op: str, before: _Customer | None, after: _Customer | None, index: int, seq: int) -> dict:
+    def _customer_envelope(self, op: str, before: _Customer | None, after: _Customer | None, index: int, seq: int) -> dict:
         at = (after or before).updated_at if op != "d" else self._time(index, 86_000)
         return debezium_envelope("customers", op, before.row() if before else None,
                                  after.row() if after else None, at, self._lsn(index, seq))
@@ -238,11 +358,17 @@ class ShopSource:
         """Debezium's initial snapshot (op 'r') of `table` as it stood when `day` began: what a
         connector started on `day` sends before streaming. Orders: those of the `history_days`
         days before `day`, in their final status (the history an ML model learns from)."""
+        with bulk_build():
+            return self._snapshot(table, day, history_days)
+
+    def _snapshot(self, table: str, day: date | str, history_days: int) -> list[dict]:
         index = self._day_index(day)
-        if table == "orders":
-            first = max(0, index - history_days)
-            rows = [r for i in range(first, index) for r in self.orders(self._day(i)).to_pylist()]
-            rows = [{**r, "updated_at": r["placed_at"]} for r in rows]
+        if table == "orders":  # built column-wise: tens of thousands of rows
+            days = [self.orders(self._day(i)) for i in range(max(0, index - history_days), index)]
+            orders = pa.concat_tables(days) if days else ORDER_SCHEMA.empty_table()
+            return [_envelope(table, "r", None, image, ts_ms, self._lsn(index - 1, 9_000_000 + seq))
+                    for seq, (image, ts_ms) in enumerate(zip(_debezium_images(orders),
+                                                             _timestamp_times(orders.column("placed_at"), 1000)))]
         elif table == "customers":
             state = self._customers_and_changes(index - 1)[0] if index else {}
             rows = [c.row() for c in state.values()] if index else []
@@ -251,8 +377,7 @@ class ShopSource:
         else:
             raise ValueError(f"the shop snapshots customers, products and orders, not '{table}'")
         # LSNs at the very end of the day before: older than anything streamed on `day`
-        envelopes = [debezium_envelope(table, "r", None, row, row.pop("updated_at") if table == "orders"
-                                       else row["updated_at"], self._lsn(index - 1, 9_000_000 + seq))
+        envelopes = [debezium_envelope(table, "r", None, row, row["updated_at"], self._lsn(index - 1, 9_000_000 + seq))
                      for seq, row in enumerate(rows)]
         return envelopes  # plain JSON values already (debezium_envelope): no JSON round trip needed
 
@@ -305,11 +430,12 @@ class ShopSource:
         items = rng.integers(1, 6, n)
         amounts = np.round(rng.gamma(2.0, 35.0, n) * items / 2 + 1, 2)
         statuses = rng.choice(STATUSES, n, p=[0.1, 0.2, 0.25, 0.4, 0.05])
+        midnight = self._time(index, 0)
         return pa.table({
             "order_id": pa.array([index * 100_000 + i + 1 for i in range(n)], pa.int64()),
             "customer_id": pa.array(rng.choice(customer_ids, n, p=_activity(customer_ids)), pa.int64()),
             "order_date": pa.array([self._day(index)] * n, pa.date32()),
-            "placed_at": pa.array([self._time(index, s) for s in seconds], pa.timestamp("us", tz="UTC")),
+            "placed_at": pa.array([midnight + timedelta(seconds=float(s)) for s in seconds], pa.timestamp("us", tz="UTC")),
             "status": pa.array(statuses.tolist(), pa.string()),
             "amount": pa.array([Decimal(f"{a:.2f}") for a in amounts], pa.decimal128(12, 2)),
             "currency": pa.array(["EUR"] * n, pa.string()),

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from include.lakehouse.errors import LakehouseError
-from include.lakehouse.source.generator import ShopSource
+from include.lakehouse.source.generator import ShopSource, bulk_build
 from include.lakehouse.tables.delta import append, position, try_open
 
 DELIVERIES = "ops/source_deliveries"
@@ -46,6 +46,12 @@ def published_topics() -> list[str]:
 def shop_messages(topic: str, day: str, *, scale: float = 1.0,
                   snapshot: bool = False) -> Iterator[tuple[str, str | None]]:
     """(key, value) pairs of `topic` for `day`; `snapshot`: the initial snapshot first."""
+    with bulk_build():  # tens of thousands of envelopes and their JSON on a first delivery
+        messages = list(_messages(topic, day, scale, snapshot))
+    yield from messages
+
+
+def _messages(topic: str, day: str, scale: float, snapshot: bool) -> Iterator[tuple[str, str | None]]:
     shop = ShopSource(scale=scale)
     if topic == EVENTS_TOPIC:
         for event in shop.order_events(day):
@@ -59,9 +65,11 @@ def shop_messages(topic: str, day: str, *, scale: float = 1.0,
     envelopes = getattr(shop, _CHANGE_STREAMS[table])(day)
     if snapshot:
         envelopes = shop.snapshot(table, day) + envelopes
+    key_start = "{" + json.dumps(key_column) + ": "  # an integer key's JSON, as json.dumps writes it
     for envelope in envelopes:
         image = envelope["after"] or envelope["before"]
-        key = json.dumps({key_column: image[key_column]})
+        value = image[key_column]
+        key = f"{key_start}{value!r}}}" if type(value) is int else json.dumps({key_column: value})
         yield key, json.dumps(envelope)
         if envelope["op"] == "d":
             yield key, None  # Debezium's tombstone, for log compaction
