@@ -75,7 +75,9 @@ def airflow_env(home: Path | None = None, port: int | None = None) -> dict[str, 
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "lakehouse_airflow.executors.PreloadingLocalExecutor",
         "GX_ANALYTICS_ENABLED": "False",  # Great Expectations: no usage analytics calls from tasks
-        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
+        # task slots: dbt_transform's per-model sensors poke a few seconds before they defer, and with
+        # 4 slots they held every one while the ML loop's next task waited (6.5 s in one demo)
+        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "8"),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import warnings
 
 from airflow.executors.local_executor import LocalExecutor
 
@@ -54,9 +55,11 @@ def preload(modules: str | None = None) -> list[str]:
     for name in filter(None, (m.strip() for m in names.split(","))):
         try:
             module, _, function = name.partition(":")
-            imported = importlib.import_module(module)
-            if function:
-                getattr(imported, function)()
+            with warnings.catch_warnings():  # skops' import touches every loaded module: one Airflow
+                warnings.simplefilter("ignore")  # deprecation warning each, thousands of log lines
+                imported = importlib.import_module(module)
+                if function:
+                    getattr(imported, function)()
             loaded.append(name)
         except Exception as exc:  # preloading is an optimisation, never a failure
             log.warning("not preloading %s: %s", name, exc)
