@@ -110,10 +110,28 @@ def load_settings(path: Path = ROOT / "airflow_settings.yaml") -> dict[str, int]
     return counts
 
 
+ML_STORE = "from include.lakehouse.ml.training import mlflow_client; mlflow_client()"
+
+
 def migrate(env: dict[str, str]) -> None:
+    """The Airflow metadata DB migrated and, beside it, the MLflow store created (migrated, with
+    the project's experiment): left to the first ML task, its migration ran on the demo's critical
+    path (the first drift check). A store that cannot be created here is reported, not fatal:
+    the first ML task tries again and fails with MLflow's own error."""
     logs = Path(env["AIRFLOW_HOME"]) / "logs" / "components"
-    say("migrating the Airflow metadata DB (SQLite) ...")
-    run_quiet([str(localenv.VENV_BIN / "airflow"), "db", "migrate"], env, "airflow db migrate", logs / "db-migrate.log")
+    logs.mkdir(parents=True, exist_ok=True)
+    say("migrating the Airflow metadata DB (SQLite) and creating the MLflow store ...")
+    ml_log = logs / "mlflow-store.log"
+    with ml_log.open("w") as out:
+        ml_store = subprocess.Popen([sys.executable, "-c", ML_STORE], env={**os.environ, **env}, stdout=out,
+                                    stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            run_quiet([str(localenv.VENV_BIN / "airflow"), "db", "migrate"], env, "airflow db migrate",
+                      logs / "db-migrate.log")
+        finally:
+            code = ml_store.wait()
+    if code != 0:
+        say(f"the MLflow store was not created (exit {code}; see {ml_log}): the first ML task will try again")
 
 
 def init(env: dict[str, str], migrated: bool = False) -> None:

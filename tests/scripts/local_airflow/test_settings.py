@@ -28,3 +28,24 @@ def test_corrupt_metadata_db_is_one_clear_line(tmp_path):
 def test_missing_java_is_one_clear_line(tmp_path):
     result = run_local_airflow(tmp_path, JAVA_HOME=str(tmp_path / "no-java"))
     assert result.returncode == 2 and "Java not found" in result.stderr
+
+
+def test_migrate_also_creates_the_mlflow_store(tmp_path, monkeypatch):
+    """The MLflow store (SQLite, migrated, with the experiment) is made beside the Airflow DB at
+    start-up, not by the first ML task on the demo's critical path."""
+    import sqlite3
+
+    from include.lakehouse.ml.settings import EXPERIMENT
+    from scripts import localenv
+    from scripts.local_airflow.settings import migrate
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+    lakehouse = tmp_path / "state" / "lakehouse"
+    env = {**localenv.airflow_env(home=tmp_path / "airflow"), "LAKEHOUSE_ROOT": str(lakehouse)}
+    migrate(env)
+    store = tmp_path / "state" / "mlflow" / "mlflow.db"
+    with sqlite3.connect(store) as con:
+        names = [r[0] for r in con.execute("SELECT name FROM experiments")]
+    assert EXPERIMENT in names, names
+    assert (tmp_path / "airflow" / "airflow.db").exists()
