@@ -26,7 +26,7 @@ from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, 
 
 POLL = 2.0  # seconds between looks at the runs (each look is one listing of runs, plus the running ones' tasks)
 SCHEDULED_RUN_WAIT = 20.0  # seconds for the scheduler to create the run a DAG is due when unpaused
-SETTLE = 3.0  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
+SETTLE = 2.0  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
 AND_SETTLE = 30.0  # a half-filled AND keeps an asset event queued: after this long of quiet, not run either
 # An asset-scheduled DAG with no run yet is "not run" only once no run of any DAG has been active for
 # SETTLE seconds: in a feedback loop (drift_check -> train_model -> drift_check -> batch_inference)
@@ -114,6 +114,15 @@ def start_root(api: AirflowAPI, info: DagInfo, since: datetime) -> str:
     return start_roots(api, [info], since)[info.dag_id]
 
 
+def quiet_since(runs: list[dict], since: datetime) -> float | None:
+    """Since when (epoch seconds) no run of `runs` has been queued or running: the newest end of
+    a run (not when the runner first saw them all ended, a poll and more later); None while one is."""
+    if any(r["state"] not in TERMINAL for r in runs):
+        return None
+    ends = [_when(r["end_date"]) for r in runs if r.get("end_date")]
+    return max(ends + [since]).timestamp()
+
+
 class Watch:
     """The demo's view of every DAG's runs, refreshed with one listing per look."""
 
@@ -132,10 +141,7 @@ class Watch:
         self.components.check_alive()
         runs = self.api.runs(updated_since=self.since)
         now = time.time()
-        if any(r["state"] not in TERMINAL for r in runs):
-            self.quiet_since = None
-        elif self.quiet_since is None:
-            self.quiet_since = now
+        self.quiet_since = quiet_since(runs, self.since)
         for d in dag_ids:
             record, info = self.records[d], self.dags[d]
             if record.final or not all(self.records[u].final for u in self.awaited[d]):

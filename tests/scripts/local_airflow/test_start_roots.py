@@ -49,3 +49,14 @@ def test_roots_are_unpaused_together_and_due_ones_not_triggered(monkeypatch):
     first_wait = next(i for i, c in enumerate(api.calls) if c[0] == "runs")
     assert {d for kind, d in api.calls[:first_wait] if kind == "unpause"} == {"smoke", "source", "manual"}
     assert [d for kind, d in api.calls if kind == "trigger"] == ["manual"]
+
+
+def test_quiet_counts_from_the_last_run_s_end_not_from_when_the_runner_looked():
+    """The demo's phase ends SETTLE seconds after its last run ended: counted from the runner's
+    first look at the ended runs, each phase and ops DAG waited up to a poll more."""
+    now = datetime.now(timezone.utc)
+    since = now - timedelta(minutes=5)
+    ended = [{"state": "success", "end_date": (now - timedelta(seconds=s)).isoformat()} for s in (40, 9)]
+    assert abs(runner.quiet_since(ended, since) - (now - timedelta(seconds=9)).timestamp()) < 0.01
+    assert runner.quiet_since(ended + [{"state": "running", "end_date": None}], since) is None
+    assert runner.quiet_since([], since) == since.timestamp()
