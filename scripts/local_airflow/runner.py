@@ -8,12 +8,14 @@ asset event is queued for it."""
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from scripts import localenv
 from scripts.local_airflow import summary
 from scripts.local_airflow.api import TERMINAL, TI_DONE, TI_FAILED, AirflowAPI
 from scripts.local_airflow.components import (
@@ -275,11 +277,15 @@ def demo() -> int:
             migrating = pool.submit(migrate, env)
             start_kafka(components)
             engine = start_spark_engine(components)
+            # the DAG folder parsed while the DB migrates (parsing needs no DB): done later, it took
+            # CPU from the scheduler's preload and the other components' start on a 2-core machine
+            localenv.apply(env)
+            os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"  # this process only
+            dags = discover_dags()
             migrating.result()
         say("starting api-server, scheduler, dag-processor, triggerer ...")
         start_airflow(components, port)
         init(env, migrated=True)
-        dags = discover_dags()
         say(f"found {len(dags)} DAG(s): {', '.join(dependency_order(dags))}")
         say(f"Spark Connect engine: {engine} on {env['LAKEHOUSE_SPARK_CONNECT_URL']}")
         wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/api/v2/monitor/health"), "the Airflow API", 180, components)
