@@ -8,14 +8,12 @@ asset event is queued for it."""
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from scripts import localenv
 from scripts.local_airflow import summary
 from scripts.local_airflow.api import TERMINAL, TI_DONE, TI_FAILED, AirflowAPI
 from scripts.local_airflow.components import (
@@ -24,7 +22,7 @@ from scripts.local_airflow.components import (
 from scripts.local_airflow.graph import (
     LATER_OPS_PHASE, OPS_PHASE, DagInfo, awaited_upstream, dependency_order, discover_dags, not_from_later_phases, phases,
 )
-from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say
+from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say, use_env
 
 POLL = 2.0  # seconds between looks at the runs (each look is one listing of runs, plus the running ones' tasks)
 SCHEDULED_RUN_WAIT = 20.0  # seconds for the scheduler to create the run a DAG is due when unpaused
@@ -279,8 +277,7 @@ def demo() -> int:
             engine = start_spark_engine(components)
             # the DAG folder parsed while the DB migrates (parsing needs no DB): done later, it took
             # CPU from the scheduler's preload and the other components' start on a 2-core machine
-            localenv.apply(env)
-            os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"  # this process only
+            use_env(env)
             dags = discover_dags()
             migrating.result()
         say("starting api-server, scheduler, dag-processor, triggerer ...")

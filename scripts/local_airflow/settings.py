@@ -134,12 +134,17 @@ def migrate(env: dict[str, str]) -> None:
         say(f"the MLflow store was not created (exit {code}; see {ml_log}): the first ML task will try again")
 
 
+def use_env(env: dict[str, str]) -> None:
+    """This process sees the components' Airflow (before it imports Airflow), quietly."""
+    localenv.apply(env)
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"  # this process only: keep the demo output readable
+
+
 def init(env: dict[str, str], migrated: bool = False) -> None:
     """Migrate the metadata DB (unless done) and load airflow_settings.yaml into it."""
     if not migrated:
         migrate(env)
-    localenv.apply(env)
-    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"  # this process only: keep the demo output readable
+    use_env(env)
     counts = load_settings()
     say(f"loaded airflow_settings.yaml: {counts['connections']} connections, {counts['pools']} pools, "
         f"{counts['variables']} variables")

@@ -80,14 +80,10 @@ def _snapshots(uri: str, dt: DeltaTable | None):
     """For with_commit_retries: the caller's open snapshot `dt` brought up to date on the first
     try (saves opening the table again: most of a small table's maintenance), a newly opened
     one on every retry, so a retry always plans from the winner's commit."""
-    handed = [dt] if dt is not None else []
+    handed = [dt]
 
     def fresh() -> DeltaTable:
-        if handed:
-            table = handed.pop()
-            table.update_incremental()
-            return table
-        return open_table(uri)
+        return _current(uri, handed.pop() if handed else None)
 
     return fresh
 

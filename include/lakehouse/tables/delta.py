@@ -121,7 +121,7 @@ def try_open(table: "str | TableSpec") -> DeltaTable | None:
     """Open a table (registry name, spec or path/URI) at its current version; None when it does not exist yet."""
     uri, spec = resolve(table)
     note_lineage("in", uri, spec.name if spec else None)
-    if not DeltaTable.is_deltatable(uri, storage_options=storage_options()):
+    if not exists(uri):
         return None
     return DeltaTable(uri, storage_options=storage_options())
 
