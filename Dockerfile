@@ -27,7 +27,7 @@ ENV PYTHONPATH=/usr/local/airflow:/usr/local/airflow/plugins \
     AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY=False \
     GX_ANALYTICS_ENABLED=False \
     AIRFLOW__OPENLINEAGE__NAMESPACE=lakehouse \
-    AIRFLOW__OPENLINEAGE__EXTRACTORS=lakehouse_airflow.lineage.LakehouseExtractor \
+    AIRFLOW__OPENLINEAGE__EXTRACTORS=lakehouse_airflow.lineage_extractor.LakehouseExtractor \
     AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD=True \
     AIRFLOW__OPENLINEAGE__TRANSPORT='{"type": "file", "log_file_path": "/usr/local/airflow/lakehouse_state/openlineage.jsonl", "append": true}'
 

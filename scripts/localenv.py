@@ -125,7 +125,7 @@ def lineage_env(events: Path) -> dict[str, str]:
     return {
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "lakehouse",
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(events), "append": True}),
-        "AIRFLOW__OPENLINEAGE__EXTRACTORS": "lakehouse_airflow.lineage.LakehouseExtractor",
+        "AIRFLOW__OPENLINEAGE__EXTRACTORS": "lakehouse_airflow.lineage_extractor.LakehouseExtractor",
         # emit from a thread of the task's process, not a fork: delta-rs (tokio) panics in a fork
         "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
     }

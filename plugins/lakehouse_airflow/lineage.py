@@ -5,18 +5,23 @@ with its schema and row count.
 Where the tables come from, per task: the tables the table layer noted while the task ran
 (include/lakehouse/observability/touched.py: every append, merge, overwrite, open, read), plus
 the `lakehouse://` assets in its inlets/outlets. `@task` functions get this through
-LakehouseExtractor (registered by `[openlineage] extractors`, see scripts/localenv.py and the
-Dockerfile); the project's operators through LakehouseLineageMixin's
+LakehouseExtractor (lineage_extractor.py, registered by `[openlineage] extractors`, see
+scripts/localenv.py and the Dockerfile); the project's operators through LakehouseLineageMixin's
 get_openlineage_facets_on_complete. dbt models report through Cosmos (column lineage), Spark
 jobs through their job contract (SparkJobOperator). Lineage never fails a task: the provider
 logs extraction errors and emits the event without datasets.
+
+Imported by the operators' modules, so by every DAG file that uses one: nothing heavy at import
+(the OpenLineage provider costs ~0.5 s, paid by every parse of such a DAG file and by every DAG
+callback the dag-processor runs); it is imported when a task reports its lineage.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.providers.openlineage.extractors.base import BaseExtractor, OperatorLineage
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors.base import OperatorLineage
 
 
 def _tables_of(assets: Any) -> list[str]:
@@ -61,6 +66,8 @@ def datasets(reads: list[str], writes: list[str]) -> tuple[list, list]:
 
 def task_lineage(task: Any, reads: list[str] = (), writes: list[str] = ()) -> OperatorLineage:
     """The task's lineage: tables the table layer noted, declared lakehouse assets, and `reads`/`writes`."""
+    from airflow.providers.openlineage.extractors.base import OperatorLineage
+
     from include.lakehouse.observability.touched import forget, touched
 
     noted_in, noted_out = touched()
@@ -69,23 +76,6 @@ def task_lineage(task: Any, reads: list[str] = (), writes: list[str] = ()) -> Op
     inputs, outputs = datasets(ins, outs)
     forget([*noted_in, *ins, *outs], [*noted_out, *outs])  # reading the facts notes them too
     return OperatorLineage(inputs=inputs, outputs=outputs)
-
-
-class LakehouseExtractor(BaseExtractor):
-    """Lineage of `@task` functions (and PythonOperator-like tasks) from the tables they touched."""
-
-    @classmethod
-    def get_operator_classnames(cls) -> list[str]:
-        return ["_PythonDecoratedOperator", "_BranchPythonDecoratedOperator", "_ShortCircuitDecoratedOperator"]
-
-    def _execute_extraction(self) -> OperatorLineage | None:
-        return OperatorLineage()  # START: nothing touched yet
-
-    def extract_on_complete(self, task_instance) -> OperatorLineage | None:
-        return task_lineage(self.operator)
-
-    def extract_on_failure(self, task_instance) -> OperatorLineage | None:
-        return task_lineage(self.operator)
 
 
 class LakehouseLineageMixin:
