@@ -113,9 +113,11 @@ class AirflowAPI:
         return self.get_all(f"/dags/{self._quote(dag_id)}/dagRuns", "dag_runs", order_by="id",
                             updated_at_gte=updated_since.isoformat() if updated_since else None)
 
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+    def task_instances(self, dag_id: str, run_id: str, updated_since: datetime | None = None) -> list[dict]:
+        """Task instances of a run ("~" for `dag_id` and `run_id`: of every run), those changed since
+        `updated_since` when given."""
         return self.get_all(f"/dags/{self._quote(dag_id)}/dagRuns/{self._quote(run_id)}/taskInstances",
-                            "task_instances")
+                            "task_instances", updated_at_gte=updated_since.isoformat() if updated_since else None)
 
     def queued_asset_events(self, dag_id: str) -> int:
         """Asset events waiting to trigger `dag_id` (0 when none)."""

@@ -64,11 +64,15 @@ class Components:
 
 
 def start_airflow(components: Components, port: int) -> None:
-    """Airflow as Astro runs it: api-server, scheduler, dag-processor and triggerer."""
+    """Airflow as Astro runs it: api-server, scheduler, dag-processor and triggerer. The
+    dag-processor through scripts/local_airflow/launch.py: its forks (a parse, a DAG callback)
+    find the libraries they need already imported."""
     airflow = str(localenv.VENV_BIN / "airflow")
     components.start("api-server", [airflow, "api-server", "--port", str(port), "--host", "127.0.0.1"])
-    for name in ("scheduler", "dag-processor", "triggerer"):
+    for name in ("scheduler", "triggerer"):
         components.start(name, [airflow, name])
+    components.start("dag-processor", [str(localenv.VENV_BIN / "python"), "-m", "scripts.local_airflow.launch",
+                                       "dag-processor"])
 
 
 def start_spark_engine(components: Components) -> str:

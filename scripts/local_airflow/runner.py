@@ -24,7 +24,7 @@ from scripts.local_airflow.graph import (
 )
 from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say, use_env
 
-POLL = 2.0  # seconds between looks at the runs (each look is one listing of runs, plus the running ones' tasks)
+POLL = 1.0  # seconds between looks (a look: one listing of the runs and, while one runs, one of the task instances)
 SCHEDULED_RUN_WAIT = 20.0  # seconds for the scheduler to create the run a DAG is due when unpaused
 SETTLE = 2.0  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
 AND_SETTLE = 30.0  # a half-filled AND keeps an asset event queued: after this long of quiet, not run either
@@ -58,10 +58,10 @@ def _when(value: str | None) -> datetime | None:
 
 
 def runs_since(api: AirflowAPI, dag_id: str, since: datetime, runs: list[dict] | None = None,
-               with_tasks: bool = True) -> dict | None:
+               with_tasks: bool = True, tis: list[dict] | None = None) -> dict | None:
     """All runs of `dag_id` started by this demo, as one status (an asset-scheduled DAG can be
-    triggered more than once when its assets update in several steps). `runs`: a listing of
-    runs already fetched (of every DAG) to pick from."""
+    triggered more than once when its assets update in several steps). `runs` / `tis`: listings
+    of runs and task instances already fetched (of every DAG) to pick from."""
     runs = [r for r in (runs if runs is not None else api.runs(dag_id)) if r["dag_id"] == dag_id
             and ((_when(r.get("run_after")) or since) >= since or (_when(r.get("queued_at")) or since) >= since)]
     if not runs:
@@ -71,7 +71,13 @@ def runs_since(api: AirflowAPI, dag_id: str, since: datetime, runs: list[dict] |
         state = next(s for s in states if s not in TERMINAL)
     else:
         state = "failed" if "failed" in states else "success"
-    tis = [ti for r in runs for ti in api.task_instances(dag_id, r["dag_run_id"])] if with_tasks else []
+    if not with_tasks:
+        tis = []
+    elif tis is not None:
+        ids = {r["dag_run_id"] for r in runs}
+        tis = [ti for ti in tis if ti["dag_id"] == dag_id and ti["dag_run_id"] in ids]
+    else:
+        tis = [ti for r in runs for ti in api.task_instances(dag_id, r["dag_run_id"])]
     ends = [_when(r["end_date"]) for r in runs if r.get("end_date")]
     return {"run_ids": [r["dag_run_id"] for r in runs], "state": state,
             "start": min((_when(r["start_date"]) for r in runs if r.get("start_date")), default=None),
@@ -142,6 +148,7 @@ class Watch:
         runs = self.api.runs(updated_since=self.since)
         now = time.time()
         self.quiet_since = quiet_since(runs, self.since)
+        tis = None  # fetched once per look, when a DAG's progress is shown
         for d in dag_ids:
             record, info = self.records[d], self.dags[d]
             if record.final or not all(self.records[u].final for u in self.awaited[d]):
@@ -165,7 +172,9 @@ class Watch:
             ended = status["state"] in TERMINAL
             if not ended:
                 self.ended_at.pop(d, None)
-                self._progress(d)
+                if tis is None:
+                    tis = self.api.task_instances("~", "~", updated_since=self.since)
+                self._progress(d, runs, tis)
             elif not self._more_coming(d, now):
                 self._finish(record, status["state"])
             elif now - self.ready_at[d] > DAG_TIMEOUT:
@@ -182,8 +191,8 @@ class Watch:
             return False
         return self.api.queued_asset_events(d) > 0
 
-    def _progress(self, d: str) -> None:
-        status = runs_since(self.api, d, self.since)
+    def _progress(self, d: str, runs: list[dict], tis: list[dict]) -> None:
+        status = runs_since(self.api, d, self.since, runs, tis=tis)
         if status is None:
             return
         runs = f"{len(status['run_ids'])} runs, " if len(status["run_ids"]) > 1 else ""
