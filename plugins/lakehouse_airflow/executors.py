@@ -44,6 +44,9 @@ DEFAULT_MODULES = ",".join([
 ])
 
 
+_WARMED: set[str] = set()
+
+
 def preload(modules: str | None = None) -> list[str]:
     """Import `modules` (default: LAKEHOUSE_PRELOAD_MODULES or DEFAULT_MODULES); returns those
     imported. An entry `module:function` also calls that function (no arguments) once: a library's
@@ -58,8 +61,9 @@ def preload(modules: str | None = None) -> list[str]:
             with warnings.catch_warnings():  # skops' import touches every loaded module: one Airflow
                 warnings.simplefilter("ignore")  # deprecation warning each, thousands of log lines
                 imported = importlib.import_module(module)
-                if function:
+                if function and name not in _WARMED:  # the process preloaded before (a launcher)
                     getattr(imported, function)()
+                    _WARMED.add(name)
             loaded.append(name)
         except Exception as exc:  # preloading is an optimisation, never a failure
             log.warning("not preloading %s: %s", name, exc)

@@ -63,16 +63,28 @@ class Components:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+LAUNCHED = ("scheduler", "dag-processor")  # through scripts/local_airflow/launch.py: they preload
+
+
+def start_launched(components: Components, ready: Path | None = None) -> None:
+    """The scheduler and the dag-processor through scripts/local_airflow/launch.py: each imports
+    what its forks need (the scheduler the task stack, the dag-processor what parses and DAG
+    callbacks import), then - once `ready` exists, when given - runs Airflow's CLI. Started
+    before the metadata DB is migrated, the preloads overlap the migration."""
+    python = str(localenv.VENV_BIN / "python")
+    env = {**components.env, "LAKEHOUSE_LAUNCH_WHEN": str(ready)} if ready else None
+    for name in LAUNCHED:
+        components.start(name, [python, "-m", "scripts.local_airflow.launch", name], env=env)
+
+
 def start_airflow(components: Components, port: int) -> None:
-    """Airflow as Astro runs it: api-server, scheduler, dag-processor and triggerer. The
-    dag-processor through scripts/local_airflow/launch.py: its forks (a parse, a DAG callback)
-    find the libraries they need already imported."""
+    """Airflow as Astro runs it: api-server, scheduler, dag-processor and triggerer (the two of
+    LAUNCHED through the launcher, unless started already)."""
     airflow = str(localenv.VENV_BIN / "airflow")
     components.start("api-server", [airflow, "api-server", "--port", str(port), "--host", "127.0.0.1"])
-    for name in ("scheduler", "triggerer"):
-        components.start(name, [airflow, name])
-    components.start("dag-processor", [str(localenv.VENV_BIN / "python"), "-m", "scripts.local_airflow.launch",
-                                       "dag-processor"])
+    components.start("triggerer", [airflow, "triggerer"])
+    if not set(LAUNCHED) <= set(components.procs):
+        start_launched(components)
 
 
 def start_spark_engine(components: Components) -> str:

@@ -8,14 +8,21 @@ the callback's Delta append, Cosmos for dbt_transform and the Spark provider's S
 thirty forks in `make demo`, beside the tasks on a 2-core machine. Imported once here, a fork has
 them for free. Only fork-safe third-party libraries (tests/plugins/test_preloading_executor.py);
 never the project's modules, so a changed DAG file or include/ module is still read anew.
+The scheduler's PreloadingLocalExecutor imports the task stack (lakehouse_airflow/executors.py)
+before its first loop: ~10 s on one core. Launched here, the same preload runs while the metadata
+DB is still migrating (LAKEHOUSE_LAUNCH_WHEN: the file whose existence says the DB is ready; the
+CLI starts only then), so the scheduler's first loop is not 10 s behind the other components.
+
 The local runner's choice (scripts/local_airflow/components.py); the Astro image runs the plain
-`airflow dag-processor`. Modules: LAKEHOUSE_PRELOAD_<SUBCOMMAND> (e.g. LAKEHOUSE_PRELOAD_DAG_PROCESSOR),
-comma separated, else PRELOAD's entry."""
+`airflow scheduler` / `airflow dag-processor` (the executor still preloads, at its start). Modules:
+LAKEHOUSE_PRELOAD_<SUBCOMMAND> (e.g. LAKEHOUSE_PRELOAD_DAG_PROCESSOR), comma separated, else
+PRELOAD's entry (the scheduler: the executor's own list)."""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,8 +36,25 @@ PRELOAD = {
 }
 
 
+WAIT_TIMEOUT = 600  # seconds for LAKEHOUSE_LAUNCH_WHEN to appear
+
+
 def modules_for(subcommand: str) -> str:
-    return os.environ.get("LAKEHOUSE_PRELOAD_" + subcommand.upper().replace("-", "_"), PRELOAD.get(subcommand, ""))
+    default = PRELOAD.get(subcommand, "")
+    if subcommand == "scheduler":
+        from lakehouse_airflow.executors import DEFAULT_MODULES
+
+        default = os.environ.get("LAKEHOUSE_PRELOAD_MODULES", DEFAULT_MODULES)
+    return os.environ.get("LAKEHOUSE_PRELOAD_" + subcommand.upper().replace("-", "_"), default)
+
+
+def wait_for(path: str | None, timeout: float = WAIT_TIMEOUT) -> None:
+    """Until `path` exists (None: at once); exits with a message after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while path and not os.path.exists(path):
+        if time.monotonic() > end:
+            raise SystemExit(f"launch: {path} did not appear within {timeout:.0f} s (the metadata DB migration?)")
+        time.sleep(0.1)
 
 
 def main(argv: list[str]) -> int | None:
@@ -40,7 +64,9 @@ def main(argv: list[str]) -> int | None:
     from lakehouse_airflow.executors import preload
 
     preload(modules_for(argv[0]))
-    from airflow.__main__ import main as airflow_main
+    from airflow.__main__ import main as airflow_main  # the CLI's imports, before the wait as well
+
+    wait_for(os.environ.get("LAKEHOUSE_LAUNCH_WHEN"))
 
     sys.argv = ["airflow", *argv]
     return airflow_main()

@@ -8,16 +8,18 @@ asset event is queued for it."""
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from threading import Thread
 
 from scripts.local_airflow import summary
 from scripts.local_airflow.api import TERMINAL, TI_DONE, TI_FAILED, AirflowAPI
 from scripts.local_airflow.components import (
-    Components, http_ok, start_airflow, start_kafka, start_spark_engine, wait_for,
+    Components, http_ok, start_airflow, start_kafka, start_launched, start_spark_engine, wait_for,
 )
 from scripts.local_airflow.graph import (
     LATER_OPS_PHASE, OPS_PHASE, DagInfo, awaited_upstream, dependency_order, discover_dags, not_from_later_phases, phases,
@@ -278,8 +280,11 @@ def demo() -> int:
     alerts_before = len(summary.read_alerts(alerts_file))  # the summary lists what the demo adds
     api = AirflowAPI(port, password=None)
     started = time.time()
+    ready = Path(env["AIRFLOW_HOME"]) / f".db-ready-{os.getpid()}"  # the launched components start on it
+    ready.unlink(missing_ok=True)
     try:
-        say("starting Kafka (embedded) and Spark Connect ...")
+        say("starting Kafka (embedded) and Spark Connect; the scheduler and dag-processor preload meanwhile ...")
+        start_launched(components, ready)
         with ThreadPoolExecutor(1) as pool:
             migrating = pool.submit(migrate, env)
             start_kafka(components)
@@ -289,20 +294,27 @@ def demo() -> int:
             use_env(env)
             dags = discover_dags()
             migrating.result()
+        ready.touch()
         say("starting api-server, scheduler, dag-processor, triggerer ...")
         start_airflow(components, port)
         init(env, migrated=True)
         say(f"found {len(dags)} DAG(s): {', '.join(dependency_order(dags))}")
         say(f"Spark Connect engine: {engine} on {env['LAKEHOUSE_SPARK_CONNECT_URL']}")
         wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/api/v2/monitor/health"), "the Airflow API", 180, components)
+        # the Execution API builds its versioned routes on its first request (~3 s on one core):
+        # asked now, while the scheduler finishes its preload, not by the first tasks
+        Thread(target=http_ok, args=(f"http://127.0.0.1:{port}/execution/health",), daemon=True).start()
         wait_for(lambda: set(dags) <= api.dag_ids(), "the dag-processor to register all DAGs", 300, components)
         say(f"Airflow is up at http://127.0.0.1:{port} (admin/admin); component logs in {components.logs}")
+        startup = time.time() - started
         records, phase_seconds = run_all(api, dags, components)
         for d in dags:  # back to paused-at-creation, so `make ui` does not start runs by itself
             api.set_paused(d, True)
     finally:
         say("stopping components ...")
         components.stop()
-    summary.print_summary(records, alerts_before, alerts_file, wall=time.time() - started, phases=phase_seconds)
+        ready.unlink(missing_ok=True)
+    summary.print_summary(records, alerts_before, alerts_file, wall=time.time() - started, phases=phase_seconds,
+                          startup=startup)
     return 0 if all(r.state == "success" for r in records) else 1
 

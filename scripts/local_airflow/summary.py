@@ -66,7 +66,7 @@ def read_alerts(path: Path) -> list[dict]:
 
 
 def print_summary(records: list, alerts_before: int, alerts_file: Path, wall: float | None = None,
-                  phases: dict[str, float] | None = None) -> None:
+                  phases: dict[str, float] | None = None, startup: float | None = None) -> None:
     width = max([len(r.dag_id) for r in records] + [3])
     print()
     print(f"{'DAG':<{width}}  {'state':<8}  {'seconds':>7}  key counts")
@@ -89,6 +89,9 @@ def print_summary(records: list, alerts_before: int, alerts_file: Path, wall: fl
             if main and len(main) < len(phases):
                 print(f"  the loop and its ops: {sum(main):.1f} s wall; the later weeks: "
                       f"{sum(phases.values()) - sum(main):.1f} s wall")
+            if main and startup is not None:
+                print(f"  start-up (broker, Spark Connect, metadata DB, Airflow's components): {startup:.1f} s; "
+                      f"start-up + the loop and its ops: {startup + sum(main):.1f} s wall")
         if wall is not None:
             print(f"  whole demo after start-up checks: {wall:.1f} s wall")
     for r in records:

@@ -51,3 +51,25 @@ def test_every_dag_processor_preload_imports_and_a_fork_writes_delta_after_it(tm
         print("ok")
     """, tmp_path)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+def test_a_launched_component_starts_only_once_its_ready_file_exists(tmp_path):
+    """The runner starts the scheduler and the dag-processor before the metadata DB is migrated:
+    their preload runs meanwhile, Airflow's CLI only once the runner has created the ready file."""
+    import time
+
+    ready = tmp_path / "db-ready"
+    proc = subprocess.Popen([sys.executable, "-m", "scripts.local_airflow.launch", "version"], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "AIRFLOW_HOME": str(tmp_path), "LAKEHOUSE_PRELOAD_VERSION": "json",
+                                 "LAKEHOUSE_LAUNCH_WHEN": str(ready)})
+    try:
+        time.sleep(8)  # long enough to import Airflow's CLI: it must still be waiting
+        assert proc.poll() is None
+        ready.touch()
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    import airflow
+
+    assert proc.returncode == 0 and out.strip().splitlines()[-1] == airflow.__version__

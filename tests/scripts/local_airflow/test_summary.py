@@ -30,8 +30,9 @@ def test_each_family_reports_its_own_share(tmp_path, capsys):
                record("stream_orders", "streaming", 20, 50)]
     assert family_shares(records) == [("core", 2, 30.0, 35.0), ("streaming", 1, 30.0, 30.0)]
     print_summary(records, 0, tmp_path / "alerts.jsonl", wall=62.0, phases={
-        "lakehouse and ML loop": 31.0, "ops": 7.0, "week: streaming": 24.0})
+        "lakehouse and ML loop": 31.0, "ops": 7.0, "week: streaming": 24.0}, startup=20.5)
     out = capsys.readouterr().out
+    assert "start-up + the loop and its ops: 58.5 s wall" in out
     assert "lakehouse and ML loop       31.0 s wall" in out and "week: streaming             24.0 s wall" in out
     assert "the loop and its ops: 38.0 s wall; the later weeks: 24.0 s wall" in out
     assert "core          2 DAGs     30.0 s wall" in out and "streaming     1 DAGs     30.0 s wall" in out
