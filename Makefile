@@ -29,7 +29,11 @@ DBT_SOURCES := $(shell find include/dbt -path include/dbt/target -prune -o \( -n
 $(DBT_MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
 	@$(PY) -m include.lakehouse.transform.dbt_project >/dev/null && echo "dbt manifest: $(DBT_MANIFEST)"
 
-install: $(VENV)/.installed $(DBT_MANIFEST)
+# a migrated empty metadata DB kept beside the packages: a fresh `make demo` copies it (scripts/local_airflow/settings.py)
+$(VENV)/.db-template: $(VENV)/.installed
+	@$(PY) -m scripts.local_airflow db-template && touch $@
+
+install: $(VENV)/.installed $(DBT_MANIFEST) $(VENV)/.db-template
 
 demo: install
 	@$(PY) -m scripts.local_airflow demo

@@ -1,4 +1,5 @@
-"""python -m scripts.local_airflow demo|ui|canary|init  (what `make demo`, `make ui`, `make canary` run)."""
+"""python -m scripts.local_airflow demo|ui|canary|init|db-template  (what `make demo`, `make ui`, `make canary`,
+`make install` run)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def install_signal_handlers() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.local_airflow", description=local_airflow.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["demo", "ui", "init", "canary"])
+    parser.add_argument("command", choices=["demo", "ui", "init", "canary", "db-template"])
     args = parser.parse_args(argv)
     install_signal_handlers()
     try:
@@ -36,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
             from scripts.local_airflow.settings import init
 
             init(localenv.airflow_env())
+            return 0
+        if args.command == "db-template":
+            from scripts.local_airflow.settings import save_db_template
+
+            print(f"migrated empty metadata DB: {save_db_template()}")
             return 0
         if args.command == "demo":
             from scripts.local_airflow.runner import demo as command

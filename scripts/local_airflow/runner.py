@@ -286,17 +286,19 @@ def demo() -> int:
         say("starting Kafka (embedded) and Spark Connect; the scheduler and dag-processor preload meanwhile ...")
         start_launched(components, ready)
         with ThreadPoolExecutor(1) as pool:
-            migrating = pool.submit(migrate, env)
+            migrating = pool.submit(migrate, env, ready)
             start_kafka(components)
             engine = start_spark_engine(components)
-            # the DAG folder parsed while the DB migrates (parsing needs no DB): done later, it took
-            # CPU from the scheduler's preload and the other components' start on a 2-core machine
+            while not ready.exists() and not migrating.done():
+                time.sleep(0.05)
+            if not ready.exists():
+                migrating.result()  # the migration's error
+            say("starting api-server and triggerer (the scheduler and dag-processor start on the ready DB) ...")
+            start_airflow(components, port)
+            # the DAG folder parsed here, while the components start (parsing needs no DB)
             use_env(env)
             dags = discover_dags()
             migrating.result()
-        ready.touch()
-        say("starting api-server, scheduler, dag-processor, triggerer ...")
-        start_airflow(components, port)
         init(env, migrated=True)
         say(f"found {len(dags)} DAG(s): {', '.join(dependency_order(dags))}")
         say(f"Spark Connect engine: {engine} on {env['LAKEHOUSE_SPARK_CONNECT_URL']}")

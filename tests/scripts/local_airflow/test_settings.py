@@ -49,3 +49,38 @@ def test_migrate_also_creates_the_mlflow_store(tmp_path, monkeypatch):
         names = [r[0] for r in con.execute("SELECT name FROM experiments")]
     assert EXPERIMENT in names, names
     assert (tmp_path / "airflow" / "airflow.db").exists()
+
+
+def test_a_fresh_metadata_db_is_a_copy_of_the_first_migration(tmp_path, monkeypatch):
+    """The first migration of an empty DB is kept (db_template); the next fresh DB is a copy of
+    it - no `airflow db migrate` - and Airflow sees it migrated to its own head. An existing DB is
+    always migrated for real (an upgrade must run its migrations)."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from scripts import localenv
+    from scripts.local_airflow import settings
+
+    monkeypatch.setenv("LAKEHOUSE_DB_TEMPLATES", str(tmp_path / "templates"))
+    first = localenv.airflow_env(home=tmp_path / "a")
+    assert settings.migrate_airflow_db(first, tmp_path) == "migrated"
+    template = settings.db_template(first)
+    assert template.exists()
+
+    second = localenv.airflow_env(home=tmp_path / "b")  # other home, keys and DB path: the same template
+    assert settings.db_template(second) == template
+    calls = []
+    monkeypatch.setattr(settings, "run_quiet", lambda *a, **k: calls.append(a))
+    assert settings.migrate_airflow_db(second, tmp_path) == "copied" and calls == []
+    db = settings.sqlite_path(second["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    with sqlite3.connect(db) as con:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"alembic_version", "dag", "dag_run", "task_instance", "slot_pool"} <= tables
+    check = subprocess.run([str(localenv.VENV_BIN / "airflow"), "db", "check-migrations", "-t", "1"],
+                           env={**__import__("os").environ, **second}, capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert settings.migrate_airflow_db(second, tmp_path) == "migrated" and len(calls) == 1  # exists: real migrate
+
+    other = {**second, "AIRFLOW__CORE__PARALLELISM": "3"}  # other settings: another template
+    assert settings.db_template(other) != template
