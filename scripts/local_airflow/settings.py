@@ -122,18 +122,18 @@ def sqlite_path(conn: str) -> Path | None:
 
 
 def db_template(env: dict[str, str]) -> Path:
-    """Where a freshly migrated, empty metadata DB for this Airflow and these settings is kept:
-    beside the installed packages (make install / the first migration write it; `make reset`
-    keeps it, `make clean` removes it with .venv). Keyed by Airflow's version and the AIRFLOW__
-    settings, without the DB's own location, the per-checkout keys and passwords and AIRFLOW_HOME's
-    path (the schema depends on none of them); a new key simply means one real migration."""
-    from importlib.metadata import version
+    """Where a freshly migrated, empty metadata DB for this Airflow is kept: beside the installed
+    packages (make install / the first migration write it; `make reset` keeps it, `make clean`
+    removes it with .venv). What a migration writes depends on Airflow's version, the installed
+    providers (their own tables), the [database] settings and the default pool's size - the key;
+    not on the DB's location, keys, ports or folders. A new key simply means one real migration."""
+    from importlib.metadata import distributions, version
 
-    secret = ("KEY", "SECRET", "PASSWORD", "SQL_ALCHEMY_CONN")
-    home = env.get("AIRFLOW_HOME") or "\0"
-    keyed = sorted((k, v.replace(home, "$AIRFLOW_HOME")) for k, v in env.items()
-                   if k.startswith("AIRFLOW__") and not any(w in k for w in secret))
-    digest = hashlib.sha256(repr(keyed).encode()).hexdigest()[:16]
+    providers = sorted(f"{d.metadata['Name']}=={d.version}" for d in distributions()
+                       if (d.metadata["Name"] or "").startswith("apache-airflow-providers-"))
+    settings = sorted((k, v) for k, v in env.items() if (k.startswith("AIRFLOW__DATABASE__") and k !=
+                      "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or k == "AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT")
+    digest = hashlib.sha256(repr((providers, settings)).encode()).hexdigest()[:16]
     folder = Path(os.environ.get("LAKEHOUSE_DB_TEMPLATES") or Path(sys.prefix) / "lakehouse-db-templates")
     return folder / f"airflow-{version('apache-airflow-core')}-{digest}.db"
 

@@ -82,5 +82,5 @@ def test_a_fresh_metadata_db_is_a_copy_of_the_first_migration(tmp_path, monkeypa
     assert check.returncode == 0, check.stderr[-2000:]
     assert settings.migrate_airflow_db(second, tmp_path) == "migrated" and len(calls) == 1  # exists: real migrate
 
-    other = {**second, "AIRFLOW__CORE__PARALLELISM": "3"}  # other settings: another template
-    assert settings.db_template(other) != template
+    assert settings.db_template({**second, "AIRFLOW__CORE__PARALLELISM": "3"}) == template  # not in the schema
+    assert settings.db_template({**second, "AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT": "7"}) != template
