@@ -27,8 +27,9 @@ from scripts.local_airflow.graph import (
 from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say, use_env
 
 POLL = 1.0  # seconds between looks (a look: one listing of the runs and, while one runs, one of the task instances)
+QUIET_POLL = 0.25  # ... while no run is active: a look is one listing, and the settle below is what is waited for
 SCHEDULED_RUN_WAIT = 20.0  # seconds for the scheduler to create the run a DAG is due when unpaused
-SETTLE = 2.0  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
+SETTLE = 1.5  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
 AND_SETTLE = 30.0  # a half-filled AND keeps an asset event queued: after this long of quiet, not run either
 # An asset-scheduled DAG with no run yet is "not run" only once no run of any DAG has been active for
 # SETTLE seconds: in a feedback loop (drift_check -> train_model -> drift_check -> batch_inference)
@@ -216,7 +217,7 @@ class Watch:
             self.look(dag_ids)
             if all(self.records[d].final for d in dag_ids) and self.quiet(time.time()):
                 return
-            time.sleep(POLL)
+            time.sleep(POLL if self.quiet_since is None else QUIET_POLL)
 
     def collect(self) -> list[RunRecord]:
         """Final states, failed tasks and the tasks' reports of every run the demo started."""
