@@ -12,7 +12,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from threading import Thread
 
@@ -132,6 +132,14 @@ def quiet_since(runs: list[dict], since: datetime) -> float | None:
     return max(ends + [since]).timestamp()
 
 
+def active_since(runs: list[dict], since: datetime) -> datetime:
+    """From when the task instances of the active runs can have changed: a minute before the
+    oldest active run was queued (its task instances are created with it), not before `since` -
+    so a look lists the running runs' tasks, not every task the demo ran so far."""
+    queued = [_when(r.get("queued_at")) for r in runs if r["state"] not in TERMINAL and r.get("queued_at")]
+    return max(since, min(queued) - timedelta(minutes=1)) if queued else since
+
+
 class Watch:
     """The demo's view of every DAG's runs, refreshed with one listing per look."""
 
@@ -176,7 +184,7 @@ class Watch:
             if not ended:
                 self.ended_at.pop(d, None)
                 if tis is None:
-                    tis = self.api.task_instances("~", "~", updated_since=self.since)
+                    tis = self.api.task_instances("~", "~", updated_since=active_since(runs, self.since))
                 self._progress(d, runs, tis)
             elif not self._more_coming(d, now):
                 self._finish(record, status["state"])

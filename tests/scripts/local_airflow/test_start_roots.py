@@ -60,3 +60,17 @@ def test_quiet_counts_from_the_last_run_s_end_not_from_when_the_runner_looked():
     assert abs(runner.quiet_since(ended, since) - (now - timedelta(seconds=9)).timestamp()) < 0.01
     assert runner.quiet_since(ended + [{"state": "running", "end_date": None}], since) is None
     assert runner.quiet_since([], since) == since.timestamp()
+
+
+def test_a_look_lists_the_tasks_of_the_active_runs_not_of_the_whole_demo():
+    from datetime import datetime, timedelta, timezone
+
+    from scripts.local_airflow.runner import active_since
+
+    since = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    at = lambda minutes: (since + timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    runs = [{"state": "success", "queued_at": at(1)}, {"state": "running", "queued_at": at(10)},
+            {"state": "queued", "queued_at": at(12)}]
+    assert active_since(runs, since) == since + timedelta(minutes=9)  # a minute before the oldest active run
+    assert active_since(runs[:1], since) == since  # none active
+    assert active_since([{"state": "running", "queued_at": at(0.5)}], since) == since  # never before the demo
