@@ -26,7 +26,7 @@ $(VENV)/.installed: requirements-lock.txt scripts/bootstrap.sh
 DBT_MANIFEST := include/dbt/target/manifest.json
 DBT_SOURCES := $(shell find include/dbt -path include/dbt/target -prune -o \( -name '*.sql' -o -name '*.yml' \) -print 2>/dev/null)
 
-$(DBT_MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
+$(DBT_MANIFEST): $(VENV)/.installed $(DBT_SOURCES) include/lakehouse/transform/dbt_project.py
 	@$(PY) -m include.lakehouse.transform.dbt_project >/dev/null && echo "dbt manifest: $(DBT_MANIFEST)"
 
 # a migrated empty metadata DB kept beside the packages: a fresh `make demo` copies it (scripts/local_airflow/settings.py)

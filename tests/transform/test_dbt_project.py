@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from deltalake import DeltaTable
 
 from include.lakehouse.transform import dbt_project
@@ -63,3 +65,38 @@ def test_same_models_on_spark_give_the_same_mart_counts(shop_lakehouse, tmp_path
     assert result.success, result.exception
     actual = {m: spark.sql(f"SELECT count(*) FROM marts.{m}").collect()[0][0] for m in dbt_project.marts()}
     assert actual == expected
+
+
+def test_the_manifest_build_leaves_partial_parse_state_a_cosmos_run_can_use(tmp_path):
+    """Cosmos runs dbt in a copy of the project with `--profile lakehouse --target <target>` and
+    the partial parse state of the manifest build; dbt keys that state on the command line's
+    profile and target, so the build must pass the same or every run parses the whole project."""
+    import shutil
+
+    from include.lakehouse.transform.dbt_project import PROFILE, PROJECT_DIR, build_manifest, dbt_env
+
+    manifest = build_manifest(tmp_path / "built" / "manifest.json")
+    project = tmp_path / "copy"  # what Cosmos does: the project copied, the partial parse file beside
+    shutil.copytree(PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    (project / "target").mkdir()
+    shutil.copy(manifest.parent / "partial_parse.msgpack", project / "target" / "partial_parse.msgpack")
+
+    events: list[str] = []
+    from dbt.cli.main import dbtRunner
+
+    env = dbt_env("local")
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        result = dbtRunner(callbacks=[lambda e: events.append(e.info.name)]).invoke(
+            ["ls", "--quiet", "--profile", PROFILE, "--target", "local", "--project-dir", str(project),
+             "--profiles-dir", str(PROJECT_DIR), "--no-static-parser"])
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert result.success
+    assert "UnableToPartialParse" not in events and "PartialParsingNotEnabled" not in events, \
+        [e for e in events if "Partial" in e]

@@ -124,9 +124,15 @@ def missing_manifest_message(path: Path | None = None) -> str:
 
 def build_manifest(path: Path | None = None) -> Path:
     """`dbt parse` -> the manifest Cosmos renders the DAG from (default manifest_path()); the
-    rest of dbt's target folder (partial parse state, graph) goes next to it."""
+    rest of dbt's target folder (partial parse state, graph) goes next to it.
+
+    Parsed with the `--profile` and `--target` Cosmos passes at run time: dbt keys its partial
+    parse state on them (with the CLI vars and its version), so a different command line made
+    every dbt_transform run parse the whole project again - twice, for `source freshness` and
+    for `build` (~4 s each beside the ML tasks)."""
     path = Path(path or manifest_path())
-    result = run_dbt(["parse", "--quiet", "--target-path", str(path.parent.resolve())], dbt_target="local")
+    result = run_dbt(["parse", "--quiet", "--profile", PROFILE, "--target", "local",
+                      "--target-path", str(path.parent.resolve())], dbt_target="local")
     if not result.success or not path.exists():
         raise RuntimeError(f"dbt parse failed: {result.exception or 'see the dbt log above'}")
     return path
