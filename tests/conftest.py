@@ -22,6 +22,7 @@ _HOME = Path(tempfile.mkdtemp(prefix="lakehouse-test-airflow-"))
 _ENV = localenv.airflow_env(home=_HOME, port=int(os.environ.get("LAKEHOUSE_TEST_AIRFLOW_PORT", 18080)))
 _ENV["LAKEHOUSE_ROOT"] = str(_HOME / "lakehouse")
 _ENV["LAKEHOUSE_ALERTS_FILE"] = str(_HOME / "alerts.jsonl")
+_ENV["LAKEHOUSE_DB_TEMPLATES"] = str(_HOME / "db-templates")  # the session's, not the venv's (its paths are throw-away)
 localenv.apply(_ENV)
 logging.getLogger("py4j").setLevel(logging.WARNING)  # py4j logs from __del__ after pytest closed its streams
 

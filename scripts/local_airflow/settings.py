@@ -113,7 +113,7 @@ def load_settings(path: Path = ROOT / "airflow_settings.yaml") -> dict[str, int]
     return counts
 
 
-ML_STORE = "from include.lakehouse.ml.training import mlflow_client; mlflow_client()"
+ML_STORE = "from scripts.local_airflow.settings import ensure_mlflow_store; ensure_mlflow_store()"
 
 
 def sqlite_path(conn: str) -> Path | None:
@@ -134,8 +134,56 @@ def db_template(env: dict[str, str]) -> Path:
     settings = sorted((k, v) for k, v in env.items() if (k.startswith("AIRFLOW__DATABASE__") and k !=
                       "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or k == "AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT")
     digest = hashlib.sha256(repr((providers, settings)).encode()).hexdigest()[:16]
-    folder = Path(os.environ.get("LAKEHOUSE_DB_TEMPLATES") or Path(sys.prefix) / "lakehouse-db-templates")
-    return folder / f"airflow-{version('apache-airflow-core')}-{digest}.db"
+    return templates_folder() / f"airflow-{version('apache-airflow-core')}-{digest}.db"
+
+
+def templates_folder() -> Path:
+    return Path(os.environ.get("LAKEHOUSE_DB_TEMPLATES") or Path(sys.prefix) / "lakehouse-db-templates")
+
+
+def keep_template(db: Path, template: Path) -> None:
+    """A freshly made `db` kept as `template` (whole or not at all, also with two at once); a DB
+    with a write-ahead log still beside it is not copied."""
+    if not db.exists() or Path(f"{db}-wal").exists():
+        return
+    template.parent.mkdir(parents=True, exist_ok=True)
+    partial = template.with_suffix(f".{os.getpid()}.part")
+    shutil.copyfile(db, partial)
+    os.replace(partial, template)
+
+
+def mlflow_store_template() -> Path:
+    """Where a freshly created MLflow store (migrated, with the project's experiment) is kept,
+    like db_template: keyed by MLflow's version, the experiment, its artifact location and the
+    working folder (MLflow's Default experiment records ./mlruns resolved against it)."""
+    from importlib.metadata import version
+
+    from include.lakehouse.ml import settings as ml
+
+    key = repr((ml.EXPERIMENT, ml.artifact_location(), os.getcwd()))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return templates_folder() / f"mlflow-{version('mlflow')}-{digest}.db"
+
+
+def ensure_mlflow_store() -> str:
+    """The project's MLflow store: a new local SQLite store is a copy of mlflow_store_template
+    when there is one (MLflow's import, migrations and experiment: ~4 s of CPU at start-up),
+    else created through mlflow_client() and kept as the template; an existing store is opened
+    (mlflow_client: the experiment is created if missing). Returns what was done."""
+    from include.lakehouse.ml import settings as ml
+
+    db = sqlite_path(ml.tracking_uri())
+    fresh = db is not None and not db.exists()
+    template = mlflow_store_template() if db is not None else None
+    if fresh and template.exists():
+        shutil.copyfile(template, db)
+        return "copied"
+    from include.lakehouse.ml.training import mlflow_client
+
+    mlflow_client()
+    if fresh:
+        keep_template(db, template)
+    return "created" if fresh or db is None else "opened"
 
 
 def migrate_airflow_db(env: dict[str, str], logs: Path) -> str:
@@ -150,11 +198,8 @@ def migrate_airflow_db(env: dict[str, str], logs: Path) -> str:
         shutil.copyfile(template, db)
         return "copied"
     run_quiet([str(localenv.VENV_BIN / "airflow"), "db", "migrate"], env, "airflow db migrate", logs / "db-migrate.log")
-    if fresh and db.exists() and not Path(f"{db}-wal").exists():
-        template.parent.mkdir(parents=True, exist_ok=True)
-        partial = template.with_suffix(f".{os.getpid()}.part")
-        shutil.copyfile(db, partial)
-        os.replace(partial, template)  # whole or not at all, also with two migrations at once
+    if fresh:
+        keep_template(db, template)
     return "migrated"
 
 
@@ -183,11 +228,14 @@ def migrate(env: dict[str, str], ready: Path | None = None) -> None:
 
 
 def save_db_template() -> Path:
-    """`make install`: migrate an empty metadata DB in a scratch folder, kept as db_template."""
+    """`make install`: an empty metadata DB migrated and an MLflow store created in a scratch
+    folder, kept as db_template and mlflow_store_template (a first `make demo` copies both)."""
     env = localenv.airflow_env()
     with tempfile.TemporaryDirectory() as scratch:
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{scratch}/airflow.db"
         migrate_airflow_db(env, Path(scratch))
+        run_quiet([sys.executable, "-c", ML_STORE], {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/mlflow.db"},
+                  "creating the MLflow store", Path(scratch) / "mlflow-store.log")
     return db_template(env)
 
 

@@ -84,3 +84,29 @@ def test_a_fresh_metadata_db_is_a_copy_of_the_first_migration(tmp_path, monkeypa
 
     assert settings.db_template({**second, "AIRFLOW__CORE__PARALLELISM": "3"}) == template  # not in the schema
     assert settings.db_template({**second, "AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT": "7"}) != template
+
+
+def test_a_fresh_mlflow_store_is_a_copy_of_the_first_one_created(tmp_path, monkeypatch):
+    """The first MLflow store created (migrated, with the experiment) is kept; the next new store
+    is a copy - MLflow neither imported nor migrated - and works as the project's store."""
+    from include.lakehouse.ml.settings import EXPERIMENT
+    from scripts.local_airflow import settings
+
+    monkeypatch.setenv("LAKEHOUSE_DB_TEMPLATES", str(tmp_path / "templates"))
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "state" / "lakehouse"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'first.db'}")
+    assert settings.ensure_mlflow_store() == "created"
+    assert settings.mlflow_store_template().exists()
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'second.db'}")
+    monkeypatch.setattr("include.lakehouse.ml.training.mlflow_client", lambda: (_ for _ in ()).throw(AssertionError))
+    assert settings.ensure_mlflow_store() == "copied"
+    monkeypatch.undo()
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "state" / "lakehouse"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'second.db'}")
+    from include.lakehouse.ml.training import mlflow_client
+
+    client = mlflow_client()  # the copy is a working, migrated store with the experiment
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    assert experiment is not None and experiment.artifact_location.startswith((tmp_path / "state").as_uri())
+    assert settings.ensure_mlflow_store() == "opened"  # an existing store is opened, never replaced
