@@ -62,10 +62,12 @@ def test_a_launched_component_starts_only_once_its_ready_file_exists(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "scripts.local_airflow.launch", "version"], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "AIRFLOW_HOME": str(tmp_path), "LAKEHOUSE_PRELOAD_VERSION": "json",
-                                 "LAKEHOUSE_LAUNCH_WHEN": str(ready)})
+                                 "LAKEHOUSE_LAUNCH_WHEN": str(ready), "LAKEHOUSE_NICE_VERSION": "7"})
     try:
         time.sleep(8)  # long enough to import Airflow's CLI: it must still be waiting
         assert proc.poll() is None
+        stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        assert int(stat[stat.rfind(")") + 2:].split()[16]) == 7  # yields the CPU as asked (the dag-processor's 10)
         ready.touch()
         out, _ = proc.communicate(timeout=120)
     finally:
