@@ -176,8 +176,13 @@ def ensure_mlflow_store() -> str:
     fresh = db is not None and not db.exists()
     template = mlflow_store_template() if db is not None else None
     if fresh and template.exists():
-        shutil.copyfile(template, db)
-        return "copied"
+        with ml.store_initialisation():  # the lock a process creating the store holds
+            if not db.exists():
+                db.parent.mkdir(parents=True, exist_ok=True)
+                partial = db.with_suffix(f".{os.getpid()}.part")
+                shutil.copyfile(template, partial)
+                os.replace(partial, db)  # a store is there whole or not at all
+                return "copied"
     from include.lakehouse.ml.training import mlflow_client
 
     mlflow_client()
