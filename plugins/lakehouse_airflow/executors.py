@@ -76,3 +76,8 @@ class PreloadingLocalExecutor(LocalExecutor):
     def start(self) -> None:
         preload()
         super().start()
+
+    def end(self) -> None:
+        if not hasattr(self, "workers"):  # stopped while preloading (a SIGTERM in the first seconds)
+            return
+        super().end()

@@ -231,7 +231,7 @@ def main(work: Path) -> int:
             components.start(name, spec["command"], cwd=homes[name], env=envs[name])
         la.wait_for(lambda: la.http_ok(f"http://127.0.0.1:{api_port}/api/v2/monitor/health"), "the api-server",
                     240, components)
-        la.wait_for(lambda: set(PIPELINE) <= api.dag_ids(), "the dag-processor", 300,
+        la.wait_for(lambda: set(PIPELINE + ML) <= api.dag_ids(), "the dag-processor", 300,
                     components, every=2)
         return components
 

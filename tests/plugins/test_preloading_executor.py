@@ -83,3 +83,11 @@ def test_a_module_that_fails_to_import_is_skipped():
 
     assert preload("json, no_such_module_here ,csv") == ["json", "csv"]
     assert preload("json:no_such_function,importlib:invalidate_caches") == ["importlib:invalidate_caches"]
+
+
+def test_an_executor_stopped_while_preloading_ends_quietly():
+    """The scheduler ends its executor on SIGTERM; during the preload (seconds, at start-up) the
+    LocalExecutor had no workers yet and `end` raised AttributeError into the scheduler's log."""
+    from lakehouse_airflow.executors import PreloadingLocalExecutor
+
+    PreloadingLocalExecutor(parallelism=2).end()
