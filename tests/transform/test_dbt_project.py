@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from deltalake import DeltaTable
 
 from include.lakehouse.transform import dbt_project
@@ -73,7 +71,7 @@ def test_the_manifest_build_leaves_partial_parse_state_a_cosmos_run_can_use(tmp_
     profile and target, so the build must pass the same or every run parses the whole project."""
     import shutil
 
-    from include.lakehouse.transform.dbt_project import PROFILE, PROJECT_DIR, build_manifest, dbt_env
+    from include.lakehouse.transform.dbt_project import PROFILE, PROJECT_DIR, build_manifest, run_dbt
 
     manifest = build_manifest(tmp_path / "built" / "manifest.json")
     project = tmp_path / "copy"  # what Cosmos does: the project copied, the partial parse file beside
@@ -82,21 +80,8 @@ def test_the_manifest_build_leaves_partial_parse_state_a_cosmos_run_can_use(tmp_
     shutil.copy(manifest.parent / "partial_parse.msgpack", project / "target" / "partial_parse.msgpack")
 
     events: list[str] = []
-    from dbt.cli.main import dbtRunner
-
-    env = dbt_env("local")
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        result = dbtRunner(callbacks=[lambda e: events.append(e.info.name)]).invoke(
-            ["ls", "--quiet", "--profile", PROFILE, "--target", "local", "--project-dir", str(project),
-             "--profiles-dir", str(PROJECT_DIR), "--no-static-parser"])
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    result = run_dbt(["ls", "--quiet", "--profile", PROFILE, "--target", "local", "--no-static-parser"],
+                     dbt_target="local", project_dir=project, callbacks=[lambda e: events.append(e.info.name)])
     assert result.success
     assert "UnableToPartialParse" not in events and "PartialParsingNotEnabled" not in events, \
         [e for e in events if "Partial" in e]

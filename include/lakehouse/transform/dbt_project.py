@@ -92,8 +92,9 @@ def dbt_env(dbt_target: str | None = None) -> dict[str, str]:
     return env
 
 
-def run_dbt(args: list[str], dbt_target: str | None = None, project_dir: Path = PROJECT_DIR):
-    """Run dbt in process (dbtRunner) with the project's environment; return the dbtRunnerResult."""
+def run_dbt(args: list[str], dbt_target: str | None = None, project_dir: Path = PROJECT_DIR, callbacks=None):
+    """Run dbt in process (dbtRunner) with the project's environment; return the dbtRunnerResult.
+    `callbacks`: dbt's event callbacks (each gets every event dbt fires)."""
     from dbt.cli.main import dbtRunner
 
     env = dbt_env(dbt_target)
@@ -101,7 +102,8 @@ def run_dbt(args: list[str], dbt_target: str | None = None, project_dir: Path = 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        return dbtRunner().invoke([*args, "--project-dir", str(project_dir), "--profiles-dir", str(PROJECT_DIR)])
+        return dbtRunner(callbacks=callbacks or []).invoke([*args, "--project-dir", str(project_dir),
+                                                            "--profiles-dir", str(PROJECT_DIR)])
     finally:
         for key, value in saved.items():
             if value is None:
