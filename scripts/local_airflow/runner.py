@@ -102,6 +102,10 @@ def start_roots(api: AirflowAPI, infos: list[DagInfo], since: datetime) -> dict[
         list(pool.map(lambda i: api.set_paused(i.dag_id, False), infos))
     now = datetime.now(timezone.utc)
     waiting = {d for d, due in due_at.items() if due is not None and due <= now}
+    # due for an earlier day (a daily 05:00 schedule between midnight and 05:00 UTC): that run is
+    # for yesterday's data, e.g. evaluate_models would judge no label of today's models - the DAG
+    # also runs for today, as a manual trigger does
+    behind = {d for d in waiting if due_at[d].date() < since.date()}
     how = {}
     unpaused = time.time()  # the scheduler creates the due runs within a loop or two
     while waiting and time.time() - unpaused < SCHEDULED_RUN_WAIT:
@@ -112,9 +116,10 @@ def start_roots(api: AirflowAPI, infos: list[DagInfo], since: datetime) -> dict[
         if waiting:
             time.sleep(0.5)
     for info in infos:
-        if info.dag_id not in how:
+        if info.dag_id not in how or info.dag_id in behind:
             api.trigger(info.dag_id, run_id=f"demo__{since:%Y%m%dT%H%M%S}", logical_date=since, conf=info.demo_conf)
-            how[info.dag_id] = "triggered"
+            how[info.dag_id] = f"{how[info.dag_id]} for {due_at[info.dag_id]:%Y-%m-%d}, triggered for today" \
+                if info.dag_id in how else "triggered"
     return how
 
 

@@ -14,12 +14,14 @@ from scripts.local_airflow.graph import DagInfo
 class FakeAPI:
     """Due DAGs get their scheduled run one 'scheduler loop' after they are unpaused."""
 
-    def __init__(self, due: set[str]):
-        self.due, self.calls, self.unpaused_at, self.lock = due, [], {}, threading.Lock()
+    def __init__(self, due: set[str], yesterday: set[str] = frozenset()):
+        self.due, self.calls, self.unpaused_at, self.lock = due | yesterday, [], {}, threading.Lock()
+        self.yesterday = yesterday
         self.since = datetime.now(timezone.utc) - timedelta(seconds=1)
 
     def dag(self, dag_id):
-        past = datetime.now(timezone.utc) - timedelta(hours=1)
+        today = self.since.replace(hour=0, minute=0, second=0, microsecond=0)
+        past = max(self.since - timedelta(hours=1), today) if dag_id not in self.yesterday else today - timedelta(hours=19)
         return {"next_dagrun_run_after": past.isoformat() if dag_id in self.due else None}
 
     def set_paused(self, dag_id, paused):
@@ -74,3 +76,14 @@ def test_a_look_lists_the_tasks_of_the_active_runs_not_of_the_whole_demo():
     assert active_since(runs, since) == since + timedelta(minutes=9)  # a minute before the oldest active run
     assert active_since(runs[:1], since) == since  # none active
     assert active_since([{"state": "running", "queued_at": at(0.5)}], since) == since  # never before the demo
+
+
+def test_a_dag_due_for_yesterday_also_runs_for_today():
+    """Between midnight and 05:00 UTC, evaluate_models' due run (daily 05:00) is yesterday's: run
+    alone, it judged yesterday and found no matured label of today's models (the demo test failed
+    at 00:10 UTC). It still runs (unpausing starts it) and the DAG is triggered for today too."""
+    api = FakeAPI(due={"smoke"}, yesterday={"evaluate"})
+    how = runner.start_roots(api, [DagInfo("smoke", "time"), DagInfo("evaluate", "time")], api.since)
+    assert how["smoke"] == "scheduled (unpaused)"
+    assert how["evaluate"].startswith("scheduled (unpaused) for ") and how["evaluate"].endswith("triggered for today")
+    assert [d for kind, d in api.calls if kind == "trigger"] == ["evaluate"]
