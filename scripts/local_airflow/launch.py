@@ -43,12 +43,9 @@ NICENESS = {"dag-processor": 10}
 WAIT_TIMEOUT = 600  # seconds for LAKEHOUSE_LAUNCH_WHEN to appear
 
 
-def modules_for(subcommand: str) -> str:
-    default = PRELOAD.get(subcommand, "")
-    if subcommand == "scheduler":
-        from lakehouse_airflow.executors import DEFAULT_MODULES
-
-        default = os.environ.get("LAKEHOUSE_PRELOAD_MODULES", DEFAULT_MODULES)
+def modules_for(subcommand: str) -> str | None:
+    """The modules `subcommand` preloads; None for the scheduler: its executor's own list."""
+    default = None if subcommand == "scheduler" else PRELOAD.get(subcommand, "")
     return os.environ.get("LAKEHOUSE_PRELOAD_" + subcommand.upper().replace("-", "_"), default)
 
 

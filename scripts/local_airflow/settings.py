@@ -141,15 +141,18 @@ def templates_folder() -> Path:
     return Path(os.environ.get("LAKEHOUSE_DB_TEMPLATES") or Path(sys.prefix) / "lakehouse-db-templates")
 
 
+def copy_whole(source: Path, target: Path) -> None:
+    """`source` copied to `target` whole or not at all (also with two copies at once)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.part")
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)
+
+
 def keep_template(db: Path, template: Path) -> None:
-    """A freshly made `db` kept as `template` (whole or not at all, also with two at once); a DB
-    with a write-ahead log still beside it is not copied."""
-    if not db.exists() or Path(f"{db}-wal").exists():
-        return
-    template.parent.mkdir(parents=True, exist_ok=True)
-    partial = template.with_suffix(f".{os.getpid()}.part")
-    shutil.copyfile(db, partial)
-    os.replace(partial, template)
+    """A freshly made `db` kept as `template`; a DB with a write-ahead log still beside it is not."""
+    if db.exists() and not Path(f"{db}-wal").exists():
+        copy_whole(db, template)
 
 
 def mlflow_store_template() -> Path:
@@ -178,10 +181,7 @@ def ensure_mlflow_store() -> str:
     if fresh and template.exists():
         with ml.store_initialisation():  # the lock a process creating the store holds
             if not db.exists():
-                db.parent.mkdir(parents=True, exist_ok=True)
-                partial = db.with_suffix(f".{os.getpid()}.part")
-                shutil.copyfile(template, partial)
-                os.replace(partial, db)  # a store is there whole or not at all
+                copy_whole(template, db)
                 return "copied"
     from include.lakehouse.ml.training import mlflow_client
 
@@ -199,8 +199,7 @@ def migrate_airflow_db(env: dict[str, str], logs: Path) -> str:
     fresh = db is not None and not db.exists()
     template = db_template(env)
     if fresh and template.exists():
-        db.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(template, db)
+        copy_whole(template, db)
         return "copied"
     run_quiet([str(localenv.VENV_BIN / "airflow"), "db", "migrate"], env, "airflow db migrate", logs / "db-migrate.log")
     if fresh:
