@@ -77,14 +77,19 @@ def start_launched(components: Components, ready: Path | None = None) -> None:
         components.start(name, [python, "-m", "scripts.local_airflow.launch", name], env=env)
 
 
-def start_airflow(components: Components, port: int) -> None:
+def start_airflow(components: Components, port: int, triggerer: bool = True) -> None:
     """Airflow as Astro runs it: api-server, scheduler, dag-processor and triggerer (the two of
-    LAUNCHED through the launcher, unless started already)."""
+    LAUNCHED through the launcher, unless started already; the triggerer later when not now)."""
     airflow = str(localenv.VENV_BIN / "airflow")
     components.start("api-server", [airflow, "api-server", "--port", str(port), "--host", "127.0.0.1"])
-    components.start("triggerer", [airflow, "triggerer"])
+    if triggerer:
+        start_triggerer(components)
     if not set(LAUNCHED) <= set(components.procs):
         start_launched(components)
+
+
+def start_triggerer(components: Components) -> None:
+    components.start("triggerer", [str(localenv.VENV_BIN / "airflow"), "triggerer"])
 
 
 def start_spark_engine(components: Components) -> str:

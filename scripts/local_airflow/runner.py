@@ -19,7 +19,7 @@ from threading import Thread
 from scripts.local_airflow import summary
 from scripts.local_airflow.api import TERMINAL, TI_DONE, TI_FAILED, AirflowAPI
 from scripts.local_airflow.components import (
-    Components, http_ok, start_airflow, start_kafka, start_launched, start_spark_engine, wait_for,
+    Components, http_ok, start_airflow, start_kafka, start_launched, start_spark_engine, start_triggerer, wait_for,
 )
 from scripts.local_airflow.graph import (
     LATER_OPS_PHASE, OPS_PHASE, DagInfo, awaited_upstream, dependency_order, discover_dags, not_from_later_phases, phases,
@@ -29,7 +29,7 @@ from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, 
 POLL = 1.0  # seconds between looks (a look: one listing of the runs and, while one runs, one of the task instances)
 QUIET_POLL = 0.25  # ... while no run is active: a look is one listing, and the settle below is what is waited for
 SCHEDULED_RUN_WAIT = 20.0  # seconds for the scheduler to create the run a DAG is due when unpaused
-SETTLE = 1.5  # an AND-scheduled DAG may keep a half-filled asset queue: ended runs + this long = done
+SETTLE = 1.5  # ended runs + this long = done, when an asset event is still queued (a half-filled AND)
 AND_SETTLE = 30.0  # a half-filled AND keeps an asset event queued: after this long of quiet, not run either
 # An asset-scheduled DAG with no run yet is "not run" only once no run of any DAG has been active for
 # SETTLE seconds: in a feedback loop (drift_check -> train_model -> drift_check -> batch_inference)
@@ -157,13 +157,14 @@ class Watch:
         self.ready_at: dict[str, float] = {}  # when all awaited upstreams were done
         self.ended_at: dict[str, float] = {}
         self.quiet_since: float | None = None  # since when no run of any DAG is queued or running
+        self.run_count = 0  # runs of the demo in the last look
 
     def look(self, dag_ids: list[str]) -> None:
         """Update and, where done, finalize the records of `dag_ids`."""
         self.components.check_alive()
         runs = self.api.runs(updated_since=self.since)
         now = time.time()
-        self.quiet_since = quiet_since(runs, self.since)
+        self.quiet_since, self.run_count = quiet_since(runs, self.since), len(runs)
         tis = None  # fetched once per look, when a DAG's progress is shown
         for d in dag_ids:
             record, info = self.records[d], self.dags[d]
@@ -224,11 +225,28 @@ class Watch:
         seconds = f" in {record.seconds:.1f} s" if record.seconds is not None else ""
         say(f"{record.dag_id}: {state}{seconds}{' (' + note + ')' if note else ''}")
 
+    def settled(self) -> bool:
+        """No run is active and none is coming: no asset event is queued for any DAG (a run
+        ends after its tasks' asset events queued the runs they trigger; the scheduler turns a
+        queue into a run in one transaction) and, listed again, the runs are the same ended ones
+        (a run created meanwhile shows). A queued event (half of an AND) leaves it to SETTLE."""
+        if self.quiet_since is None:
+            return False
+        if self.quiet(time.time()):
+            return True
+        quiet, count = self.quiet_since, self.run_count
+        assets = [d for d, info in self.dags.items() if info.kind == "asset"]
+        with ThreadPoolExecutor(8) as pool:
+            if any(pool.map(self.api.queued_asset_events, assets)):
+                return False
+        runs = self.api.runs(updated_since=self.since)
+        return quiet_since(runs, self.since) == quiet and len(runs) == count
+
     def wait(self, dag_ids: list[str]) -> None:
-        """Until every DAG of `dag_ids` is done and no run of any DAG is active any more."""
+        """Until every DAG of `dag_ids` is done and no run of any DAG is active or coming."""
         while True:
             self.look(dag_ids)
-            if all(self.records[d].final for d in dag_ids) and self.quiet(time.time()):
+            if all(self.records[d].final for d in dag_ids) and self.settled():
                 return
             time.sleep(POLL if self.quiet_since is None else QUIET_POLL)
 
@@ -276,6 +294,8 @@ def run_all(api: AirflowAPI, dags: dict[str, DagInfo], components: Components) -
             started = start_roots(api, [dags[d] for d in members if d not in armed], since)
             for d, how in started.items():
                 say(f"{d}: {how}")
+            if "triggerer" not in components.procs:  # see demo()
+                start_triggerer(components)
             watch.wait(members)
         seconds[name] = round(time.time() - began, 1)
         say(f"phase '{name}' done in {seconds[name]:.1f} s")
@@ -307,8 +327,10 @@ def demo() -> int:
                 time.sleep(0.05)
             if not ready.exists():
                 migrating.result()  # the migration's error
-            say("starting api-server and triggerer (the scheduler and dag-processor start on the ready DB) ...")
-            start_airflow(components, port)
+            say("starting the api-server (the scheduler and dag-processor start on the ready DB) ...")
+            # the triggerer (~6 CPU-s to start: its own Execution API app) once the first runs are
+            # created: no task defers before then, and on 2 cores it delayed the scheduler's start
+            start_airflow(components, port, triggerer=False)
             # the DAG folder parsed here, while the components start (parsing needs no DB)
             use_env(env)
             dags = discover_dags()

@@ -87,3 +87,45 @@ def test_a_dag_due_for_yesterday_also_runs_for_today():
     assert how["smoke"] == "scheduled (unpaused)"
     assert how["evaluate"].startswith("scheduled (unpaused) for ") and how["evaluate"].endswith("triggered for today")
     assert [d for kind, d in api.calls if kind == "trigger"] == ["evaluate"]
+
+
+class QuietAPI:
+    """Every run ended a moment ago; `queued` asset events per DAG; `appears`: a run the scheduler
+    creates between the runner's two listings."""
+
+    def __init__(self, queued: dict[str, int] | None = None, appears: bool = False):
+        self.queued, self.appears, self.listings = queued or {}, appears, 0
+        self.ended = (datetime.now(timezone.utc) - timedelta(seconds=0.2)).isoformat()
+
+    def runs(self, dag_id="~", updated_since=None):
+        self.listings += 1
+        runs = [{"dag_id": "a", "dag_run_id": "r1", "state": "success", "end_date": self.ended}]
+        if self.appears and self.listings > 1:
+            runs.append({"dag_id": "b", "dag_run_id": "r2", "state": "queued", "end_date": None})
+        return runs
+
+    def queued_asset_events(self, dag_id):
+        return self.queued.get(dag_id, 0)
+
+
+class Alive:
+    def check_alive(self):
+        pass
+
+
+def _settled(api: QuietAPI) -> bool:
+    dags = {"a": DagInfo("a", "time"), "b": DagInfo("b", "asset", upstream={"a"})}
+    watch = runner.Watch(api, dags, Alive(), datetime.now(timezone.utc) - timedelta(minutes=1))
+    watch.look([])
+    return watch.settled()
+
+
+def test_a_phase_ends_at_once_when_no_run_is_active_or_coming():
+    """The runner waited SETTLE seconds after the last run of each phase and ops DAG (three times
+    in the loop and its ops) although nothing could start: no asset event queued, no new run."""
+    assert _settled(QuietAPI())  # well before SETTLE has passed
+
+
+def test_a_queued_asset_event_or_a_new_run_keeps_the_phase_open():
+    assert not _settled(QuietAPI(queued={"b": 1}))  # a run of b is coming (or half of an AND: SETTLE decides)
+    assert not _settled(QuietAPI(appears=True))  # the scheduler turned a queue into a run meanwhile
