@@ -24,20 +24,8 @@ from lakehouse_airflow.operators.drift import DriftCheckOperator
 @dag(**dag_args("drift_check", doc_md=__doc__, tags=["ml", "evidently", "week:ml"],
                 schedule=table_asset("features/customer_features") | CHAMPION))
 def drift_check():
-    gate = DriftCheckOperator(task_id="check_feature_drift")
-
-    @task.branch
-    def decide(result: dict, dag_run=None) -> str | None:
-        from include.lakehouse.ml.training import champion_trained_on, training_date
-        from lakehouse_airflow.defaults import run_day
-
-        if result["verdict"] == "pass":
-            return "open_scoring_gate"
-        if result["verdict"] == "no_champion":
-            return "request_retraining"
-        if result["verdict"] == "drift" and champion_trained_on() != training_date(run_day(dag_run)):
-            return "request_retraining"
-        return None  # no features, or drift the newest data cannot fix: blocked, alerted
+    gate = DriftCheckOperator(task_id="check_feature_drift",  # and the branch: drift.next_step
+                              branches={"score": "open_scoring_gate", "retrain": "request_retraining"})
 
     @task(outlets=[SCORING_GATE])
     def open_scoring_gate(result: dict) -> dict:
@@ -47,8 +35,7 @@ def drift_check():
     def request_retraining(result: dict) -> dict:
         return {"reason": result["verdict"], "detail": result.get("detail")}
 
-    decision = decide(gate.output)
-    decision >> [open_scoring_gate(gate.output), request_retraining(gate.output)]
+    gate >> [open_scoring_gate(gate.output), request_retraining(gate.output)]
 
 
 drift_check()

@@ -18,7 +18,7 @@ from __future__ import annotations
 from airflow.sdk import AssetOrTimeSchedule, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from lakehouse_airflow.assets import CHAMPION, RETRAIN_REQUESTS
+from lakehouse_airflow.assets import CHAMPION, CHAMPION_ANNOUNCEMENTS, RETRAIN_REQUESTS
 from lakehouse_airflow.defaults import dag_args, run_day
 
 
@@ -26,28 +26,22 @@ from lakehouse_airflow.defaults import dag_args, run_day
                 schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 4 * * 1", timezone="UTC"),
                                              assets=RETRAIN_REQUESTS)))
 def train_model():
-    @task
-    def train_and_register(dag_run=None) -> dict:
+    @task(outlets=[CHAMPION_ANNOUNCEMENTS])
+    def train_and_register(dag_run=None, outlet_events=None) -> dict:
         from include.lakehouse.ml.training import NoTrainingData, train_for_run
+
         from lakehouse_airflow.alerts import skip_and_alert
         from lakehouse_airflow.reports import training
 
         try:
             outcome = train_for_run(run_day(dag_run))
-            return {**outcome, **training(outcome)}
         except NoTrainingData as exc:  # e.g. a weekly run on a fresh deployment: say why, skip
             skip_and_alert("training_skipped", exc)
+        if outcome["new_champion"]:  # the drift gate checks a new champion before it scores
+            outlet_events[CHAMPION_ANNOUNCEMENTS].add(CHAMPION, extra={"champion": outcome["champion_version"]})
+        return {**outcome, **training(outcome)}
 
-    @task.short_circuit
-    def first_champion(outcome: dict) -> bool:
-        return bool(outcome["new_champion"])
-
-    @task(outlets=[CHAMPION])
-    def announce_champion(outcome: dict) -> dict:
-        return {"champion": outcome["champion_version"]}
-
-    outcome = train_and_register()
-    first_champion(outcome) >> announce_champion(outcome)
+    train_and_register()
 
 
 train_model()

@@ -22,9 +22,9 @@ from scripts.local_airflow.components import (
     Components, http_ok, start_airflow, start_kafka, start_launched, start_spark_engine, start_triggerer, wait_for,
 )
 from scripts.local_airflow.graph import (
-    LATER_OPS_PHASE, OPS_PHASE, DagInfo, awaited_upstream, dependency_order, discover_dags, not_from_later_phases, phases,
+    LATER_OPS_PHASE, OPS_PHASE, DagInfo, awaited_upstream, dependency_order, not_from_later_phases, phases, registered_dags,
 )
-from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say, use_env
+from scripts.local_airflow.settings import DAG_TIMEOUT, init, migrate, prepare, say
 
 POLL = 1.0  # seconds between looks (a look: one listing of the runs and, while one runs, one of the task instances)
 QUIET_POLL = 0.25  # ... while no run is active: a look is one listing, and the settle below is what is waited for
@@ -304,8 +304,9 @@ def run_all(api: AirflowAPI, dags: dict[str, DagInfo], components: Components) -
 
 def demo() -> int:
     """Start-up overlaps what does not depend on each other: Kafka and Spark Connect start while
-    the DB migrates; the settings load and the DAG folder is parsed here while Airflow's
-    components start (DAGs are created paused, so nothing runs before the settings are in)."""
+    the DB migrates; the settings load while Airflow's components start (DAGs are created paused,
+    so nothing runs before the settings are in); the DAGs and their assets are what the
+    dag-processor registered (the REST API), not parsed here again."""
     env, port = prepare(load=False)
     # DAG files do not change during a demo: parsed once, not every 30 s (`make ui` keeps the default)
     env.setdefault("AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL", "600")
@@ -331,18 +332,16 @@ def demo() -> int:
             # the triggerer (~6 CPU-s to start: its own Execution API app) once the first runs are
             # created: no task defers before then, and on 2 cores it delayed the scheduler's start
             start_airflow(components, port, triggerer=False)
-            # the DAG folder parsed here, while the components start (parsing needs no DB)
-            use_env(env)
-            dags = discover_dags()
             migrating.result()
         init(env, migrated=True)
-        say(f"found {len(dags)} DAG(s): {', '.join(dependency_order(dags))}")
         say(f"Spark Connect engine: {engine} on {env['LAKEHOUSE_SPARK_CONNECT_URL']}")
         wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/api/v2/monitor/health"), "the Airflow API", 180, components)
         # the Execution API builds its versioned routes on its first request (~3 s on one core):
         # asked now, while the scheduler finishes its preload, not by the first tasks
         Thread(target=http_ok, args=(f"http://127.0.0.1:{port}/execution/health",), daemon=True).start()
-        wait_for(lambda: set(dags) <= api.dag_ids(), "the dag-processor to register all DAGs", 300, components)
+        dags = wait_for(lambda: registered_dags(api), "the dag-processor to register a DAG of every file in dags/", 300, components,
+                        every=0.5)
+        say(f"found {len(dags)} DAG(s): {', '.join(dependency_order(dags))}")
         say(f"Airflow is up at http://127.0.0.1:{port} (admin/admin); component logs in {components.logs}")
         startup = time.time() - started
         records, phase_seconds = run_all(api, dags, components)

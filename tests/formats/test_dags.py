@@ -12,12 +12,22 @@ from include.lakehouse.tables.registry import load_registry
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
+def asset_names(condition) -> set[str]:
+    names: set[str] = set()
+    stack = [condition]
+    while stack:
+        item = stack.pop()
+        if hasattr(item, "objects"):
+            stack.extend(item.objects)
+        elif getattr(item, "name", None):
+            names.add(item.name)
+    return names
+
+
 def test_publish_formats_on_gold_assets_and_benchmark_on_demand():
     bag = DagBag(str(DAGS))
     publish, bench = bag.dags["publish_formats"], bag.dags["format_benchmark"]
     gold = {n for n, s in load_registry().items() if s.layer == "gold"}
-    from scripts.local_airflow.graph import asset_names
-
     assert asset_names(publish.timetable.asset_condition) == gold
     assert "ops" in bench.tags and bench.timetable.__class__.__name__ == "NullTimetable"
     assert bench.params.dump()["rows"] is None  # LAKEHOUSE_FORMAT_BENCH_ROWS or 1M

@@ -59,6 +59,22 @@ def drift_preset():
     return DriftGatePreset
 
 
+def next_step(result: dict[str, Any], run_day: str) -> str | None:
+    """What follows a verdict: "score" (pass: open the scoring gate), "retrain" (no champion, or
+    drift a model trained on newer data can fix), None (no features, or drift while the champion
+    was trained on the newest data whose labels have matured by `run_day`: retraining cannot
+    help - blocked, alerted only)."""
+    from include.lakehouse.ml.training import champion_trained_on, training_date
+
+    if result["verdict"] == "pass":
+        return "score"
+    if result["verdict"] == "no_champion":
+        return "retrain"
+    if result["verdict"] == "drift" and champion_trained_on() != training_date(run_day):
+        return "retrain"
+    return None
+
+
 def check_drift(as_of: str | None = None, threshold: float | None = None, current: pd.DataFrame | None = None
                 ) -> dict[str, Any]:
     """Compare the champion's reference with the features of `as_of` (default: latest partition)."""
