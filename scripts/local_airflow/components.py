@@ -63,27 +63,33 @@ class Components:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-LAUNCHED = ("scheduler", "dag-processor", "triggerer")  # through scripts/local_airflow/launch.py
+LAUNCHED = ("scheduler", "dag-processor")  # through scripts/local_airflow/launch.py: they preload
 
 
 def start_launched(components: Components, ready: Path | None = None) -> None:
-    """The scheduler, dag-processor and triggerer through scripts/local_airflow/launch.py: each
-    imports what its forks need (the scheduler the task stack, the dag-processor what parses and
-    DAG callbacks import) at its niceness, then - once `ready` exists, when given - runs Airflow's
-    CLI. Started before the metadata DB is migrated, the preloads overlap the migration."""
+    """The scheduler and the dag-processor through scripts/local_airflow/launch.py: each imports
+    what its forks need (the scheduler the task stack, the dag-processor what parses and DAG
+    callbacks import), then - once `ready` exists, when given - runs Airflow's CLI. Started
+    before the metadata DB is migrated, the preloads overlap the migration."""
     python = str(localenv.VENV_BIN / "python")
     env = {**components.env, "LAKEHOUSE_LAUNCH_WHEN": str(ready)} if ready else None
     for name in LAUNCHED:
         components.start(name, [python, "-m", "scripts.local_airflow.launch", name], env=env)
 
 
-def start_airflow(components: Components, port: int) -> None:
-    """Airflow as Astro runs it: api-server, scheduler, dag-processor and triggerer (the three of
-    LAUNCHED through the launcher, unless started already)."""
+def start_airflow(components: Components, port: int, triggerer: bool = True) -> None:
+    """Airflow as Astro runs it: api-server, scheduler, dag-processor and triggerer (the two of
+    LAUNCHED through the launcher, unless started already; the triggerer later when not now)."""
     airflow = str(localenv.VENV_BIN / "airflow")
     components.start("api-server", [airflow, "api-server", "--port", str(port), "--host", "127.0.0.1"])
+    if triggerer:
+        start_triggerer(components)
     if not set(LAUNCHED) <= set(components.procs):
         start_launched(components)
+
+
+def start_triggerer(components: Components) -> None:
+    components.start("triggerer", [str(localenv.VENV_BIN / "airflow"), "triggerer"])
 
 
 def start_spark_engine(components: Components) -> str:

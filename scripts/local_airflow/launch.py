@@ -36,13 +36,10 @@ PRELOAD = {
 }
 
 
-# The dag-processor and the triggerer yield the CPU (nice): on 2 cores their start-up (preload and
-# parse; the triggerer's own Execution API app, ~6 CPU-s) and their work during the run competed
-# with the scheduler's preload and with the tasks, while nothing waits for them (the DAGs are
-# registered before the scheduler is ready; no task defers before dbt_transform, ~20 s into the
-# loop, and a trigger's poke is late by a scheduling slice at most). Started with the other
-# components, the triggerer slowed the scheduler's start; started after it, the loop's first tasks.
-NICENESS = {"dag-processor": 10, "triggerer": 10}
+# The dag-processor yields the CPU (nice): on 2 cores its start-up (preload, parse) and its DAG
+# callbacks during the run competed with the scheduler's preload and with the tasks, while nothing
+# waits for them (the DAGs are registered long before the scheduler is ready).
+NICENESS = {"dag-processor": 10}
 WAIT_TIMEOUT = 600  # seconds for LAKEHOUSE_LAUNCH_WHEN to appear
 
 

@@ -19,7 +19,7 @@ from threading import Thread
 from scripts.local_airflow import summary
 from scripts.local_airflow.api import TERMINAL, TI_DONE, TI_FAILED, AirflowAPI
 from scripts.local_airflow.components import (
-    Components, http_ok, start_airflow, start_kafka, start_launched, start_spark_engine, wait_for,
+    Components, http_ok, start_airflow, start_kafka, start_launched, start_spark_engine, start_triggerer, wait_for,
 )
 from scripts.local_airflow.graph import (
     LATER_OPS_PHASE, OPS_PHASE, DagInfo, awaited_upstream, dependency_order, not_from_later_phases, phases, registered_dags,
@@ -294,6 +294,8 @@ def run_all(api: AirflowAPI, dags: dict[str, DagInfo], components: Components) -
             started = start_roots(api, [dags[d] for d in members if d not in armed], since)
             for d, how in started.items():
                 say(f"{d}: {how}")
+            if "triggerer" not in components.procs:  # see demo()
+                start_triggerer(components)
             watch.wait(members)
         seconds[name] = round(time.time() - began, 1)
         say(f"phase '{name}' done in {seconds[name]:.1f} s")
@@ -326,8 +328,10 @@ def demo() -> int:
                 time.sleep(0.05)
             if not ready.exists():
                 migrating.result()  # the migration's error
-            say("starting the api-server (the scheduler, dag-processor and triggerer start on the ready DB) ...")
-            start_airflow(components, port)
+            say("starting the api-server (the scheduler and dag-processor start on the ready DB) ...")
+            # the triggerer (~6 CPU-s to start: its own Execution API app) once the first runs are
+            # created: no task defers before then, and on 2 cores it delayed the scheduler's start
+            start_airflow(components, port, triggerer=False)
             migrating.result()
         init(env, migrated=True)
         say(f"Spark Connect engine: {engine} on {env['LAKEHOUSE_SPARK_CONNECT_URL']}")
