@@ -23,14 +23,14 @@ from lakehouse_airflow.defaults import dag_args
                         "fail": Param(True, type="boolean", description="fail a task on every try")}))
 def alert_canary():
     @task
-    def outlive_the_deadline(params=None) -> dict:
+    def outlive_the_deadline(params=None):
         import time
 
         time.sleep(int(params["hold_seconds"]))
         return {"held_seconds": int(params["hold_seconds"])}
 
     @task(retries=2, retry_delay=timedelta(seconds=1), retry_exponential_backoff=False)
-    def fail_on_purpose(params=None, ti=None) -> dict:
+    def fail_on_purpose(params=None, ti=None):
         if params["fail"]:
             raise RuntimeError(f"alert canary: deliberate failure (try {ti.try_number})")
         return {"failed": False}

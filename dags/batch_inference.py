@@ -25,7 +25,7 @@ from lakehouse_airflow.operators.data_quality import DataQualityOperator
                 schedule=SCORING_GATE))
 def batch_inference():
     @task(outlets=[table_asset("predictions/churn_explanations"), table_asset("predictions/churn_shadow_scores")])
-    def score_latest_features() -> dict:
+    def score_latest_features():
         from include.lakehouse.ml.inference import NothingToScore, score
         from lakehouse_airflow.alerts import skip_and_alert
 

@@ -26,7 +26,7 @@ TABLES = configured_cdc_tables()  # silver table -> topic, from sources.yaml
                 tags=["cdc", "silver"]))
 def cdc_apply():
     @task(map_index_template="{{ task.op_kwargs['table'] }}")
-    def merge_changes_into_silver(table: str, dag_run=None) -> dict:
+    def merge_changes_into_silver(table: str, dag_run=None):
         from include.lakehouse.cdc.flow import apply_bronze_changes
 
         from lakehouse_airflow import reports
@@ -36,7 +36,7 @@ def cdc_apply():
         return {**result, **reports.cdc_applied(result)}
 
     @task(outlets=[table_asset(f"silver/{t}") for t in TABLES])
-    def announce_silver(results: list[dict]) -> dict:
+    def announce_silver(results: list[dict]):
         """One asset event per silver table per run, once every table is merged."""
         return {"versions": [r.get("version") for r in results]}
 

@@ -43,7 +43,7 @@ from lakehouse_airflow.defaults import dag_args
 with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
                     schedule=table_asset("silver/orders") & table_asset("gold/dim_customer"))):
     @task
-    def check_sources() -> dict:
+    def check_sources():
         """Fail early and clearly when a source table is missing; make the DuckDB file's folder."""
         return dbt.check_sources()
 
@@ -97,7 +97,7 @@ with DAG(**dag_args("dbt_transform", doc_md=__doc__, tags=["dbt", "gold"],
         transform = dbt_manifest_missing()
 
     @task(outlets=[table_asset(f"gold/{mart}") for mart in dbt.marts()])
-    def publish_marts() -> dict:
+    def publish_marts():
         """Copy the marts from DuckDB to gold/<mart> Delta tables (local target only)."""
         from airflow.sdk.exceptions import AirflowSkipException
 

@@ -34,7 +34,7 @@ def delta_maintenance():
     ).expand(table=list_registered_tables())
 
     @task(trigger_rule="all_done")
-    def report_maintenance(reports: list[dict]) -> dict:
+    def report_maintenance(reports: list[dict]):
         from lakehouse_airflow.reports import maintenance
 
         report = maintenance([r for r in reports if r])

@@ -28,11 +28,11 @@ def drift_check():
                               branches={"score": "open_scoring_gate", "retrain": "request_retraining"})
 
     @task(outlets=[SCORING_GATE])
-    def open_scoring_gate(result: dict) -> dict:
+    def open_scoring_gate(result: dict):
         return {"as_of_date": result["as_of_date"], "model_version": result["model_version"]}
 
     @task(outlets=[RETRAIN_REQUESTS])
-    def request_retraining(result: dict) -> dict:
+    def request_retraining(result: dict):
         return {"reason": result["verdict"], "detail": result.get("detail")}
 
     gate >> [open_scoring_gate(gate.output), request_retraining(gate.output)]

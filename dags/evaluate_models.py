@@ -28,7 +28,7 @@ from lakehouse_airflow.defaults import dag_args, run_day
                                              assets=table_asset("predictions/churn_scores"))))
 def evaluate_models():
     @task(outlets=[table_asset("ops/model_evaluation"), table_asset("ops/model_decisions")])
-    def evaluate_on_matured_labels(dag_run=None) -> dict:
+    def evaluate_on_matured_labels(dag_run=None):
         from airflow.sdk import get_current_context
 
         from include.lakehouse.ml.evaluation import evaluate

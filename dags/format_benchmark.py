@@ -24,7 +24,7 @@ from lakehouse_airflow.defaults import dag_args
                                          description="runs per operation; the report shows medians")}))
 def format_benchmark():
     @task(outlets=[table_asset("ops/format_benchmark")], retries=2)
-    def benchmark_formats(params=None, dag_run=None) -> dict:
+    def benchmark_formats(params=None, dag_run=None):
         from include.lakehouse.formats.benchmark import run
 
         from lakehouse_airflow.reports import benchmark

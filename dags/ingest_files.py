@@ -39,7 +39,7 @@ def ingest_files():
                                xcom_value=pending["new"])
 
     @task(outlets=[table_asset("bronze/orders"), table_asset("quarantine/orders")])
-    def load_new_files_into_bronze(files: list[str], dag_run=None) -> dict:
+    def load_new_files_into_bronze(files: list[str], dag_run=None):
         from include.lakehouse.ingest.files import ingest_new_files
         from lakehouse_airflow.reports import files_ingested
 
@@ -47,7 +47,7 @@ def ingest_files():
         return {"files": loaded, **files_ingested(loaded)}
 
     @task
-    def check_bronze_orders() -> dict:
+    def check_bronze_orders():
         from include.lakehouse.source.landing import check_bronze
         from lakehouse_airflow.reports import bronze_checked
 

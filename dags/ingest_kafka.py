@@ -27,7 +27,7 @@ BRONZE_TOPICS = [table_asset(f"bronze/{t}") for t in TOPICS]
 @dag(**dag_args("ingest_kafka", doc_md=__doc__, schedule=[KAFKA_SHOP], tags=["ingest", "bronze", "kafka"]))
 def ingest_kafka():
     @task(map_index_template="{{ task.op_kwargs['topic'] }}")
-    def append_new_messages_to_bronze(topic: str, dag_run=None) -> dict:
+    def append_new_messages_to_bronze(topic: str, dag_run=None):
         from airflow.sdk import BaseHook
 
         from include.lakehouse.ingest.kafka import ingest_topic
@@ -41,7 +41,7 @@ def ingest_kafka():
     # one asset event per table per run, after every topic landed and was checked (on a mapped
     # task each instance would announce every table: one downstream run per instance)
     @task(outlets=BRONZE_TOPICS)
-    def check_bronze_topics() -> dict:
+    def check_bronze_topics():
         from include.lakehouse.ingest.kafka import check_topic_bronze, topics
 
         checked = [check_topic_bronze(t) for t in sorted(topics())]

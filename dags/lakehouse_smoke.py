@@ -22,19 +22,19 @@ DAILY_REVENUE = table_asset("gold/smoke_daily_revenue")
 @dag(**dag_args("lakehouse_smoke", doc_md=__doc__, schedule="@daily", tags=["smoke"]))
 def lakehouse_smoke():
     @task(outlets=[SMOKE_ORDERS])
-    def append_orders_to_bronze(dag_run=None) -> dict:
+    def append_orders_to_bronze(dag_run=None):
         from include.lakehouse.quality.smoke import append_smoke_orders
 
         return append_smoke_orders(run_day(dag_run), run_id=dag_run.run_id)
 
     @task(outlets=[DAILY_REVENUE])
-    def merge_daily_revenue_into_gold(dag_run=None) -> dict:
+    def merge_daily_revenue_into_gold(dag_run=None):
         from include.lakehouse.quality.smoke import merge_daily_revenue
 
         return merge_daily_revenue(run_day(dag_run))
 
     @task
-    def check_tables_read_back(dag_run=None) -> dict:
+    def check_tables_read_back(dag_run=None):
         from include.lakehouse.quality.smoke import check_smoke_tables
 
         return check_smoke_tables(run_day(dag_run))

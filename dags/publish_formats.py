@@ -38,7 +38,7 @@ def publish_formats():
         return sorted(updated) or GOLD
 
     @task(map_index_template="{{ task.op_kwargs['table'] }}")
-    def publish_table(table: str, dag_run=None) -> dict:
+    def publish_table(table: str, dag_run=None):
         from include.lakehouse.formats.publish import publish_table as publish
         from lakehouse_airflow.reports import format_publish_report
 
@@ -48,7 +48,7 @@ def publish_formats():
         return result
 
     @task(outlets=[table_asset("ops/format_publish_log")], trigger_rule="all_done")
-    def report_publish(results: list[dict]) -> dict:
+    def report_publish(results: list[dict]):
         from lakehouse_airflow.reports import published
 
         return published([r for r in results if r])

@@ -38,7 +38,7 @@ from lakehouse_airflow.defaults import dag_args
 ))
 def restore_table():
     @task(outlets=[table_asset("ops/maintenance_log")])
-    def restore_requested_version(params=None, dag_run=None, ti=None) -> dict:
+    def restore_requested_version(params=None, dag_run=None, ti=None):
         from include.lakehouse.maintenance.restore import restore_to
 
         return restore_to(

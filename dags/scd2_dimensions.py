@@ -26,7 +26,7 @@ DIMENSIONS = configured_dimensions()  # gold dimension -> silver source, from so
                 tags=["scd2", "gold"]))
 def scd2_dimensions():
     @task(map_index_template="{{ task.op_kwargs['dimension'] }}")
-    def apply_silver_changes_to_dimension(dimension: str) -> dict:
+    def apply_silver_changes_to_dimension(dimension: str):
         from include.lakehouse.dimensions.build import build_dimension
 
         from lakehouse_airflow import reports
@@ -36,7 +36,7 @@ def scd2_dimensions():
         return {**result, **reports.dimension_built(result)}
 
     @task(outlets=[table_asset(f"gold/{d}") for d in DIMENSIONS])
-    def announce_dimensions(results: list[dict]) -> dict:
+    def announce_dimensions(results: list[dict]):
         """One asset event per dimension per run, once both are built."""
         return {"versions": [r.get("version") for r in results]}
 

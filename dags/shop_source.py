@@ -24,13 +24,13 @@ from lakehouse_airflow.defaults import dag_args, run_day
 @dag(**dag_args("shop_source", doc_md=__doc__, schedule="@daily", tags=["source", "shop"]))
 def shop_source():
     @task(outlets=[LANDING_ORDERS])
-    def deliver_orders_file_to_landing(dag_run=None) -> dict:
+    def deliver_orders_file_to_landing(dag_run=None):
         from include.lakehouse.source.landing import deliver_orders_file
 
         return deliver_orders_file(run_day(dag_run))
 
     @task
-    def create_kafka_topics() -> dict:
+    def create_kafka_topics():
         from airflow.providers.apache.kafka.hooks.client import KafkaAdminClientHook
 
         from include.lakehouse.source.kafka_topics import ensure_topics
@@ -41,7 +41,7 @@ def shop_source():
         return {**result, **topics_created(result)}
 
     @task(outlets=[KAFKA_SHOP])
-    def publish_shop_changes_to_kafka(dag_run=None) -> dict:
+    def publish_shop_changes_to_kafka(dag_run=None):
         from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
 
         from include.lakehouse.source.generator import ShopSource

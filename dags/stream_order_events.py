@@ -48,7 +48,7 @@ def stream_order_events():
     check = DataQualityOperator(task_id="check_order_events_windows", suite="gold_order_events_windows")
 
     @task(outlets=[table_asset("gold/order_events_windows")])
-    def alert_on_latency_and_late_share(result: dict) -> dict:
+    def alert_on_latency_and_late_share(result: dict):
         from airflow.sdk import get_current_context
 
         from include.lakehouse.streaming.metrics import batches, breaches

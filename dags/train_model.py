@@ -27,7 +27,7 @@ from lakehouse_airflow.defaults import dag_args, run_day
                                              assets=RETRAIN_REQUESTS)))
 def train_model():
     @task(outlets=[CHAMPION_ANNOUNCEMENTS])
-    def train_and_register(dag_run=None, outlet_events=None) -> dict:
+    def train_and_register(dag_run=None, outlet_events=None):
         from include.lakehouse.ml.training import NoTrainingData, train_for_run
 
         from lakehouse_airflow.alerts import skip_and_alert

@@ -3,7 +3,9 @@
 Rules: every file imports; no connection, Variable or network access at parse time
 (enforced by making them raise while the folder is parsed); every DAG has tags, a real
 owner, retries >= 2, a doc_md and a deadline; no cycles; task ids are snake_case and say
-what they produce (no `task_1`, `python_task`).
+what they produce (no `task_1`, `python_task`); a task's dict result is one XCom (no
+`multiple_outputs`, which a `-> dict` annotation turns on: one Execution API call per key at
+the task's end, ~10 per result here, on every chain of the demo - nothing reads the keys alone).
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ def dag_problems(dag) -> list[str]:
             problems.append(f"{name}.{task.task_id}: retries {task.retries} < 2")
         if not TASK_ID.match(task.task_id) or GENERIC_TASK_ID.search(task.task_id):
             problems.append(f"{name}.{task.task_id}: task id must be snake_case and name what it produces")
+        if getattr(task, "multiple_outputs", False):
+            problems.append(f"{name}.{task.task_id}: multiple_outputs pushes every key of the result as its own "
+                            "XCom (drop the `-> dict` return annotation, or multiple_outputs=False)")
     try:
         from airflow.sdk.definitions._internal.dag_cycle_tester import check_cycle
     except ImportError:  # pragma: no cover - location differs across Airflow 3 minors

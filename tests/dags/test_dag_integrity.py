@@ -50,6 +50,18 @@ d()
 '''
 
 BAD = {
+    "dict_result_per_key": '''
+from airflow.sdk import dag, task
+from lakehouse_airflow.defaults import dag_args
+
+@dag(**dag_args("per_key", doc_md="A DAG.", schedule=None))
+def d():
+    @task
+    def build_orders() -> dict:
+        return {"rows": 1, "version": 2}
+    build_orders()
+d()
+''',
     "no_tags_no_doc_no_deadline": '''
 from datetime import datetime
 from airflow.sdk import DAG
@@ -77,6 +89,7 @@ with DAG("lazy", start_date=datetime(2024, 1, 1), schedule=None, tags=["x"], doc
 
 @pytest.mark.parametrize("name,expected", [
     ("no_tags_no_doc_no_deadline", ["no tags", "no doc_md", "no deadline"]),
+    ("dict_result_per_key", ["multiple_outputs pushes every key"]),
     ("low_retries_and_no_owner", ["retries 0 < 2", "no owner"]),
     ("generic_task_id", ["task id must be snake_case"]),
     ("variable_at_parse", ["Variable.get at parse time"]),
