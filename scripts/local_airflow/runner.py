@@ -330,7 +330,8 @@ def demo() -> int:
                 migrating.result()  # the migration's error
             say("starting the api-server (the scheduler and dag-processor start on the ready DB) ...")
             # the triggerer (~6 CPU-s to start: its own Execution API app) once the first runs are
-            # created: no task defers before then, and on 2 cores it delayed the scheduler's start
+            # created: on 2 cores it delayed the scheduler's start, and the loop's first deferring
+            # task (dbt_transform's sensors) comes ~20 s later (one that defers sooner waits for it)
             start_airflow(components, port, triggerer=False)
             migrating.result()
         init(env, migrated=True)
@@ -339,8 +340,8 @@ def demo() -> int:
         # the Execution API builds its versioned routes on its first request (~3 s on one core):
         # asked now, while the scheduler finishes its preload, not by the first tasks
         Thread(target=http_ok, args=(f"http://127.0.0.1:{port}/execution/health",), daemon=True).start()
-        dags = wait_for(lambda: registered_dags(api), "the dag-processor to register a DAG of every file in dags/", 300, components,
-                        every=0.5)
+        dags = wait_for(lambda: registered_dags(api), "the dag-processor to register a DAG of every file in dags/", 300,
+                        components, every=0.5)
         say(f"found {len(dags)} DAG(s): {', '.join(dependency_order(dags))}")
         say(f"Airflow is up at http://127.0.0.1:{port} (admin/admin); component logs in {components.logs}")
         startup = time.time() - started
