@@ -9,7 +9,9 @@ model of the registry is `champion`; every later one is `challenger` only (shado
 batch_inference, promoted or not by evaluate_models on matured labels - never here). Cold
 start: with no champion yet, a baseline on the window before the newest is trained first and
 becomes champion, so the newest starts as challenger (LAKEHOUSE_COLD_START_BASELINE=0: off).
-A new champion is announced so the drift gate checks it before it scores.
+A new champion is announced (an `ml/customer_churn_champion` event, added through the alias
+`ml/champion_announcements` only when there is one) so the drift gate checks it before it
+scores.
 Weekly (Monday 04:00 UTC) and whenever drift_check asks for retraining.
 """
 
